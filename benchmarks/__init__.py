@@ -1,0 +1,1 @@
+"""Runnable benchmark harness: ``python -m benchmarks.<task>``."""

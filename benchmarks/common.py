@@ -1,0 +1,158 @@
+"""Shared pieces of the benchmark harness: result files written atomically,
+the run environment, and the mean ± std summary table."""
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import platform
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Callable, Dict, Iterable, List, Sequence
+
+import numpy as np
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    """Write :obj:`text` to :obj:`path` through a temporary file and a rename,
+    so a reader (or an interrupted run) never sees a half-written file."""
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", newline="") as f:
+            f.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        os.unlink(tmp)
+        raise
+
+
+def write_csv(path: Path, rows: Sequence[dict]) -> None:
+    """All :obj:`rows` as CSV, columns in first-seen order, written atomically."""
+    columns: List[str] = []
+    for row in rows:
+        columns += [k for k in row if k not in columns]
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=columns, lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    atomic_write_text(path, buf.getvalue())
+
+
+def environment() -> Dict[str, str]:
+    """Library versions and machine, recorded beside every result."""
+    import scipy
+    import sklearn
+    import torch
+    import torch_geometric
+
+    import damgraph
+
+    return {
+        "damgraph": damgraph.__version__, "python": sys.version.split()[0],
+        "torch": torch.__version__, "torch_geometric": torch_geometric.__version__,
+        "numpy": np.__version__, "scipy": scipy.__version__, "scikit-learn": sklearn.__version__,
+        "platform": platform.platform(), "processor": platform.machine(),
+        "cpu_count": str(os.cpu_count()), "torch_threads": str(torch.get_num_threads()),
+    }
+
+
+def write_json(path: Path, payload: dict) -> None:
+    atomic_write_text(path, json.dumps(payload, indent=2, default=str) + "\n")
+
+
+def summarise(rows: Iterable[dict], keys: Sequence[str], metrics: Sequence[str]) -> List[dict]:
+    """Mean and sample std (ddof=1; 0 for a single run) of each metric per
+    group of :obj:`keys`, groups in first-seen order."""
+    groups: Dict[tuple, List[dict]] = {}
+    for row in rows:
+        groups.setdefault(tuple(str(row[k]) for k in keys), []).append(row)
+    table = []
+    for group, members in groups.items():
+        entry = dict(zip(keys, group), runs=len(members))
+        for metric in metrics:
+            values = np.array([float(m[metric]) for m in members], dtype=float)
+            entry[metric] = (values.mean(), values.std(ddof=1) if len(values) > 1 else 0.0)
+        table.append(entry)
+    return table
+
+
+COUNT_METRICS = ("active_dim", "hidden_width", "epochs", "best_epoch")
+
+
+def format_table(table: Sequence[dict], keys: Sequence[str], metrics: Sequence[str]) -> str:
+    """A Markdown table of :func:`summarise`'s output (mean ± std); counts
+    and seconds with one decimal, scores with four."""
+    header = list(keys) + ["runs"] + list(metrics)
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for entry in table:
+        cells = [str(entry[k]) for k in keys] + [str(entry["runs"])]
+        for metric in metrics:
+            mean, std = entry[metric]
+            digits = 1 if metric in COUNT_METRICS or metric.endswith("_s") else 4
+            cells.append(f"{mean:.{digits}f} ± {std:.{digits}f}")
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def read_rows(path: Path) -> List[dict]:
+    """The rows of a result CSV (empty when it does not exist yet)."""
+    if not Path(path).is_file():
+        return []
+    with open(path, newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def prepare_out(out: Path) -> None:
+    """Create the output folder, or raise :class:`OSError` with the fix."""
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        probe = out / ".write-test"
+        probe.write_text("")
+        probe.unlink()
+    except OSError as err:
+        raise OSError(f"cannot write to --out {out}: {err.strerror}; choose a writable folder") from err
+
+
+def run_sweep(
+    csv_path: Path,
+    plan: Sequence[dict],
+    run: Callable[[dict], dict],
+    key_columns: Sequence[str],
+    quiet: bool = False,
+) -> List[dict]:
+    """Run every entry of :obj:`plan` (a dict of settings per run) not yet
+    in :obj:`csv_path`, appending ``{**entry, **run(entry)}`` and rewriting
+    the CSV atomically after each run, so that an interrupted sweep keeps its
+    finished runs and a re-run skips them. A run is identified by the values
+    of :obj:`key_columns`. Returns the rows of the plan, stored and new."""
+    from tqdm.auto import tqdm
+
+    def key(row: dict) -> tuple:
+        return tuple(str(row[k]) for k in key_columns)
+
+    rows = read_rows(csv_path)
+    stored = {key(r): r for r in rows}
+    todo = [entry for entry in plan if key(entry) not in stored]
+    if len(todo) < len(plan):
+        print(f"reusing {len(plan) - len(todo)} finished run(s) from {csv_path}")
+    bar = tqdm(todo, desc="runs", unit="run", disable=quiet)
+    for entry in bar:
+        bar.set_postfix_str(" ".join(f"{k}={v}" for k, v in entry.items() if k in key_columns[:5]))
+        start = time.perf_counter()
+        row = {**entry, **run(entry), "wall_s": round(time.perf_counter() - start, 3)}
+        rows.append(row)
+        stored[key(row)] = row
+        write_csv(csv_path, rows)
+    bar.close()
+    return [stored[key(entry)] for entry in plan]
+
+
+def report(out: Path, task: str, rows: Sequence[dict], keys: Sequence[str], metrics: Sequence[str]) -> str:
+    """Write ``OUT/<task>.md`` (mean ± std per group of keys) and return it."""
+    table = format_table(summarise(rows, keys, metrics), keys, metrics)
+    atomic_write_text(out / f"{task}.md", table + "\n")
+    return table

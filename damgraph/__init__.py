@@ -1,0 +1,15 @@
+"""damgraph: compact node embeddings whose size is learned by DiscriminAtive Masking."""
+from damgraph.mask import DAMMask, active_widths, dam_masks, dam_penalty
+from damgraph.encoders import GCNEncoder
+from damgraph.models import (DAMVGAE, build_autoencoder, build_classifier, count_parameters,
+                             make_optimizer)
+from damgraph.compact import compact
+from damgraph.datasets import DatasetNotFoundError, load_dataset
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "DAMMask", "GCNEncoder", "DAMVGAE", "build_autoencoder", "build_classifier", "compact",
+    "count_parameters", "make_optimizer", "dam_masks", "dam_penalty", "active_widths",
+    "load_dataset", "DatasetNotFoundError", "__version__",
+]

@@ -1,0 +1,100 @@
+"""Planetoid citation graphs (Cora, CiteSeer, PubMed) from a configurable root."""
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+from typing import Union
+
+from torch_geometric.datasets import Planetoid
+
+DATA_ENV = "DAMGRAPH_DATA"
+DEFAULT_ROOT = "data"
+# Planetoid's spelling of each name (its folder name), keyed by lower case.
+PLANETOID_NAMES = {"cora": "Cora", "citeseer": "CiteSeer", "pubmed": "PubMed"}
+RAW_SUFFIXES = ("x", "tx", "allx", "y", "ty", "ally", "graph", "test.index")
+
+
+class DatasetNotFoundError(FileNotFoundError):
+    """The raw files of a dataset are missing and could not be downloaded."""
+
+
+def resolve_root(root: Union[str, Path, None] = None) -> Path:
+    """The data root: :obj:`root` if given, else ``$DAMGRAPH_DATA``, else ``data/``."""
+    return Path(root if root is not None else os.environ.get(DATA_ENV) or DEFAULT_ROOT).expanduser()
+
+
+def raw_files(name: str) -> list[str]:
+    """The 8 raw Planetoid file names of dataset :obj:`name`."""
+    return [f"ind.{name.lower()}.{suffix}" for suffix in RAW_SUFFIXES]
+
+
+def _writable(path: Path) -> bool:
+    while not path.exists():
+        path = path.parent
+    return os.access(path, os.W_OK)
+
+
+def _cache_root() -> Path:
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "damgraph" / "planetoid"
+
+
+def load_dataset(
+    name: str,
+    root: Union[str, Path, None] = None,
+    normalize_features: bool = False,
+    download: bool = True,
+) -> Planetoid:
+    """Load Cora, CiteSeer or PubMed through PyG's :class:`Planetoid`
+    (public split masks included).
+
+    The root comes from :obj:`root`, then the ``DAMGRAPH_DATA`` environment
+    variable, then ``data/``; files are read from ``<root>/<Name>/raw/``.
+    Missing files are downloaded by PyG where a network allows; otherwise a
+    :class:`DatasetNotFoundError` names the 8 files and the folder they belong
+    in. A read-only root (a shared data folder) is used through a copy of its
+    raw files in ``~/.cache/damgraph``.
+
+    Args:
+        name (str): ``"cora"``, ``"citeseer"`` or ``"pubmed"`` (any case).
+        root (str or Path, optional): Data root.
+        normalize_features (bool, optional): Row-normalise the features, as
+            the GCN classifier of Kipf and Welling does; GAE/VGAE link
+            prediction uses the binary features as they are, like the GAE
+            paper. (default: :obj:`False`)
+        download (bool, optional): Let PyG fetch missing files; with
+            :obj:`False` missing files raise at once. (default: :obj:`True`)
+    """
+    key = str(name).lower()
+    if key not in PLANETOID_NAMES:
+        raise ValueError(f"unknown dataset {name!r}: choose one of {', '.join(PLANETOID_NAMES)}")
+    pyg_name = PLANETOID_NAMES[key]
+    root = resolve_root(root)
+    raw_dir = root / pyg_name / "raw"
+    files = raw_files(key)
+
+    present = all((raw_dir / f).is_file() for f in files)
+    if present and not _writable(root / pyg_name / "processed"):
+        cache_raw = _cache_root() / pyg_name / "raw"
+        cache_raw.mkdir(parents=True, exist_ok=True)
+        for f in files:
+            if not (cache_raw / f).is_file():
+                shutil.copy2(raw_dir / f, cache_raw / f)
+        root = _cache_root()
+
+    from torch_geometric.transforms import NormalizeFeatures
+
+    transform = NormalizeFeatures() if normalize_features else None
+    if present:
+        return Planetoid(str(root), pyg_name, transform=transform)
+    why = "downloading is switched off"
+    if download:
+        try:  # PyG downloads the missing files where a network allows
+            return Planetoid(str(root), pyg_name, transform=transform)
+        except Exception as err:
+            why = f"the download failed: {err.__class__.__name__}"
+    raise DatasetNotFoundError(
+        f"dataset {pyg_name} not found in {raw_dir} ({why}); put its 8 Planetoid files "
+        f"({', '.join(files)}) in {raw_dir}, or point --data-root / ${DATA_ENV} at a folder "
+        f"holding {pyg_name}/raw/")

@@ -1,0 +1,107 @@
+"""GCN encoder whose output (and optionally hidden) width sits behind DAM gates."""
+from __future__ import annotations
+
+from typing import List, Optional, Tuple, Union
+
+import torch.nn.functional as F
+from torch import Tensor, nn
+from torch_geometric.nn import GCNConv
+
+from damgraph.mask import DAMMask
+
+
+def _gate(width: int, on: bool, beta_init: float) -> nn.Module:
+    return DAMMask(width, beta_init=beta_init) if on else nn.Identity()
+
+
+class GCNEncoder(nn.Module):
+    r"""A stack of :class:`~torch_geometric.nn.conv.GCNConv` layers
+    (`Kipf and Welling, ICLR 2017 <https://arxiv.org/abs/1609.02907>`_) whose
+    output passes through a :class:`~damgraph.DAMMask`:
+
+    .. math::
+        \mathbf{H}^{(l+1)} = g^{(l+1)} \odot \sigma\big(\hat{\mathbf{A}}\,
+        \mathrm{dropout}(\mathbf{H}^{(l)})\,\mathbf{W}^{(l)} + \mathbf{b}^{(l)}\big),
+        \qquad \mathbf{Z} = g^{\mathrm{out}} \odot \big(\hat{\mathbf{A}}
+        \mathbf{H}^{(L-1)} \mathbf{W}^{(L-1)} + \mathbf{b}^{(L-1)}\big),
+
+    with :math:`\hat{\mathbf{A}}` the symmetric-normalised adjacency with self
+    loops. With both gates switched off it is the plain GCN encoder of GAE.
+
+    With :obj:`variational=True` the last layer is two heads, and
+    :meth:`forward` returns the *ungated* :math:`(\mu, \log\sigma)`; the output
+    gate is then applied by :class:`~damgraph.DAMVGAE` to the sampled latent.
+
+    Args:
+        in_channels (int): Input feature size.
+        out_channels (int): Embedding size (the starting width when gated).
+        hidden_channels (int, optional): Hidden width; defaults to
+            :obj:`2 * out_channels` as in PyG's autoencoder example.
+        num_layers (int, optional): Number of GCN layers. (default: :obj:`2`)
+        dropout (float, optional): Dropout on the input of every layer.
+            (default: :obj:`0.0`)
+        mask_output (bool, optional): Gate the output with DAM. (default: :obj:`True`)
+        mask_hidden (bool, optional): Gate every hidden layer with DAM too.
+            (default: :obj:`False`)
+        variational (bool, optional): Two output heads for VGAE. (default: :obj:`False`)
+        beta_init (float, optional): Initial :math:`\beta` of every gate.
+            (default: :obj:`1.0`)
+    """
+
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        hidden_channels: Optional[int] = None,
+        num_layers: int = 2,
+        dropout: float = 0.0,
+        mask_output: bool = True,
+        mask_hidden: bool = False,
+        variational: bool = False,
+        beta_init: float = 1.0,
+    ):
+        super().__init__()
+        if num_layers < 1:
+            raise ValueError(f"num_layers must be >= 1, got {num_layers}")
+        if not 0.0 <= dropout < 1.0:
+            raise ValueError(f"dropout must be in [0, 1), got {dropout}")
+        hidden_channels = hidden_channels or 2 * out_channels
+        self.in_channels = in_channels
+        self.out_channels = out_channels
+        self.dropout = dropout
+        self.variational = variational
+
+        widths = [in_channels] + [hidden_channels] * (num_layers - 1)
+        self.convs = nn.ModuleList(GCNConv(a, b) for a, b in zip(widths[:-1], widths[1:]))
+        self.hidden_masks = nn.ModuleList(
+            _gate(b, mask_hidden, beta_init) for b in widths[1:])
+        if variational:
+            self.conv_mu = GCNConv(widths[-1], out_channels)
+            self.conv_logstd = GCNConv(widths[-1], out_channels)
+        else:
+            self.conv_out = GCNConv(widths[-1], out_channels)
+        self.out_mask = _gate(out_channels, mask_output, beta_init)
+
+    def reset_parameters(self) -> None:
+        for module in self.modules():
+            if module is not self and hasattr(module, "reset_parameters"):
+                module.reset_parameters()
+
+    def output_convs(self) -> List[GCNConv]:
+        """The layer(s) producing the embedding (one, or the mu/logstd heads)."""
+        return [self.conv_mu, self.conv_logstd] if self.variational else [self.conv_out]
+
+    def hidden(self, x: Tensor, edge_index: Tensor, edge_weight: Optional[Tensor] = None) -> Tensor:
+        """The last hidden representation (the input of the output layer)."""
+        for conv, gate in zip(self.convs, self.hidden_masks):
+            x = F.dropout(x, p=self.dropout, training=self.training)
+            x = gate(F.relu(conv(x, edge_index, edge_weight)))
+        return F.dropout(x, p=self.dropout, training=self.training)
+
+    def forward(
+        self, x: Tensor, edge_index: Tensor, edge_weight: Optional[Tensor] = None
+    ) -> Union[Tensor, Tuple[Tensor, Tensor]]:
+        h = self.hidden(x, edge_index, edge_weight)
+        if self.variational:
+            return self.conv_mu(h, edge_index, edge_weight), self.conv_logstd(h, edge_index, edge_weight)
+        return self.out_mask(self.conv_out(h, edge_index, edge_weight))

@@ -1,0 +1,106 @@
+"""The DiscriminAtive Masking (DAM) gate and helpers to find gates in a model."""
+from __future__ import annotations
+
+from typing import Dict, List
+
+import torch
+from torch import Tensor, nn
+
+
+class DAMMask(nn.Module):
+    r"""The DiscriminAtive Masking gate from `"Learning Compact Representations
+    of Neural Networks using DiscriminAtive Masking (DAM)"
+    <https://arxiv.org/abs/2110.00684>`_ (Bu, Daw, Maruf, Karpatne, NeurIPS 2021).
+
+    A layer of width :math:`n` is gated unit by unit with a single trainable
+    scalar :math:`\beta`:
+
+    .. math::
+        g_j = \mathrm{ReLU}\big(\tanh\big(\alpha^2 (\mu_j + \beta)\big)\big),
+        \qquad \mu_j = \frac{5\,j}{n}, \quad j = 0, \dots, n-1,
+
+    and :obj:`forward(x)` returns :math:`x \odot g`. Training adds
+    :math:`\lambda\,\beta` (averaged over the gated layers, see
+    :func:`dam_penalty`) to the loss, so :math:`\beta` drifts down and closes
+    the lowest-index units first until the task gradient holds it. The open
+    units (:math:`g_j > 0`) always form a contiguous top block
+    :obj:`active_slice`, which :func:`damgraph.compact` cuts out. Only open
+    units pass gradient to :math:`\beta`.
+
+    Args:
+        width (int): Number of units :math:`n` to gate.
+        beta_init (float, optional): Initial :math:`\beta`. (default: :obj:`1.0`)
+        alpha (float, optional): Fixed steepness :math:`\alpha`, not trained.
+            (default: :obj:`1.0`)
+    """
+
+    MU_SCALE = 5.0
+
+    def __init__(self, width: int, beta_init: float = 1.0, alpha: float = 1.0):
+        super().__init__()
+        if int(width) != width or width < 1:
+            raise ValueError(f"DAMMask width must be a positive integer, got {width!r}")
+        self.width = int(width)
+        self.beta_init = float(beta_init)
+        mu = torch.arange(self.width, dtype=torch.float32) * self.MU_SCALE / self.width
+        self.register_buffer("mu", mu)
+        self.register_buffer("alpha", torch.tensor(float(alpha)))
+        self.beta = nn.Parameter(torch.tensor(self.beta_init))
+
+    def reset_parameters(self) -> None:
+        with torch.no_grad():
+            self.beta.fill_(self.beta_init)
+
+    def mask(self) -> Tensor:
+        """The gate vector :math:`g` (differentiable in :math:`\\beta`)."""
+        return torch.relu(torch.tanh(self.alpha**2 * (self.mu + self.beta)))
+
+    def forward(self, x: Tensor) -> Tensor:
+        return x * self.mask()
+
+    @property
+    def num_active(self) -> int:
+        """Number of open units, :math:`|\\{j : g_j > 0\\}|`."""
+        with torch.no_grad():
+            return int((self.mask() > 0).sum())
+
+    @property
+    def active_slice(self) -> slice:
+        """The open units, always the top block ``[width - num_active, width)``."""
+        return slice(self.width - self.num_active, self.width)
+
+    def active_indices(self) -> Tensor:
+        """Indices of the open units, ascending."""
+        return torch.arange(self.width, device=self.mu.device)[self.active_slice]
+
+    def regularization(self) -> Tensor:
+        """This layer's term of the DAM penalty: :math:`\\beta` itself."""
+        return self.beta
+
+    def extra_repr(self) -> str:
+        return f"width={self.width}, beta={self.beta.item():.4f}, active={self.num_active}"
+
+
+def dam_masks(model: nn.Module) -> List[DAMMask]:
+    """All :class:`DAMMask` gates inside :obj:`model`, in module order."""
+    return [m for m in model.modules() if isinstance(m, DAMMask)]
+
+
+def dam_penalty(model: nn.Module) -> Tensor:
+    r"""The DAM regulariser :math:`\frac{1}{L}\sum_{l} \beta_l` over the
+    :math:`L` gated layers of :obj:`model` (zero when there are none).
+    Multiply by :math:`\lambda` and add to the task loss."""
+    masks = dam_masks(model)
+    if not masks:
+        return torch.zeros(())
+    return torch.stack([m.regularization() for m in masks]).mean()
+
+
+def active_widths(model: nn.Module) -> Dict[str, int]:
+    """Open units per gated layer, keyed by the gate's module name."""
+    return {name: m.num_active for name, m in model.named_modules() if isinstance(m, DAMMask)}
+
+
+def beta_parameters(model: nn.Module) -> List[nn.Parameter]:
+    """The :math:`\\beta` parameters of every gate (kept out of weight decay)."""
+    return [m.beta for m in dam_masks(model)]

@@ -1,0 +1,119 @@
+"""Graph autoencoders (GAE/VGAE) and the GCN classifier with DAM-gated widths."""
+from __future__ import annotations
+
+from typing import Optional
+
+import torch
+from torch import Tensor, nn
+from torch_geometric.nn import GAE, VGAE
+from torch_geometric.nn.models.autoencoder import MAX_LOGSTD
+
+from damgraph.encoders import GCNEncoder
+from damgraph.mask import DAMMask, beta_parameters
+
+
+class DAMVGAE(VGAE):
+    r"""The Variational Graph Auto-Encoder (`Kipf and Welling, 2016
+    <https://arxiv.org/abs/1611.07308>`_) with a DAM-gated latent.
+
+    The encoder returns the ungated :math:`(\mu, \log\sigma)`; the gate
+    :math:`g` of :obj:`encoder.out_mask` multiplies the *sampled* latent,
+
+    .. math::
+        \mathbf{z} = g \odot (\mu + \sigma \odot \epsilon), \qquad
+        \epsilon \sim \mathcal{N}(0, \mathbf{I}),
+
+    so closed units carry neither signal nor noise, and in evaluation the
+    embedding is :math:`g \odot \mu`. The KL term is summed over the open
+    units only: closed units are neither reconstructed nor regularised,
+    which is exactly the latent of the compacted model.
+    :func:`damgraph.compact` folds :math:`g` into the :math:`\mu` head and
+    shifts the :math:`\log\sigma` head by :math:`\log g`, which gives the same
+    embedding and the same distribution of :math:`\mathbf{z}`.
+
+    Args:
+        encoder (GCNEncoder): A variational encoder.
+        decoder (torch.nn.Module, optional): Defaults to the inner product.
+    """
+
+    def __init__(self, encoder: GCNEncoder, decoder: Optional[nn.Module] = None):
+        if not getattr(encoder, "variational", False):
+            raise ValueError("DAMVGAE needs a GCNEncoder built with variational=True")
+        super().__init__(encoder, decoder)
+
+    def encode(self, *args, **kwargs) -> Tensor:
+        mu, logstd = self.encoder(*args, **kwargs)
+        logstd = logstd.clamp(max=MAX_LOGSTD)
+        gate = self.encoder.out_mask
+        if isinstance(gate, DAMMask):
+            keep = gate.active_slice
+            self.__mu__, self.__logstd__ = mu[:, keep], logstd[:, keep]
+        else:
+            self.__mu__, self.__logstd__ = mu, logstd
+        return gate(self.reparametrize(mu, logstd))
+
+    def __getstate__(self) -> dict:
+        # The last (mu, logstd) are non-leaf tensors that cannot be copied or
+        # pickled; they belong to one forward pass, not to the model.
+        state = self.__dict__.copy()
+        state.pop("__mu__", None)
+        state.pop("__logstd__", None)
+        return state
+
+
+def build_autoencoder(
+    model: str,
+    in_channels: int,
+    dim: int,
+    hidden_channels: Optional[int] = None,
+    num_layers: int = 2,
+    dropout: float = 0.0,
+    dam: bool = True,
+    mask_hidden: bool = False,
+    beta_init: float = 1.0,
+) -> GAE:
+    """A GAE (``model="gae"``) or VGAE (``model="vgae"``) on a GCN encoder of
+    embedding size :obj:`dim`; with :obj:`dam=False` no gate is built, which
+    is the plain fixed-size model."""
+    if model not in ("gae", "vgae"):
+        raise ValueError(f"unknown model {model!r}: use 'gae' or 'vgae'")
+    encoder = GCNEncoder(
+        in_channels, dim, hidden_channels=hidden_channels, num_layers=num_layers,
+        dropout=dropout, mask_output=dam, mask_hidden=dam and mask_hidden,
+        variational=model == "vgae", beta_init=beta_init)
+    return DAMVGAE(encoder) if model == "vgae" else GAE(encoder)
+
+
+def build_classifier(
+    in_channels: int,
+    num_classes: int,
+    hidden_channels: int = 64,
+    num_layers: int = 2,
+    dropout: float = 0.5,
+    dam: bool = True,
+    beta_init: float = 1.0,
+) -> GCNEncoder:
+    """The GCN node classifier of Kipf and Welling (2017) returning logits,
+    with DAM gates on its hidden layer(s) (never on the class logits)."""
+    return GCNEncoder(
+        in_channels, num_classes, hidden_channels=hidden_channels, num_layers=num_layers,
+        dropout=dropout, mask_output=False, mask_hidden=dam, beta_init=beta_init)
+
+
+def count_parameters(model: nn.Module) -> int:
+    """Number of scalar parameters (gate betas included)."""
+    return sum(p.numel() for p in model.parameters())
+
+
+def make_optimizer(
+    model: nn.Module, lr: float = 0.01, weight_decay: float = 0.0, beta_lr: Optional[float] = None
+) -> torch.optim.Adam:
+    """Adam with the DAM betas in their own group: no weight decay, and their
+    own learning rate (:obj:`beta_lr`, default :obj:`lr`)."""
+    betas = {id(p) for p in beta_parameters(model)}
+    weights = [p for p in model.parameters() if id(p) not in betas]
+    gates = [p for p in model.parameters() if id(p) in betas]
+    groups = [{"params": weights, "weight_decay": weight_decay}]
+    if gates:
+        groups.append({"params": gates, "weight_decay": 0.0, "lr": beta_lr or lr})
+    return torch.optim.Adam(groups, lr=lr)

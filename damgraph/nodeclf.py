@@ -1,0 +1,89 @@
+"""Supervised node classification with a GCN whose hidden width is DAM-gated."""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Dict, Optional
+
+import torch
+import torch.nn.functional as F
+from torch_geometric.data import Data
+
+from damgraph.compact import compacted_size
+from damgraph.encoders import GCNEncoder
+from damgraph.mask import active_widths
+from damgraph.models import build_classifier, count_parameters, make_optimizer
+from damgraph.training import TrainingRecord, fit, seed_everything
+
+
+@dataclass
+class NodeClfConfig:
+    """Settings of one run; defaults follow Kipf and Welling (2017) except the
+    hidden width, which is DAM's starting width."""
+
+    hidden: int = 64
+    num_layers: int = 2
+    dropout: float = 0.5
+    dam: bool = True
+    lam: float = 0.1
+    lr: float = 0.01
+    beta_lr: float = 0.2
+    weight_decay: float = 5e-4
+    epochs: int = 400
+    patience: int = 100
+    seed: int = 0
+
+
+@dataclass
+class NodeClfResult:
+    config: NodeClfConfig
+    test_acc: float
+    record: TrainingRecord
+    widths: Dict[str, int]
+    num_params: int
+    num_params_compact: Optional[int]
+    model: GCNEncoder = field(repr=False)
+
+    @property
+    def hidden_width(self) -> int:
+        """Open units of the (first) gated hidden layer, else the set width."""
+        return next(iter(self.widths.values()), self.config.hidden)
+
+    def row(self) -> dict:
+        row = dict(asdict(self.config))
+        row.update(
+            hidden_width=self.hidden_width, test_acc=self.test_acc,
+            val_acc=self.record.val_score, best_epoch=self.record.best_epoch,
+            epochs=self.record.epochs, train_s=round(self.record.train_s, 3),
+            num_params=self.num_params, num_params_compact=self.num_params_compact)
+        return row
+
+
+@torch.no_grad()
+def accuracy(model: GCNEncoder, data: Data, mask: torch.Tensor) -> float:
+    """Share of the nodes in :obj:`mask` whose predicted class is right."""
+    model.eval()
+    pred = model(data.x, data.edge_index).argmax(dim=-1)
+    return float((pred[mask] == data.y[mask]).float().mean())
+
+
+def train_node_classifier(data: Data, config: NodeClfConfig, progress: bool = False) -> NodeClfResult:
+    """Train a (DAM-)GCN on the split given by ``data.train_mask``,
+    ``val_mask`` and ``test_mask`` (Planetoid's public split), keeping the
+    model of the best validation accuracy and scoring test once, at the end."""
+    seed_everything(config.seed)
+    model = build_classifier(
+        data.num_features, int(data.y.max()) + 1, hidden_channels=config.hidden,
+        num_layers=config.num_layers, dropout=config.dropout, dam=config.dam)
+    optimizer = make_optimizer(model, config.lr, config.weight_decay, config.beta_lr)
+
+    def task_loss() -> torch.Tensor:
+        out = model(data.x, data.edge_index)
+        return F.cross_entropy(out[data.train_mask], data.y[data.train_mask])
+
+    record = fit(model, optimizer, task_loss, lambda: accuracy(model, data, data.val_mask),
+                 config.lam, config.epochs, config.patience,
+                 desc=f"gcn hidden={config.hidden} seed={config.seed}" if progress else None)
+    return NodeClfResult(
+        config=config, test_acc=accuracy(model, data, data.test_mask), record=record,
+        widths=active_widths(model), num_params=count_parameters(model),
+        num_params_compact=compacted_size(model), model=model)

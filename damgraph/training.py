@@ -1,0 +1,85 @@
+"""The shared full-batch training loop: one step per epoch, model selection on
+a validation score, patience-based stop, the DAM width trajectory."""
+from __future__ import annotations
+
+import copy
+import random
+import time
+from dataclasses import dataclass
+from typing import Callable, Dict, List, Optional
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+from damgraph.mask import active_widths, dam_masks, dam_penalty
+
+
+def seed_everything(seed: int) -> None:
+    """Seed Python, NumPy and torch."""
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+@dataclass
+class TrainingRecord:
+    """How a run went: the best validation score, its epoch, epochs run,
+    seconds, and the open width of every gate after each epoch."""
+
+    val_score: float
+    best_epoch: int
+    epochs: int
+    train_s: float
+    width_trajectory: List[Dict[str, int]]
+
+
+def fit(
+    model: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    task_loss: Callable[[], Tensor],
+    val_score: Callable[[], float],
+    lam: float,
+    epochs: int,
+    patience: int,
+    desc: Optional[str] = None,
+) -> TrainingRecord:
+    """Train :obj:`model` for up to :obj:`epochs` steps of
+    ``task_loss() + lam * dam_penalty(model)``, scoring ``val_score()`` after
+    each step. Keeps (loads back) the weights of the best validation epoch and
+    stops after :obj:`patience` epochs without improvement. With :obj:`desc`
+    a tqdm bar shows the epochs."""
+    if epochs < 1 or patience < 1:
+        raise ValueError(f"epochs and patience must be >= 1, got {epochs} and {patience}")
+    gated = bool(dam_masks(model))
+    best_score, best_epoch, best_state = -float("inf"), 0, None
+    trajectory: List[Dict[str, int]] = []
+    steps = range(1, epochs + 1)
+    if desc is not None:
+        from tqdm.auto import tqdm
+
+        steps = tqdm(steps, desc=desc, leave=False)
+    start = time.perf_counter()
+    epoch = 0
+    for epoch in steps:
+        model.train()
+        optimizer.zero_grad()
+        loss = task_loss()
+        if gated:
+            loss = loss + lam * dam_penalty(model)
+        if not torch.isfinite(loss):
+            raise FloatingPointError(f"the training loss became {float(loss)} at epoch {epoch}; "
+                                     "lower the learning rate or lam")
+        loss.backward()
+        optimizer.step()
+
+        score = val_score()
+        trajectory.append(active_widths(model))
+        if score > best_score:
+            best_score, best_epoch = score, epoch
+            best_state = copy.deepcopy(model.state_dict())
+        elif epoch - best_epoch >= patience:
+            break
+    train_s = time.perf_counter() - start
+    model.load_state_dict(best_state)
+    return TrainingRecord(best_score, best_epoch, epoch, train_s, trajectory)

@@ -1,0 +1,106 @@
+import pytest
+import torch
+
+from damgraph import DAMMask, GCNEncoder, build_autoencoder, build_classifier, compact, count_parameters
+
+
+def _set_betas(model, *betas):
+    masks = [m for m in model.modules() if isinstance(m, DAMMask)]
+    assert len(masks) == len(betas)
+    with torch.no_grad():
+        for mask, beta in zip(masks, betas):
+            mask.beta.fill_(beta)
+    return masks
+
+
+def _randomise_biases(model):
+    gen = torch.Generator().manual_seed(1)
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            if name.endswith("bias"):
+                p.copy_(torch.randn(p.shape, generator=gen))
+
+
+def test_output_gate_is_folded_and_cut(tiny_graph):
+    torch.manual_seed(0)
+    model = build_autoencoder("gae", 5, dim=8)
+    _randomise_biases(model)
+    (gate,) = _set_betas(model, -2.2)  # mu_j = 5j/8: units 4..7 open
+    model.eval()
+    z = model.encode(tiny_graph.x, tiny_graph.edge_index)
+    small = compact(model).eval()
+    z_small = small.encode(tiny_graph.x, tiny_graph.edge_index)
+    assert gate.num_active == 4 and z_small.shape == (6, 4)
+    torch.testing.assert_close(z_small, z[:, 4:], rtol=1e-5, atol=1e-6)
+    assert (z[:, :4] == 0).all()
+    assert not any(isinstance(m, DAMMask) for m in small.modules())
+    # 5->16 conv stays, 16->8 becomes 16->4, one beta fewer
+    assert count_parameters(model) - count_parameters(small) == (16 * 4 + 4) + 1
+    # the original is left untouched
+    assert isinstance(model.encoder.out_mask, DAMMask)
+
+
+def test_hidden_and_output_gates_three_layers(tiny_graph):
+    torch.manual_seed(0)
+    encoder = GCNEncoder(5, 6, hidden_channels=10, num_layers=3, mask_hidden=True)
+    _randomise_biases(encoder)
+    masks = _set_betas(encoder, -1.6, -3.1, -0.9)  # open: 10-4=6, 10-7=3, 6-2=4 ... checked below
+    widths = [m.num_active for m in masks]
+    assert widths == [6, 3, 4]
+    encoder.eval()
+    z = encoder(tiny_graph.x, tiny_graph.edge_index)
+    small = compact(encoder).eval()
+    assert [c.out_channels for c in small.convs] == [6, 3] and small.conv_out.in_channels == 3
+    torch.testing.assert_close(small(tiny_graph.x, tiny_graph.edge_index), z[:, 2:], rtol=1e-5, atol=1e-6)
+
+
+def test_vgae_embedding_and_latent_distribution(tiny_graph):
+    torch.manual_seed(0)
+    model = build_autoencoder("vgae", 5, dim=8, mask_hidden=True)
+    _randomise_biases(model)
+    hidden_gate, out_gate = _set_betas(model, -1.0, -3.0)
+    model.eval()
+    z = model.encode(tiny_graph.x, tiny_graph.edge_index)
+    keep = out_gate.active_slice
+    small = compact(model).eval()
+    torch.testing.assert_close(small.encode(tiny_graph.x, tiny_graph.edge_index), z[:, keep], rtol=1e-5, atol=1e-6)
+    # z = g*(mu + sigma*eps): the compacted heads give mean g*mu and std g*sigma
+    mu, logstd = model.encoder(tiny_graph.x, tiny_graph.edge_index)
+    mu_s, logstd_s = small.encoder(tiny_graph.x, tiny_graph.edge_index)
+    g = out_gate.mask()[keep].detach()
+    torch.testing.assert_close(mu_s, g * mu[:, keep], rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(logstd_s.exp(), g * logstd[:, keep].exp(), rtol=1e-5, atol=1e-6)
+
+
+def test_vgae_training_sample_is_gated_and_kl_counts_open_units(tiny_graph):
+    torch.manual_seed(0)
+    model = build_autoencoder("vgae", 5, dim=8)
+    (gate,) = _set_betas(model, -2.2)
+    model.train()
+    z = model.encode(tiny_graph.x, tiny_graph.edge_index)
+    assert (z[:, :4] == 0).all() and (z[:, 4:] != 0).all()  # no noise leaks through closed units
+    mu, logstd = model.encoder(tiny_graph.x, tiny_graph.edge_index)
+    mu, logstd = mu[:, 4:], logstd[:, 4:]
+    expected = -0.5 * torch.mean(torch.sum(1 + 2 * logstd - mu**2 - logstd.exp() ** 2, dim=1))
+    torch.testing.assert_close(model.kl_loss(), expected)
+
+
+def test_classifier_logits_survive_compaction(tiny_graph):
+    torch.manual_seed(0)
+    model = build_classifier(5, 3, hidden_channels=12)
+    _randomise_biases(model)
+    (gate,) = _set_betas(model, -2.0)
+    model.eval()
+    logits = model(tiny_graph.x, tiny_graph.edge_index)
+    small = compact(model).eval()
+    assert small.convs[0].out_channels == gate.num_active == 7
+    torch.testing.assert_close(small(tiny_graph.x, tiny_graph.edge_index), logits, rtol=1e-5, atol=1e-6)
+
+
+def test_plain_model_is_unchanged_and_closed_gate_is_refused(tiny_graph):
+    plain = build_autoencoder("gae", 5, dim=8, dam=False)
+    assert count_parameters(compact(plain)) == count_parameters(plain)
+    model = build_autoencoder("gae", 5, dim=8)
+    _set_betas(model, -6.0)
+    with pytest.raises(ValueError, match="every unit of the output gate is closed"):
+        compact(model)
