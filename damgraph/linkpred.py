@@ -3,6 +3,7 @@ model selection on validation AUC, and a record per run."""
 from __future__ import annotations
 
 import copy
+import random
 from dataclasses import asdict, dataclass, field
 from typing import Dict, Optional, Tuple
 
@@ -30,9 +31,15 @@ def split_edges(
     transform = RandomLinkSplit(
         num_val=val_ratio, num_test=test_ratio, is_undirected=True,
         add_negative_train_samples=False, split_labels=True)
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        return transform(copy.copy(data))
+    # PyG's negative sampling draws from Python's `random` as well as torch.
+    py_state = random.getstate()
+    try:
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            random.seed(seed)
+            return transform(copy.copy(data))
+    finally:
+        random.setstate(py_state)
 
 
 @dataclass

@@ -1,0 +1,76 @@
+import csv
+import json
+
+import pytest
+
+from benchmarks import linkpred, nodeclf
+from benchmarks.common import summarise
+
+
+def _rows(path):
+    with open(path, newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def test_linkpred_writes_one_row_per_run_and_resumes(tmp_path, data_root, capsys):
+    out = tmp_path / "lp"
+    common = ["--datasets", "cora", "--dims", "8", "--data-root", str(data_root), "--out", str(out), "--quiet"]
+    assert linkpred.main(common + ["--seeds", "0", "1", "--epochs", "5"]) == 0
+    rows = _rows(out / "linkpred.csv")
+    assert len(rows) == 4  # 2 methods x 1 dim x 2 seeds
+    required = "dataset,model,method,dim,active_dim,seed,lam,test_auc,test_ap,val_auc,epochs,train_s".split(",")
+    assert all(column in rows[0] for column in required)
+    assert {(r["method"], r["seed"]) for r in rows} == {("fixed", "0"), ("fixed", "1"), ("dam", "0"), ("dam", "1")}
+    assert all(r["active_dim"] == "8" for r in rows if r["method"] == "fixed")
+    assert all(0.5 < float(r["test_auc"]) <= 1 for r in rows)
+    meta = json.loads((out / "linkpred.json").read_text())
+    assert meta["config"]["epochs"] == 5 and "torch" in meta["environment"]
+    table = (out / "linkpred.md").read_text()
+    assert "| cora | gae | dam | 8 | 0.03 | 2 |" in table
+
+    # A second run with one more seed reuses the four stored runs.
+    capsys.readouterr()
+    assert linkpred.main(common + ["--seeds", "0", "1", "2", "--epochs", "5"]) == 0
+    assert "reusing 4 finished run(s)" in capsys.readouterr().out
+    again = _rows(out / "linkpred.csv")
+    assert len(again) == 6 and again[:4] == rows
+    # Other settings (here the epochs) are other runs, not reused.
+    assert linkpred.main(common + ["--seeds", "0", "1", "--epochs", "6"]) == 0
+    assert len(_rows(out / "linkpred.csv")) == 10
+
+
+def test_missing_dataset_exits_2_with_one_line(tmp_path, capsys):
+    code = linkpred.main(["--datasets", "pubmed", "--data-root", str(tmp_path), "--out", str(tmp_path / "o")])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and "\n" not in err
+    assert err.startswith("error: dataset PubMed not found") and "ind.pubmed.x" in err
+
+
+def test_unwritable_output_exits_2(tmp_path, capsys, data_root):
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    code = linkpred.main(["--datasets", "cora", "--data-root", str(data_root), "--out", str(blocker / "sub")])
+    assert code == 2 and "cannot write to --out" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("bad", [["--epochs", "0"], ["--dims", "0"], ["--lam", "-1"], ["--model", "gat"]])
+def test_bad_arguments_exit_2(bad):
+    with pytest.raises(SystemExit) as info:
+        linkpred.parse_args(bad)
+    assert info.value.code == 2
+
+
+def test_nodeclf_runs(tmp_path, data_root):
+    out = tmp_path / "nc"
+    assert nodeclf.main(["--datasets", "cora", "--hidden", "16", "--seeds", "0", "--epochs", "5",
+                         "--data-root", str(data_root), "--out", str(out), "--quiet"]) == 0
+    rows = _rows(out / "nodeclf.csv")
+    assert [(r["method"], r["hidden"]) for r in rows] == [("fixed", "16"), ("dam", "16")]
+    assert all(0 < float(r["test_acc"]) <= 1 for r in rows)
+
+
+def test_summary_mean_and_sample_std():
+    rows = [{"g": "a", "x": 1.0}, {"g": "a", "x": 3.0}, {"g": "b", "x": "2"}]
+    (a, b) = summarise(rows, ["g"], ["x"])
+    assert a["runs"] == 2 and a["x"] == (2.0, pytest.approx(2 ** 0.5))
+    assert b["x"] == (2.0, 0.0)

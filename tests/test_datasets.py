@@ -1,0 +1,63 @@
+import os
+from pathlib import Path
+
+import pytest
+
+from damgraph import DatasetNotFoundError, load_dataset
+from damgraph.datasets import raw_files, resolve_root
+
+
+def test_cora_and_citeseer_statistics(data_root):
+    cora = load_dataset("Cora", root=data_root)
+    data = cora[0]
+    assert (data.num_nodes, data.num_edges, data.num_features, cora.num_classes) == (2708, 10556, 1433, 7)
+    assert (int(data.train_mask.sum()), int(data.val_mask.sum()), int(data.test_mask.sum())) == (140, 500, 1000)
+    assert set(data.x.unique().tolist()) == {0.0, 1.0}  # binary features as the files hold them
+    citeseer = load_dataset("citeseer", root=data_root)[0]
+    assert (citeseer.num_nodes, citeseer.num_edges, citeseer.num_features) == (3327, 9104, 3703)
+
+
+def test_normalized_features_sum_to_one(data_root):
+    x = load_dataset("cora", root=data_root, normalize_features=True)[0].x
+    sums = x.sum(dim=1)
+    assert ((sums - 1).abs() < 1e-5).all()
+
+
+def test_root_resolution_order(monkeypatch, tmp_path):
+    monkeypatch.delenv("DAMGRAPH_DATA", raising=False)
+    assert resolve_root() == Path("data")
+    monkeypatch.setenv("DAMGRAPH_DATA", str(tmp_path))
+    assert resolve_root() == tmp_path
+    assert resolve_root("elsewhere") == Path("elsewhere")
+
+
+def test_environment_variable_is_used(monkeypatch, data_root):
+    monkeypatch.setenv("DAMGRAPH_DATA", str(data_root))
+    assert load_dataset("cora")[0].num_nodes == 2708
+
+
+def test_missing_files_name_the_files_and_folder(tmp_path):
+    with pytest.raises(DatasetNotFoundError) as info:
+        load_dataset("pubmed", root=tmp_path, download=False)
+    message = str(info.value)
+    assert str(tmp_path / "PubMed" / "raw") in message
+    for name in raw_files("pubmed"):
+        assert name in message
+    assert len(raw_files("pubmed")) == 8 and "ind.pubmed.test.index" in raw_files("pubmed")
+
+
+def test_unknown_dataset_is_refused():
+    with pytest.raises(ValueError, match="unknown dataset 'karate'"):
+        load_dataset("karate")
+
+
+def test_read_only_root_goes_through_the_cache(tmp_path, monkeypatch, data_root):
+    import damgraph.datasets
+
+    # A shared, read-only data folder: Planetoid cannot write processed/ there.
+    monkeypatch.setattr(damgraph.datasets, "_writable", lambda path: False)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    assert load_dataset("cora", root=data_root)[0].num_nodes == 2708
+    cached = tmp_path / "cache" / "damgraph" / "planetoid" / "Cora"
+    assert sorted(p.name for p in (cached / "raw").iterdir()) == sorted(raw_files("cora"))
+    assert (cached / "processed").is_dir()

@@ -1,0 +1,80 @@
+import pytest
+import torch
+
+from damgraph import compact
+from damgraph.linkpred import LinkPredConfig, evaluate, split_edges, train_link_prediction
+
+
+@pytest.fixture(scope="module")
+def cora_split(cora):
+    return split_edges(cora, seed=0)
+
+
+def test_split_is_the_standard_one_and_depends_on_the_seed_only(cora, cora_split):
+    train, val, test = cora_split
+    undirected = cora.num_edges // 2  # 5278
+    assert val.pos_edge_label_index.size(1) == int(0.05 * undirected)
+    assert test.pos_edge_label_index.size(1) == int(0.10 * undirected)
+    assert val.neg_edge_label_index.size(1) == val.pos_edge_label_index.size(1)
+    assert test.neg_edge_label_index.size(1) == test.pos_edge_label_index.size(1)
+    assert train.pos_edge_label_index.size(1) + 263 + 527 == undirected
+    # test edges are not used for message passing in training
+    train_edges = {tuple(e) for e in train.edge_index.t().tolist()}
+    assert not any(tuple(e) in train_edges for e in test.pos_edge_label_index.t().tolist())
+
+    state = torch.get_rng_state()
+    torch.manual_seed(123)  # the global RNG must not matter, nor be consumed
+    again = split_edges(cora, seed=0)
+    assert torch.equal(again[2].pos_edge_label_index, test.pos_edge_label_index)
+    assert torch.equal(again[2].neg_edge_label_index, test.neg_edge_label_index)
+    torch.set_rng_state(state)
+    other = split_edges(cora, seed=1)
+    assert not torch.equal(other[2].pos_edge_label_index, test.pos_edge_label_index)
+
+
+def test_same_seed_same_numbers(cora_split):
+    config = LinkPredConfig(dim=16, epochs=15, patience=15, seed=3)
+    a = train_link_prediction(cora_split, config)
+    b = train_link_prediction(cora_split, config)
+    assert a.row() | {"train_s": 0} == b.row() | {"train_s": 0}
+    assert a.record.width_trajectory == b.record.width_trajectory
+
+
+def test_fixed_gae_learns_link_prediction(cora_split):
+    result = train_link_prediction(cora_split, LinkPredConfig(dim=16, dam=False, epochs=120, patience=120))
+    assert result.test_auc > 0.87 and result.test_ap > 0.87
+    assert result.active_dim == 16 and result.widths == {}
+    assert result.num_params == result.num_params_compact == 1433 * 32 + 32 + 32 * 16 + 16
+    row = result.row()
+    for column in ("dim", "active_dim", "seed", "lam", "test_auc", "test_ap", "val_auc", "epochs", "train_s"):
+        assert column in row
+
+
+def test_dam_gae_shrinks_while_keeping_quality(cora_split):
+    result = train_link_prediction(cora_split, LinkPredConfig(dim=64, epochs=120, patience=120))
+    widths = [w["encoder.out_mask"] for w in result.record.width_trajectory]
+    assert widths[0] == 64 and widths[-1] < 40
+    assert widths == sorted(widths, reverse=True) or max(widths[60:]) < 64  # shrinks, allowing jitter
+    assert result.active_dim == widths[result.record.best_epoch - 1]
+    assert result.test_auc > 0.87
+    # the record matches the compacted model
+    small = compact(result.model)
+    assert small.encoder.out_channels == result.active_dim
+    assert result.num_params_compact < result.num_params
+    auc, ap = evaluate(small, cora_split[2])
+    assert auc == pytest.approx(result.test_auc, abs=1e-6) and ap == pytest.approx(result.test_ap, abs=1e-6)
+
+
+def test_patience_stops_early_and_best_epoch_is_kept(cora_split):
+    result = train_link_prediction(cora_split, LinkPredConfig(dim=16, dam=False, lr=0.05, epochs=300, patience=5))
+    assert result.record.epochs < 300
+    assert result.record.epochs - result.record.best_epoch == 5
+    auc, _ = evaluate(result.model, cora_split[1])
+    assert auc == pytest.approx(result.record.val_score)
+
+
+def test_vgae_with_gated_hidden_layer_runs(cora_split):
+    result = train_link_prediction(
+        cora_split, LinkPredConfig(model="vgae", dim=32, mask_hidden=True, epochs=40, patience=40))
+    assert set(result.widths) == {"encoder.hidden_masks.0", "encoder.out_mask"}
+    assert result.test_auc > 0.75
