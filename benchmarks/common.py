@@ -2,6 +2,7 @@
 the run environment, and the mean ± std summary table."""
 from __future__ import annotations
 
+import argparse
 import csv
 import io
 import json
@@ -10,10 +11,13 @@ import platform
 import sys
 import tempfile
 import time
+from dataclasses import asdict
 from pathlib import Path
 from typing import Callable, Dict, Iterable, List, Sequence
 
 import numpy as np
+
+from damgraph.datasets import DATA_ENV
 
 
 def atomic_write_text(path: Path, text: str) -> None:
@@ -159,3 +163,52 @@ def report(out: Path, task: str, rows: Sequence[dict], keys: Sequence[str], metr
     table = format_table(summarise(rows, keys, metrics), keys, metrics)
     atomic_write_text(out / f"{task}.md", table + "\n")
     return table
+
+
+def add_sweep_arguments(parser: argparse.ArgumentParser, defaults) -> None:
+    """The options every benchmark shares; :obj:`defaults` is the task's config."""
+    parser.add_argument("--datasets", nargs="+", default=["cora", "citeseer"], help="cora, citeseer, pubmed")
+    parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2, 3, 4])
+    parser.add_argument("--epochs", type=int, default=defaults.epochs, help="most epochs per run")
+    parser.add_argument("--patience", type=int, default=defaults.patience,
+                        help="stop after this many epochs without a better validation score")
+    parser.add_argument("--lam", type=float, default=defaults.lam, help="DAM penalty weight lambda")
+    parser.add_argument("--beta-lr", type=float, default=defaults.beta_lr, help="learning rate of the DAM betas")
+    parser.add_argument("--data-root", default=None, help=f"data root (default: ${DATA_ENV}, else data/)")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+def check_sweep_arguments(parser: argparse.ArgumentParser, args: argparse.Namespace, sizes: str) -> None:
+    """Refuse out-of-range values with argparse's usage error (exit code 2)."""
+    for name in ("epochs", "patience"):
+        if getattr(args, name) < 1:
+            parser.error(f"--{name} must be >= 1")
+    if min(getattr(args, sizes)) < 1:
+        parser.error(f"--{sizes} must be positive")
+    if args.lam < 0:
+        parser.error("--lam must be >= 0")
+
+
+def config_id(config, per_run: Sequence[str]) -> str:
+    """Every setting of :obj:`config` except the per-run ones, as one string:
+    a stored run is reused only when it matches."""
+    return "|".join(f"{k}={v}" for k, v in sorted(asdict(config).items()) if k not in per_run)
+
+
+def start_sweep(task: str, args: argparse.Namespace, config, argv: Sequence[str] | None,
+                load: Callable[[str], object]) -> Dict[str, object]:
+    """Check that ``--out`` is writable, load every dataset with :obj:`load`
+    and record the command, settings and environment in ``OUT/<task>.json``.
+    Bad input raises :class:`OSError` or :class:`ValueError` with the fix."""
+    out = Path(args.out)
+    prepare_out(out)
+    data = {name: load(name) for name in args.datasets}
+    write_json(out / f"{task}.json", {
+        "command": f"python -m benchmarks.{task} " + " ".join(sys.argv[1:] if argv is None else argv),
+        "args": vars(args), "config": asdict(config), "environment": environment()})
+    return data
+
+
+def finish_sweep(task: str, out: Path, rows: Sequence[dict], keys: Sequence[str], metrics: Sequence[str]) -> None:
+    print(report(out, task, rows, keys, metrics))
+    print(f"\nwrote {out / (task + '.csv')}, {out / (task + '.md')}, {out / (task + '.json')}")

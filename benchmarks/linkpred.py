@@ -13,14 +13,15 @@ from __future__ import annotations
 
 import argparse
 import sys
-from dataclasses import asdict, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import Callable, Dict, Sequence, Tuple
 
 from torch_geometric.data import Data
 
-from benchmarks.common import environment, prepare_out, report, run_sweep, write_json
-from damgraph.datasets import DATA_ENV, load_dataset
+from benchmarks.common import (add_sweep_arguments, check_sweep_arguments, config_id, finish_sweep,
+                               run_sweep, start_sweep)
+from damgraph.datasets import load_dataset
 from damgraph.linkpred import LinkPredConfig, LinkPredResult, split_edges, train_link_prediction
 
 Split = Tuple[Data, Data, Data]
@@ -54,49 +55,29 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
                     "85/5/10 edge split.",
         epilog="example: python -m benchmarks.linkpred --datasets cora --seeds 0 1 --out results/lp",
     )
-    p.add_argument("--datasets", nargs="+", default=["cora", "citeseer"], help="cora, citeseer, pubmed")
     p.add_argument("--model", choices=["gae", "vgae"], default=defaults.model)
     p.add_argument("--methods", nargs="+", default=list(METHODS), choices=list(METHODS))
     p.add_argument("--dims", nargs="+", type=int, default=[16, 64],
                    help="fixed: each embedding size; dam: each starting width (default: 16 64)")
-    p.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2, 3, 4])
-    p.add_argument("--epochs", type=int, default=defaults.epochs)
-    p.add_argument("--patience", type=int, default=defaults.patience)
-    p.add_argument("--lam", type=float, default=defaults.lam, help="DAM penalty weight lambda")
     p.add_argument("--lr", type=float, default=defaults.lr)
-    p.add_argument("--beta-lr", type=float, default=defaults.beta_lr, help="learning rate of the DAM betas")
     p.add_argument("--mask-hidden", action="store_true", help="gate the hidden layer with DAM too")
-    p.add_argument("--data-root", default=None, help=f"data root (default: ${DATA_ENV}, else data/)")
     p.add_argument("--out", default="results/linkpred", help="output folder (default: results/linkpred)")
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    add_sweep_arguments(p, defaults)
     args = p.parse_args(argv)
-    for name in ("epochs", "patience"):
-        if getattr(args, name) < 1:
-            p.error(f"--{name} must be >= 1")
-    if min(args.dims) < 1:
-        p.error("--dims must be positive")
-    if args.lam < 0:
-        p.error("--lam must be >= 0")
+    check_sweep_arguments(p, args, "dims")
     return args
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
-    out = Path(args.out)
     base = LinkPredConfig(
         model=args.model, epochs=args.epochs, patience=args.patience, lam=args.lam,
         lr=args.lr, beta_lr=args.beta_lr, mask_hidden=args.mask_hidden)
-    config_id = "|".join(f"{k}={v}" for k, v in sorted(asdict(base).items())
-                         if k not in ("dim", "seed", "dam", "lam"))
     try:
-        prepare_out(out)
-        data = {name: load_dataset(name, root=args.data_root)[0] for name in args.datasets}
+        data = start_sweep("linkpred", args, base, argv, lambda name: load_dataset(name, root=args.data_root)[0])
     except (OSError, ValueError) as err:  # DatasetNotFoundError is an OSError
         print(f"error: {err}", file=sys.stderr)
         return 2
-    write_json(out / "linkpred.json", {
-        "command": "python -m benchmarks.linkpred " + " ".join(sys.argv[1:] if argv is None else argv),
-        "args": vars(args), "config": asdict(base), "environment": environment()})
 
     splits: Dict[Tuple[str, int], Split] = {}
 
@@ -105,17 +86,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         if (name, seed) not in splits:
             splits[(name, seed)] = split_edges(data[name], seed)
         result = METHODS[entry["method"]](splits[(name, seed)], replace(base, dim=entry["dim"], seed=seed))
-        row = result.row()
-        for k in ("lam", "dim", "seed", "model"):  # already in the entry
-            row.pop(k)
-        return row
+        return {k: v for k, v in result.row().items() if k not in entry}
 
+    cid = config_id(base, ("dim", "seed", "dam", "lam"))
     plan = [{"dataset": d, "model": args.model, "method": m, "dim": dim, "seed": s,
-             "lam": args.lam if m == "dam" else 0.0, "config_id": config_id}
+             "lam": args.lam if m == "dam" else 0.0, "config_id": cid}
             for d in args.datasets for s in args.seeds for m in args.methods for dim in args.dims]
+    out = Path(args.out)
     rows = run_sweep(out / "linkpred.csv", plan, run, KEYS, quiet=args.quiet)
-    print(report(out, "linkpred", rows, GROUP, METRICS))
-    print(f"\nwrote {out / 'linkpred.csv'}, {out / 'linkpred.md'}, {out / 'linkpred.json'}")
+    finish_sweep("linkpred", out, rows, GROUP, METRICS)
     return 0
 
 

@@ -5,11 +5,14 @@ from damgraph.models import (DAMVGAE, build_autoencoder, build_classifier, count
                              make_optimizer)
 from damgraph.compact import compact
 from damgraph.datasets import DatasetNotFoundError, load_dataset
+from damgraph.linkpred import LinkPredConfig, split_edges, train_link_prediction
+from damgraph.nodeclf import NodeClfConfig, train_node_classifier
 
 __version__ = "0.1.0"
 
 __all__ = [
     "DAMMask", "GCNEncoder", "DAMVGAE", "build_autoencoder", "build_classifier", "compact",
     "count_parameters", "make_optimizer", "dam_masks", "dam_penalty", "active_widths",
-    "load_dataset", "DatasetNotFoundError", "__version__",
+    "load_dataset", "DatasetNotFoundError", "LinkPredConfig", "split_edges", "train_link_prediction",
+    "NodeClfConfig", "train_node_classifier", "__version__",
 ]

@@ -15,9 +15,9 @@ from torch_geometric.nn import GAE
 from torch_geometric.transforms import RandomLinkSplit
 
 from damgraph.compact import compacted_size
-from damgraph.mask import active_widths
+from damgraph.mask import DAMMask, active_widths
 from damgraph.models import build_autoencoder, count_parameters, make_optimizer
-from damgraph.training import TrainingRecord, fit, seed_everything
+from damgraph.training import TrainingRecord, fit, format_trajectory, seed_everything
 
 
 def split_edges(
@@ -83,7 +83,8 @@ class LinkPredResult:
     @property
     def active_dim(self) -> int:
         """Width of the embedding the selected model produces."""
-        return self.widths.get("encoder.out_mask", self.config.dim)
+        gate = self.model.encoder.out_mask
+        return gate.num_active if isinstance(gate, DAMMask) else self.config.dim
 
     def row(self) -> dict:
         row = dict(asdict(self.config))
@@ -91,7 +92,8 @@ class LinkPredResult:
             active_dim=self.active_dim, test_auc=self.test_auc, test_ap=self.test_ap,
             val_auc=self.record.val_score, best_epoch=self.record.best_epoch,
             epochs=self.record.epochs, train_s=round(self.record.train_s, 3),
-            num_params=self.num_params, num_params_compact=self.num_params_compact)
+            num_params=self.num_params, num_params_compact=self.num_params_compact,
+            width_trajectory=format_trajectory(self.record.width_trajectory))
         return row
 
 

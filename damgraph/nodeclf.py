@@ -12,7 +12,7 @@ from damgraph.compact import compacted_size
 from damgraph.encoders import GCNEncoder
 from damgraph.mask import active_widths
 from damgraph.models import build_classifier, count_parameters, make_optimizer
-from damgraph.training import TrainingRecord, fit, seed_everything
+from damgraph.training import TrainingRecord, fit, format_trajectory, seed_everything
 
 
 @dataclass
@@ -54,7 +54,8 @@ class NodeClfResult:
             hidden_width=self.hidden_width, test_acc=self.test_acc,
             val_acc=self.record.val_score, best_epoch=self.record.best_epoch,
             epochs=self.record.epochs, train_s=round(self.record.train_s, 3),
-            num_params=self.num_params, num_params_compact=self.num_params_compact)
+            num_params=self.num_params, num_params_compact=self.num_params_compact,
+            width_trajectory=format_trajectory(self.record.width_trajectory))
         return row
 
 

@@ -83,3 +83,9 @@ def fit(
     train_s = time.perf_counter() - start
     model.load_state_dict(best_state)
     return TrainingRecord(best_score, best_epoch, epoch, train_s, trajectory)
+
+
+def format_trajectory(trajectory: List[Dict[str, int]]) -> str:
+    """Per-epoch widths as text for a CSV cell: epochs separated by spaces,
+    gates within an epoch by ``/`` (empty for a model without gates)."""
+    return " ".join("/".join(str(w) for w in widths.values()) for widths in trajectory if widths)
