@@ -93,6 +93,7 @@ class LinkPredResult:
             val_auc=self.record.val_score, best_epoch=self.record.best_epoch,
             epochs=self.record.epochs, train_s=round(self.record.train_s, 3),
             num_params=self.num_params, num_params_compact=self.num_params_compact,
+            gate_widths=" ".join(f"{k}={v}" for k, v in self.widths.items()),
             width_trajectory=format_trajectory(self.record.width_trajectory))
         return row
 

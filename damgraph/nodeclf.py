@@ -24,7 +24,7 @@ class NodeClfConfig:
     num_layers: int = 2
     dropout: float = 0.5
     dam: bool = True
-    lam: float = 0.1
+    lam: float = 0.05
     lr: float = 0.01
     beta_lr: float = 0.2
     weight_decay: float = 5e-4
@@ -55,6 +55,7 @@ class NodeClfResult:
             val_acc=self.record.val_score, best_epoch=self.record.best_epoch,
             epochs=self.record.epochs, train_s=round(self.record.train_s, 3),
             num_params=self.num_params, num_params_compact=self.num_params_compact,
+            gate_widths=" ".join(f"{k}={v}" for k, v in self.widths.items()),
             width_trajectory=format_trajectory(self.record.width_trajectory))
         return row
 

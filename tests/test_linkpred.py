@@ -77,4 +77,7 @@ def test_vgae_with_gated_hidden_layer_runs(cora_split):
     result = train_link_prediction(
         cora_split, LinkPredConfig(model="vgae", dim=32, mask_hidden=True, epochs=40, patience=40))
     assert set(result.widths) == {"encoder.hidden_masks.0", "encoder.out_mask"}
+    hidden, out = result.widths["encoder.hidden_masks.0"], result.widths["encoder.out_mask"]
+    assert result.row()["gate_widths"] == f"encoder.hidden_masks.0={hidden} encoder.out_mask={out}"
+    assert result.row()["width_trajectory"].split()[0] == "64/32"  # hidden 2*32 and 32, all open
     assert result.test_auc > 0.75
