@@ -9,7 +9,6 @@ import json
 import os
 import platform
 import sys
-import tempfile
 import time
 from dataclasses import asdict
 from pathlib import Path
@@ -18,23 +17,7 @@ from typing import Callable, Dict, Iterable, List, Sequence
 import numpy as np
 
 from damgraph.datasets import DATA_ENV
-
-
-def atomic_write_text(path: Path, text: str) -> None:
-    """Write :obj:`text` to :obj:`path` through a temporary file and a rename,
-    so a reader (or an interrupted run) never sees a half-written file."""
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", newline="") as f:
-            f.write(text)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; give the usual mode
-        os.replace(tmp, path)
-    except BaseException:
-        os.unlink(tmp)
-        raise
+from damgraph.io import atomic_write_text, versions
 
 
 def write_csv(path: Path, rows: Sequence[dict]) -> None:
@@ -51,20 +34,10 @@ def write_csv(path: Path, rows: Sequence[dict]) -> None:
 
 def environment() -> Dict[str, str]:
     """Library versions and machine, recorded beside every result."""
-    import scipy
-    import sklearn
     import torch
-    import torch_geometric
 
-    import damgraph
-
-    return {
-        "damgraph": damgraph.__version__, "python": sys.version.split()[0],
-        "torch": torch.__version__, "torch_geometric": torch_geometric.__version__,
-        "numpy": np.__version__, "scipy": scipy.__version__, "scikit-learn": sklearn.__version__,
-        "platform": platform.platform(), "processor": platform.machine(),
-        "cpu_count": str(os.cpu_count()), "torch_threads": str(torch.get_num_threads()),
-    }
+    return {**versions(), "platform": platform.platform(), "processor": platform.machine(),
+            "cpu_count": str(os.cpu_count()), "torch_threads": str(torch.get_num_threads())}
 
 
 def write_json(path: Path, payload: dict) -> None:

@@ -19,7 +19,7 @@ from damgraph.training import TrainingRecord, fit, format_trajectory, seed_every
 
 
 def split_edges(
-    data: Data, seed: int, val_ratio: float = 0.05, test_ratio: float = 0.10
+    data: Data, seed: int, val_ratio: float = 0.05, test_ratio: float = 0.10, undirected: bool = True
 ) -> Tuple[Data, Data, Data]:
     """The standard GAE split (Kipf and Welling, 2016) with PyG's
     :class:`~torch_geometric.transforms.RandomLinkSplit`: undirected edges,
@@ -27,7 +27,7 @@ def split_edges(
     depends on :obj:`seed` alone (the global RNG state is left untouched), so
     every method trained under a seed sees the same split."""
     transform = RandomLinkSplit(
-        num_val=val_ratio, num_test=test_ratio, is_undirected=True,
+        num_val=val_ratio, num_test=test_ratio, is_undirected=undirected,
         add_negative_train_samples=False, split_labels=True)
     # PyG's negative sampling draws from Python's `random` as well as torch.
     py_state = random.getstate()

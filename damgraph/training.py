@@ -38,7 +38,7 @@ def fit(
     model: nn.Module,
     optimizer: torch.optim.Optimizer,
     task_loss: Callable[[], Tensor],
-    val_score: Callable[[], float],
+    val_score: Optional[Callable[[], float]],
     lam: float,
     epochs: int,
     patience: int,
@@ -47,8 +47,9 @@ def fit(
     """Train :obj:`model` for up to :obj:`epochs` steps of
     ``task_loss() + lam * dam_penalty(model)``, scoring ``val_score()`` after
     each step. Keeps (loads back) the weights of the best validation epoch and
-    stops after :obj:`patience` epochs without improvement. With :obj:`desc`
-    a tqdm bar shows the epochs."""
+    stops after :obj:`patience` epochs without improvement; with
+    ``val_score=None`` it trains every epoch and keeps the last. With
+    :obj:`desc` a tqdm bar shows the epochs."""
     if epochs < 1 or patience < 1:
         raise ValueError(f"epochs and patience must be >= 1, got {epochs} and {patience}")
     gated = bool(dam_masks(model))
@@ -73,7 +74,7 @@ def fit(
         loss.backward()
         optimizer.step()
 
-        score = val_score()
+        score = val_score() if val_score is not None else float(epoch)
         trajectory.append(active_widths(model))
         if score > best_score:
             best_score, best_epoch = score, epoch

@@ -1,0 +1,244 @@
+"""``DAMEmbedding``: compact node embeddings of any graph, scikit-learn style."""
+from __future__ import annotations
+
+import copy
+import warnings
+from pathlib import Path
+from typing import Any, Dict, List, Union
+
+import numpy as np
+import torch
+from sklearn.base import BaseEstimator
+from torch import Tensor, nn
+from torch_geometric.data import Data
+from torch_geometric.nn import GAE
+
+from damgraph.compact import compact
+from damgraph.graphs import GraphInputError, prepare_graph
+from damgraph.io import _jsonable, load_checkpoint, save_checkpoint, versions
+from damgraph.linkpred import split_edges
+from damgraph.mask import DAMMask
+from damgraph.models import build_autoencoder, make_optimizer
+from damgraph.training import fit, seed_everything
+
+# The smallest graph the validation split can serve: it needs at least one
+# held-out edge and enough training edges left to learn from.
+MIN_EDGES_FOR_VALIDATION = 20
+
+
+class LearnedInput(nn.Module):
+    """A trainable input vector per node, for graphs without features (the
+    GCN's first layer then acts on learned node embeddings)."""
+
+    def __init__(self, num_nodes: int, channels: int):
+        super().__init__()
+        self.x = nn.Parameter(torch.empty(num_nodes, channels))
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        nn.init.normal_(self.x, std=1.0)
+
+    def forward(self) -> Tensor:
+        return self.x
+
+
+class DAMEmbedding(BaseEstimator):
+    """Compact node embeddings of a graph with a DAM-gated GAE or VGAE.
+
+    Follows scikit-learn's conventions: :meth:`__init__` only stores its
+    arguments, :meth:`fit` validates its input and returns ``self``, and what
+    was learned lives in attributes with a trailing underscore.
+
+    Args:
+        dim (int): Starting embedding width; DAM learns how many to keep.
+        model (str): ``"gae"`` or ``"vgae"``.
+        lam (float): DAM penalty weight :math:`\\lambda`.
+        epochs (int): Most training epochs.
+        patience (int): Epochs without a better validation AUC before stopping.
+        lr (float): Adam learning rate of the weights.
+        beta_lr (float): Learning rate of the DAM betas.
+        val_fraction (float): Share of edges held out to select the best
+            epoch and report ``val_auc_``; 0 trains all epochs on every edge.
+        input_dim (int): Width of the learned node inputs used when the graph
+            has no features.
+        directed (bool): Keep edge directions instead of symmetrising.
+        seed (int): Seed of every random choice.
+        device (str): ``"cpu"`` or ``"cuda"``.
+        verbose (bool): Show a progress bar.
+
+    Attributes:
+        embedding_ (numpy.ndarray): ``n x k`` embeddings, ``k = n_active_``.
+        node_ids_ (list): The node id of each row of ``embedding_``.
+        n_active_ (int): Learned width.
+        val_auc_ (float or None): Validation AUC of the kept epoch.
+        history_ (list of dict): Loss and active width per epoch.
+        model_ (torch_geometric.nn.GAE): The compacted model.
+        graph_report_ (dict): Self-loops, duplicates and isolated nodes found.
+    """
+
+    def __init__(self, dim: int = 128, model: str = "gae", lam: float = 0.03, epochs: int = 400,
+                 patience: int = 100, lr: float = 0.01, beta_lr: float = 0.2, val_fraction: float = 0.05,
+                 input_dim: int = 64, directed: bool = False, seed: int = 0, device: str = "cpu",
+                 verbose: bool = False):
+        self.dim = dim
+        self.model = model
+        self.lam = lam
+        self.epochs = epochs
+        self.patience = patience
+        self.lr = lr
+        self.beta_lr = beta_lr
+        self.val_fraction = val_fraction
+        self.input_dim = input_dim
+        self.directed = directed
+        self.seed = seed
+        self.device = device
+        self.verbose = verbose
+
+    def _validate(self) -> None:
+        if int(self.dim) != self.dim or self.dim < 1:
+            raise ValueError(f"dim must be a positive integer, got {self.dim!r}")
+        if self.model not in ("gae", "vgae"):
+            raise ValueError(f"model must be 'gae' or 'vgae', got {self.model!r}")
+        if self.lam < 0:
+            raise ValueError(f"lam must be >= 0, got {self.lam}")
+        if self.epochs < 1 or self.patience < 1:
+            raise ValueError("epochs and patience must be >= 1")
+        if not 0 <= self.val_fraction < 0.5:
+            raise ValueError(f"val_fraction must be in [0, 0.5), got {self.val_fraction}")
+        if self.device.startswith("cuda") and not torch.cuda.is_available():
+            raise ValueError("device 'cuda' was asked for but no GPU is available; use device='cpu'")
+
+    def fit(self, graph: Any, features: Any = None) -> "DAMEmbedding":
+        """Learn embeddings of :obj:`graph` (a networkx graph, scipy sparse
+        matrix, PyG ``Data``, ``edge_index`` tensor or edge-list path)."""
+        self._validate()
+        prepared = prepare_graph(graph, features, directed=self.directed)
+        data = prepared.data
+        if data.edge_index.size(1) == 0:
+            raise GraphInputError("the graph has no edges (after removing self-loops); nothing to learn from")
+        n_pairs = prepared.num_edges
+        if self.val_fraction > 0 and n_pairs * self.val_fraction < 1 or (
+                self.val_fraction > 0 and n_pairs < MIN_EDGES_FOR_VALIDATION):
+            need = max(MIN_EDGES_FOR_VALIDATION, int(np.ceil(1 / self.val_fraction)))
+            raise GraphInputError(
+                f"the graph has {n_pairs} edge(s), too few for a {self.val_fraction:.0%} validation split "
+                f"(at least {need} needed); pass val_fraction=0 to train without validation")
+
+        seed_everything(self.seed)
+        device = torch.device(self.device)
+        featureless = getattr(data, "x", None) is None
+        in_channels = self.input_dim if featureless else data.num_features
+        net = build_autoencoder(self.model, in_channels, self.dim)
+        inputs = LearnedInput(prepared.num_nodes, self.input_dim) if featureless else None
+        modules = nn.ModuleDict({"net": net, **({"inputs": inputs} if inputs is not None else {})}).to(device)
+        optimizer = make_optimizer(modules, self.lr, 0.0, self.beta_lr)
+
+        train, val = self._split(data)
+        train, val = train.to(device), (val.to(device) if val is not None else None)
+        weight = getattr(train, "edge_weight", None)
+
+        def x_of(d: Data) -> Tensor:
+            return inputs() if inputs is not None else d.x
+
+        history: List[Dict[str, float]] = []
+
+        def task_loss() -> Tensor:
+            z = net.encode(x_of(train), train.edge_index, weight)
+            loss = net.recon_loss(z, train.pos_edge_label_index)
+            if self.model == "vgae":
+                loss = loss + net.kl_loss() / prepared.num_nodes
+            history.append({"loss": loss.item(), "active": net.encoder.out_mask.num_active})
+            return loss
+
+        @torch.no_grad()
+        def val_score() -> float:
+            net.eval()
+            z = net.encode(x_of(val), val.edge_index, getattr(val, "edge_weight", None))
+            return float(net.test(z, val.pos_edge_label_index, val.neg_edge_label_index)[0])
+
+        record = fit(modules, optimizer, task_loss, val_score if val is not None else None,
+                     self.lam, self.epochs, self.patience,
+                     desc="embedding" if self.verbose else None)
+        gate = net.encoder.out_mask
+        if isinstance(gate, DAMMask) and gate.num_active == 0:
+            raise ValueError(f"lam={self.lam} closed every dimension; try a smaller lam (e.g. {self.lam / 10:g})")
+
+        self.gated_model_ = net.eval()
+        self.model_ = compact(net).eval()
+        self.inputs_ = inputs
+        self.embedding_ = self._encode(self.model_, data)
+        self.node_ids_ = list(prepared.node_ids)
+        self.n_active_ = int(self.embedding_.shape[1])
+        self.val_auc_ = record.val_score if val is not None else None
+        self.history_ = history[: record.epochs]
+        self.best_epoch_ = record.best_epoch
+        self.graph_report_ = dict(prepared.report)
+        return self
+
+    def fit_transform(self, graph: Any, features: Any = None) -> np.ndarray:
+        return self.fit(graph, features).embedding_
+
+    @torch.no_grad()
+    def _encode(self, net: GAE, data: Data) -> np.ndarray:
+        device = torch.device(self.device)
+        net = net.to(device).eval()
+        data = data.to(device)
+        x = self.inputs_().to(device) if self.inputs_ is not None else data.x
+        return net.encode(x, data.edge_index, getattr(data, "edge_weight", None)).cpu().numpy()
+
+    def transform(self, graph: Any, features: Any = None) -> np.ndarray:
+        """Embeddings of :obj:`graph` by the fitted (compacted) model. A
+        model fitted without features embeds only the graph it learned its
+        node inputs on (same nodes, same order)."""
+        model = getattr(self, "model_", None)
+        if model is None:
+            raise ValueError("this DAMEmbedding is not fitted yet; call fit() or load() first")
+        prepared = prepare_graph(graph, features, directed=self.directed)
+        if self.inputs_ is not None and prepared.node_ids != self.node_ids_:
+            raise GraphInputError("this model learned inputs for the nodes of its training graph; "
+                                  "give that graph (same node ids), or fit with features")
+        return self._encode(model, prepared.data)
+
+    def save(self, path: Union[str, Path], compacted: bool = True) -> List[Path]:
+        """Save the compacted model (or, with ``compacted=False``, the gated
+        one) as a weights file plus ``<path>.json``; see :meth:`load`."""
+        if getattr(self, "model_", None) is None:
+            raise ValueError("this DAMEmbedding is not fitted yet; nothing to save")
+        net = self.model_ if compacted else self.gated_model_
+        modules = nn.ModuleDict({"net": net, **({"inputs": self.inputs_} if self.inputs_ is not None else {})})
+        config = {"params": self.get_params(), "compacted": compacted, "n_active": self.n_active_,
+                  "in_channels": net.encoder.in_channels, "num_nodes": len(self.node_ids_),
+                  "node_ids": [_jsonable(i) for i in self.node_ids_], "val_auc": self.val_auc_,
+                  "versions": versions()}
+        return save_checkpoint(path, modules.state_dict(), config)
+
+    @classmethod
+    def load(cls, path: Union[str, Path]) -> "DAMEmbedding":
+        """A fitted estimator from :meth:`save`'s files (weights only)."""
+        state, config = load_checkpoint(path)
+        est = cls(**config["params"])
+        width = config["n_active"] if config["compacted"] else est.dim
+        net = build_autoencoder(est.model, config["in_channels"], width, hidden_channels=2 * est.dim,
+                                dam=not config["compacted"])
+        inputs = LearnedInput(config["num_nodes"], est.input_dim) if "inputs.x" in state else None
+        modules = nn.ModuleDict({"net": net, **({"inputs": inputs} if inputs is not None else {})})
+        modules.load_state_dict(state)
+        est.model_ = net.eval()
+        est.gated_model_ = None if config["compacted"] else est.model_
+        est.inputs_ = inputs
+        est.node_ids_ = config["node_ids"]
+        est.n_active_ = config["n_active"]
+        est.val_auc_ = config["val_auc"]
+        return est
+
+    def _split(self, data: Data):
+        """(train, val) with fresh labels; val is None when val_fraction == 0."""
+        if self.val_fraction == 0:
+            train = copy.copy(data)
+            train.pos_edge_label_index = data.edge_index if self.directed else \
+                data.edge_index[:, data.edge_index[0] < data.edge_index[1]]
+            return train, None
+        with warnings.catch_warnings():  # RandomLinkSplit warns about an empty test split
+            warnings.simplefilter("ignore")
+            train, val, _ = split_edges(data, self.seed, self.val_fraction, 0.0, undirected=not self.directed)
+        return train, val
