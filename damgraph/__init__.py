@@ -7,6 +7,9 @@ from damgraph.compact import compact
 from damgraph.datasets import DatasetNotFoundError, load_dataset
 from damgraph.linkpred import LinkPredConfig, split_edges, train_link_prediction
 from damgraph.nodeclf import NodeClfConfig, train_node_classifier
+from damgraph.graphs import GraphInputError, prepare_graph
+from damgraph.estimator import DAMEmbedding
+from damgraph.io import load_embeddings, save_embeddings
 
 __version__ = "0.1.0"
 
@@ -14,5 +17,6 @@ __all__ = [
     "DAMMask", "GCNEncoder", "DAMVGAE", "build_autoencoder", "build_classifier", "compact",
     "count_parameters", "make_optimizer", "dam_masks", "dam_penalty", "active_widths",
     "load_dataset", "DatasetNotFoundError", "LinkPredConfig", "split_edges", "train_link_prediction",
-    "NodeClfConfig", "train_node_classifier", "__version__",
+    "NodeClfConfig", "train_node_classifier", "DAMEmbedding", "prepare_graph", "GraphInputError",
+    "save_embeddings", "load_embeddings", "__version__",
 ]

@@ -36,7 +36,7 @@ class LearnedInput(nn.Module):
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
-        nn.init.normal_(self.x, std=1.0)
+        nn.init.xavier_uniform_(self.x)
 
     def forward(self) -> Tensor:
         return self.x

@@ -1,0 +1,109 @@
+import warnings
+
+import networkx as nx
+import numpy as np
+import pytest
+import scipy.sparse as sp
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from torch_geometric.data import Data
+
+from damgraph.graphs import GraphInputError, prepare_graph, read_edge_list
+
+
+def _pairs(prepared):
+    ids = prepared.node_ids
+    return {frozenset((ids[u], ids[v])) for u, v in prepared.data.edge_index.t().tolist()}
+
+
+def test_networkx_string_ids_weights_and_isolated_nodes():
+    g = nx.Graph()
+    g.add_nodes_from(["lonely"])
+    g.add_weighted_edges_from([("a", "b", 2.0), ("b", "c", 0.5), ("c", "c", 1.0)])
+    prepared = prepare_graph(g)
+    assert prepared.node_ids == ["lonely", "a", "b", "c"]
+    assert prepared.report == {"input_edges": 3, "self_loops": 1, "duplicates": 0, "isolated": 1}
+    assert prepared.num_edges == 2 and _pairs(prepared) == {frozenset("ab"), frozenset("bc")}
+    weights = {(prepared.node_ids[u], prepared.node_ids[v]): w
+               for (u, v), w in zip(prepared.data.edge_index.t().tolist(), prepared.data.edge_weight.tolist())}
+    assert weights[("a", "b")] == weights[("b", "a")] == 2.0 and weights[("c", "b")] == 0.5
+
+
+def test_directed_input_is_symmetrised_with_a_warning_or_kept():
+    g = nx.DiGraph([(1, 2), (2, 3)])
+    with pytest.warns(UserWarning, match="made undirected"):
+        prepared = prepare_graph(g)
+    assert prepared.data.edge_index.size(1) == 4
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        kept = prepare_graph(g, directed=True)
+    assert kept.data.edge_index.tolist() == [[0, 1], [1, 2]] and kept.num_edges == 2
+
+
+def test_scipy_data_and_edge_index_inputs_agree():
+    a = sp.coo_matrix(([1, 1, 1, 1], ([0, 1, 1, 2], [1, 0, 2, 1])), shape=(4, 4))
+    from_scipy = prepare_graph(a)
+    assert from_scipy.num_nodes == 4 and from_scipy.report["isolated"] == 1
+    edge_index = torch.tensor([[0, 1, 1, 2], [1, 0, 2, 1]])
+    from_tensor = prepare_graph(edge_index)
+    from_data = prepare_graph(Data(edge_index=edge_index, x=torch.ones(3, 2)))
+    assert torch.equal(from_tensor.data.edge_index, from_data.data.edge_index)
+    assert torch.equal(from_scipy.data.edge_index, from_tensor.data.edge_index)
+    assert from_data.data.x.shape == (3, 2)
+
+
+def test_duplicates_are_merged_and_counted(tmp_path):
+    path = tmp_path / "edges.txt"
+    path.write_text("# a comment\nx y 1\ny x 2\nx y 0.5\ny z 1\n\n")
+    prepared = prepare_graph(path)
+    assert prepared.report["duplicates"] == 2 and prepared.num_edges == 2
+    assert sorted(prepared.data.edge_weight.tolist()) == [1.0, 1.0, 3.5, 3.5]
+
+
+@pytest.mark.parametrize("text, message", [
+    ("", "holds no edges"),
+    ("a b\nc\n", "line 2: expected 'u v' or 'u v weight', got 1 fields"),
+    ("a b 1\nb c heavy\n", "line 2: weight 'heavy' is not a number"),
+    ("a b 1\nb c\n", "line 2: missing weight"),
+    ("a b nan\n", "line 1: weight 'nan' is not finite"),
+])
+def test_bad_edge_lists_name_the_line(tmp_path, text, message):
+    path = tmp_path / "bad.txt"
+    path.write_text(text)
+    with pytest.raises(GraphInputError, match=message):
+        read_edge_list(path)
+
+
+def test_bad_features_and_inputs():
+    g = nx.path_graph(3)
+    with pytest.raises(GraphInputError, match="features have shape \\[2, 4\\] but the graph has 3 nodes"):
+        prepare_graph(g, features=np.ones((2, 4)))
+    with pytest.raises(GraphInputError, match="NaN or inf"):
+        prepare_graph(g, features=np.array([[1.0], [np.nan], [0.0]]))
+    with pytest.raises(GraphInputError, match="missing for 1 node"):
+        prepare_graph(g, features={0: [1.0], 1: [2.0]})
+    assert prepare_graph(g, features={0: [1.0], 1: [2.0], 2: [3.0]}).data.x.flatten().tolist() == [1, 2, 3]
+    with pytest.raises(GraphInputError, match="cannot read a graph from list"):
+        prepare_graph([(0, 1)])
+    with pytest.raises(GraphInputError, match="no such file"):
+        prepare_graph("/nonexistent/edges.txt")
+
+
+ids = st.one_of(st.integers(-50, 50), st.text("abcxyz", min_size=1, max_size=4))
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(st.tuples(ids, ids), min_size=1, max_size=30))
+def test_random_edge_lists_round_trip(tmp_path_factory, edges):
+    """A file of random edges with arbitrary ids reads back as the same graph."""
+    path = tmp_path_factory.mktemp("rt") / "edges.txt"
+    path.write_text("".join(f"{u} {v}\n" for u, v in edges))
+    expected = {frozenset((str(u), str(v))) for u, v in edges if str(u) != str(v)}
+    if not expected:
+        return
+    prepared = prepare_graph(path)
+    assert _pairs(prepared) == expected
+    assert set(prepared.node_ids) == {str(v) for e in edges for v in e}
+    as_nx = prepare_graph(nx.Graph([(str(u), str(v)) for u, v in edges]))
+    assert _pairs(as_nx) == expected
