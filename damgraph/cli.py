@@ -1,0 +1,245 @@
+"""The ``damgraph`` command: ``damgraph embed`` and ``damgraph info``.
+
+Bad input ends with one line, ``error: <problem>; <fix>``, exit code 2, no
+traceback and no half-written file.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+from typing import Any, Optional, Sequence, Tuple
+
+import numpy as np
+
+from damgraph.datasets import PLANETOID_NAMES, DatasetNotFoundError, load_dataset
+from damgraph.graphs import GraphInputError, prepare_graph
+
+INPUT_FORMATS = ("auto", "edgelist", "csv", "graphml", "gml", "npz")
+SUFFIX_INPUT = {".txt": "edgelist", ".edges": "edgelist", ".edgelist": "edgelist", ".tsv": "edgelist",
+                ".el": "edgelist", ".csv": "csv", ".graphml": "graphml", ".gml": "gml", ".npz": "npz"}
+
+
+class UsageError(Exception):
+    """Bad input on the command line: printed as one line, exit code 2."""
+
+
+def read_graph(source: str, fmt: str = "auto", data_root: Optional[str] = None) -> Tuple[Any, Optional[Any]]:
+    """(graph, features) from a dataset name or a graph file."""
+    if source.lower() in PLANETOID_NAMES and not Path(source).exists():
+        data = load_dataset(source, root=data_root)[0]
+        return data, None
+    path = Path(source)
+    if not path.is_file():
+        raise UsageError(f"{source}: no such file or dataset; give a graph file or one of "
+                         f"{', '.join(PLANETOID_NAMES)}")
+    if path.stat().st_size == 0:
+        raise UsageError(f"{source}: the file is empty; give a graph with at least one edge")
+    if fmt == "auto":
+        fmt = SUFFIX_INPUT.get(path.suffix.lower(), "edgelist")
+    import networkx as nx
+
+    if fmt in ("edgelist", "csv"):
+        return path, None  # prepare_graph parses edge lists with line-numbered errors
+    try:
+        if fmt == "graphml":
+            return nx.read_graphml(path), None
+        if fmt == "gml":
+            return nx.read_gml(path), None
+        import scipy.sparse as sp
+
+        return sp.load_npz(path), None
+    except Exception as err:
+        raise UsageError(f"{source}: not a readable {fmt} file ({err}); check the file or pass --format") from err
+
+
+def read_features(path: str, node_ids: Sequence[Any]) -> Any:
+    """A features file: CSV ``id,f1,..`` (any ids) or ``.npy`` (row i is node i)."""
+    p = Path(path)
+    if not p.is_file():
+        raise UsageError(f"{path}: no such features file")
+    if p.suffix.lower() == ".npy":
+        x = np.load(p, allow_pickle=False)
+        if sorted(map(str, node_ids)) != sorted(str(i) for i in range(len(node_ids))):
+            raise UsageError(f"{path}: a .npy features file needs node ids 0..n-1; use a CSV with an id column")
+        return {i: x[int(i)] for i in node_ids} if len(x) == len(node_ids) else x
+    import csv
+
+    with open(p, newline="", encoding="utf-8") as f:
+        rows = [r for r in csv.reader(f) if r]
+    if rows and not _is_number(rows[0][-1]):
+        rows = rows[1:]  # a header
+    features = {}
+    for number, row in enumerate(rows, start=1):
+        try:
+            features[row[0]] = [float(v) for v in row[1:]]
+        except ValueError:
+            raise UsageError(f"{path}, row {number}: a value is not a number; fix it") from None
+        if len(features[row[0]]) != len(features[rows[0][0]]):
+            raise UsageError(f"{path}, row {number}: {len(row) - 1} values where row 1 has "
+                             f"{len(rows[0]) - 1}; give every node the same number of features")
+    missing = [i for i in node_ids if str(i) not in features]
+    if missing:
+        raise UsageError(f"{path}: no features for {len(missing)} of {len(node_ids)} nodes "
+                         f"(e.g. {missing[0]!r}); give one row per node")
+    return {i: features[str(i)] for i in node_ids}
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+        return True
+    except ValueError:
+        return False
+
+
+def _check_writable(out: Path) -> None:
+    parent = out.parent if str(out.parent) else Path(".")
+    if not parent.is_dir():
+        raise UsageError(f"cannot write {out}: folder {parent} does not exist; create it or choose another --out")
+    import os
+
+    if not os.access(parent, os.W_OK):
+        raise UsageError(f"cannot write {out}: folder {parent} is not writable; choose another --out")
+
+
+def cmd_embed(args: argparse.Namespace) -> int:
+    from damgraph.estimator import DAMEmbedding
+    from damgraph.io import atomic_write_text, embedding_format, save_embeddings, versions
+
+    out = Path(args.out)
+    try:
+        out_format = embedding_format(out, args.out_format)
+    except ValueError as err:
+        raise UsageError(str(err)) from err
+    _check_writable(out)
+    graph, _ = read_graph(args.input, args.format, args.data_root)
+    features = None
+    if args.features:
+        ids = prepare_graph(graph, directed=args.directed).node_ids
+        features = read_features(args.features, ids)
+    est = DAMEmbedding(dim=args.dim, model=args.model, lam=args.lam, epochs=args.epochs, patience=args.patience,
+                       val_fraction=args.val_fraction, directed=args.directed, seed=args.seed,
+                       device=args.device, verbose=not args.quiet)
+    start = time.perf_counter()
+    est.fit(graph, features)
+    seconds = time.perf_counter() - start
+    files = save_embeddings(out, est.embedding_, est.node_ids_, out_format)
+    if args.save_model:
+        files += est.save(args.save_model)
+    sidecar = out.with_name(out.name + ".json")
+    import json
+
+    from damgraph.io import _jsonable
+
+    atomic_write_text(sidecar, json.dumps({
+        "input": args.input, "config": est.get_params(), "versions": versions(),
+        "nodes": len(est.node_ids_), "learned_width": est.n_active_, "val_auc": est.val_auc_,
+        "best_epoch": est.best_epoch_, "seconds": round(seconds, 3), "graph_report": est.graph_report_,
+        "files": [str(f) for f in files], "node_ids": [_jsonable(i) for i in est.node_ids_]}, indent=2) + "\n")
+    files.append(sidecar)
+    report = est.graph_report_
+    val = f"{est.val_auc_:.4f}" if est.val_auc_ is not None else "n/a (val_fraction 0)"
+    print(f"embedded {len(est.node_ids_)} nodes, {report['input_edges']} input edges "
+          f"({report['self_loops']} self-loops, {report['duplicates']} duplicates dropped, "
+          f"{report['isolated']} isolated): learned width {est.n_active_} of {args.dim}, val AUC {val}, "
+          f"{seconds:.1f} s")
+    print("wrote " + ", ".join(str(f) for f in files))
+    return 0
+
+
+def cmd_info(args: argparse.Namespace) -> int:
+    import scipy.sparse as sp
+    from scipy.sparse.csgraph import connected_components
+
+    graph, _ = read_graph(args.input, args.format, args.data_root)
+    prepared = prepare_graph(graph, directed=args.directed)
+    data, n = prepared.data, prepared.num_nodes
+    ei = data.edge_index.numpy()
+    adj = sp.coo_matrix((np.ones(ei.shape[1]), (ei[0], ei[1])), shape=(n, n))
+    components = connected_components(adj, directed=args.directed, connection="weak")[0]
+    degree = np.asarray(adj.sum(axis=1)).ravel()
+    x = getattr(data, "x", None)
+    report = prepared.report
+    print(f"nodes        {n}")
+    print(f"edges        {prepared.num_edges} ({'directed' if args.directed else 'undirected'}, "
+          f"{report['input_edges']} in the input)")
+    print(f"self-loops   {report['self_loops']}")
+    print(f"duplicates   {report['duplicates']}")
+    print(f"isolated     {report['isolated']}")
+    print(f"components   {components}")
+    print(f"degree       min {degree.min():.0f}, median {np.median(degree):.0f}, mean {degree.mean():.2f}, "
+          f"max {degree.max():.0f}")
+    print(f"weights      {'yes' if getattr(data, 'edge_weight', None) is not None else 'no'}")
+    print(f"features     {tuple(x.shape) if x is not None else 'none'}")
+    return 0
+
+
+EMBED_EXAMPLES = """examples:
+  damgraph embed edges.txt --out emb.npy                 # 'u v [weight]' per line, any ids
+  damgraph embed cora --out cora.txt --dim 64            # word2vec text, Cora from --data-root
+  damgraph embed graph.graphml --out emb.csv --features feats.csv --save-model model.pt
+"""
+INFO_EXAMPLES = """examples:
+  damgraph info edges.txt
+  damgraph info citeseer --data-root ../shared/data/planetoid
+"""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="damgraph", description="Compact node embeddings whose size DAM learns.",
+        epilog="run 'damgraph embed --help' or 'damgraph info --help' for examples")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    def common(p: argparse.ArgumentParser) -> None:
+        p.add_argument("input", help="graph file, or a dataset name: cora, citeseer, pubmed")
+        p.add_argument("--format", choices=INPUT_FORMATS, default="auto",
+                       help="input format (default: from the suffix; edge list otherwise)")
+        p.add_argument("--directed", action="store_true", help="keep edge directions (default: symmetrise)")
+        p.add_argument("--data-root", default=None, help="data root for dataset names (default: $DAMGRAPH_DATA, "
+                       "else data/)")
+
+    embed = sub.add_parser("embed", help="learn compact embeddings and write them to a file",
+                           epilog=EMBED_EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
+    common(embed)
+    embed.add_argument("--out", required=True, help="embedding file: .npy, .txt/.w2v/.vec (word2vec) or .csv")
+    embed.add_argument("--out-format", choices=("auto", "npy", "w2v", "csv"), default="auto",
+                       help="embedding file format (default: from the suffix of --out)")
+    embed.add_argument("--features", help="node features: CSV 'id,f1,..' or .npy (row i = node i)")
+    embed.add_argument("--dim", type=int, default=128, help="starting width (default: 128)")
+    embed.add_argument("--model", choices=("gae", "vgae"), default="gae")
+    embed.add_argument("--lam", type=float, default=0.03, help="DAM penalty weight (default: 0.03)")
+    embed.add_argument("--epochs", type=int, default=400)
+    embed.add_argument("--patience", type=int, default=100)
+    embed.add_argument("--val-fraction", type=float, default=0.05,
+                       help="edges held out to pick the best epoch (default: 0.05; 0 disables)")
+    embed.add_argument("--seed", type=int, default=0)
+    embed.add_argument("--device", default="cpu", help="cpu or cuda")
+    embed.add_argument("--save-model", help="also save the compacted model (weights + JSON config)")
+    embed.add_argument("--quiet", action="store_true", help="no progress bar")
+    embed.set_defaults(run=cmd_embed)
+
+    info = sub.add_parser("info", help="describe a graph: nodes, edges, loops, duplicates, components, degrees",
+                          epilog=INFO_EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
+    common(info)
+    info.set_defaults(run=cmd_info)
+    return parser
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.run(args)
+    except (UsageError, GraphInputError, DatasetNotFoundError, ValueError, OSError, FloatingPointError) as err:
+        message = " ".join(str(err).split())
+        print(f"error: {message}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("error: interrupted; nothing was written", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
