@@ -119,7 +119,8 @@ def cmd_embed(args: argparse.Namespace) -> int:
     if args.features:
         ids = prepare_graph(graph, directed=args.directed).node_ids
         features = read_features(args.features, ids)
-    est = DAMEmbedding(dim=args.dim, model=args.model, lam=args.lam, epochs=args.epochs, patience=args.patience,
+    est = DAMEmbedding(dim=args.dim, model=args.model, lam=args.lam, lr=args.lr, epochs=args.epochs,
+                       patience=args.patience,
                        val_fraction=args.val_fraction, directed=args.directed, seed=args.seed,
                        device=args.device, verbose=not args.quiet)
     start = time.perf_counter()
@@ -211,6 +212,7 @@ def build_parser() -> argparse.ArgumentParser:
     embed.add_argument("--dim", type=int, default=128, help="starting width (default: 128)")
     embed.add_argument("--model", choices=("gae", "vgae"), default="gae")
     embed.add_argument("--lam", type=float, default=0.03, help="DAM penalty weight (default: 0.03)")
+    embed.add_argument("--lr", type=float, default=0.01, help="Adam learning rate (default: 0.01)")
     embed.add_argument("--epochs", type=int, default=400)
     embed.add_argument("--patience", type=int, default=100)
     embed.add_argument("--val-fraction", type=float, default=0.05,

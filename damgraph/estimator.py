@@ -16,7 +16,7 @@ from torch_geometric.nn import GAE
 from damgraph.compact import compact
 from damgraph.graphs import GraphInputError, prepare_graph
 from damgraph.io import _jsonable, load_checkpoint, save_checkpoint, versions
-from damgraph.linkpred import split_edges
+from damgraph.linkpred import evaluate, split_edges
 from damgraph.mask import DAMMask
 from damgraph.models import build_autoencoder, make_optimizer
 from damgraph.training import fit, seed_everything
@@ -150,11 +150,8 @@ class DAMEmbedding(BaseEstimator):
             history.append({"loss": loss.item(), "active": net.encoder.out_mask.num_active})
             return loss
 
-        @torch.no_grad()
         def val_score() -> float:
-            net.eval()
-            z = net.encode(x_of(val), val.edge_index, getattr(val, "edge_weight", None))
-            return float(net.test(z, val.pos_edge_label_index, val.neg_edge_label_index)[0])
+            return evaluate(net, val, x_of(val))[0]
 
         record = fit(modules, optimizer, task_loss, val_score if val is not None else None,
                      self.lam, self.epochs, self.patience,

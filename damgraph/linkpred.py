@@ -97,11 +97,16 @@ class LinkPredResult:
 
 
 @torch.no_grad()
-def evaluate(model: GAE, data: Data) -> Tuple[float, float]:
+def evaluate(model: GAE, data: Data, x: Optional[torch.Tensor] = None) -> Tuple[float, float]:
     """(AUC, AP) of :obj:`model` on the labelled edges of a split, encoding
-    on that split's message-passing edges (PyG's :meth:`GAE.test`)."""
+    :obj:`x` (default ``data.x``) on that split's message-passing edges, with
+    PyG's :meth:`GAE.test`. Non-finite embeddings raise
+    :class:`FloatingPointError` rather than a score."""
     model.eval()
-    z = model.encode(data.x, data.edge_index)
+    z = model.encode(data.x if x is None else x, data.edge_index, getattr(data, "edge_weight", None))
+    if not torch.isfinite(z).all():
+        raise FloatingPointError("the embeddings became NaN or inf; lower the learning rate or lam, "
+                                 "or scale the features")
     auc, ap = model.test(z, data.pos_edge_label_index, data.neg_edge_label_index)
     return float(auc), float(ap)
 

@@ -69,8 +69,8 @@ def fit(
         if gated:
             loss = loss + lam * dam_penalty(model)
         if not torch.isfinite(loss):
-            raise FloatingPointError(f"the training loss became {float(loss)} at epoch {epoch}; "
-                                     "lower the learning rate or lam")
+            raise FloatingPointError(f"the training loss became {loss.item()} at epoch {epoch}; "
+                                     "lower the learning rate or lam, or scale the features")
         loss.backward()
         optimizer.step()
 
