@@ -2,6 +2,8 @@ import networkx as nx
 import numpy as np
 import pytest
 import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from sklearn.base import clone
 
 from damgraph import DAMEmbedding
@@ -95,3 +97,52 @@ def test_bad_input_to_fit():
         DAMEmbedding(model="gat").fit(nx.path_graph(30))
     with pytest.raises(ValueError, match="closed every dimension"):
         DAMEmbedding(dim=4, lam=1e4, epochs=80, val_fraction=0, beta_lr=0.5).fit(nx.karate_club_graph())
+
+
+def test_bad_input_through_the_api(tmp_path):
+    """The command's bad-input table, through the Python API."""
+    from damgraph import load_dataset, save_embeddings
+
+    empty = tmp_path / "empty.txt"
+    empty.write_text("")
+    malformed = tmp_path / "m.txt"
+    malformed.write_text("a b\nb c d e\n")
+    heavy = tmp_path / "w.txt"
+    heavy.write_text("a b 1\nb c x\n")
+    g = nx.karate_club_graph()
+    cases = [
+        (lambda: DAMEmbedding().fit(tmp_path / "nope.txt"), GraphInputError, "no such file"),
+        (lambda: DAMEmbedding().fit(empty), GraphInputError, "holds no edges"),
+        (lambda: DAMEmbedding().fit(malformed), GraphInputError, "line 2"),
+        (lambda: DAMEmbedding().fit(heavy), GraphInputError, "weight 'x' is not a number"),
+        (lambda: DAMEmbedding().fit(g, np.ones((3, 2))), GraphInputError, "but the graph has 34 nodes"),
+        (lambda: DAMEmbedding().fit(g, np.full((34, 2), np.inf)), GraphInputError, "NaN or inf"),
+        (lambda: load_dataset("cora2"), ValueError, "unknown dataset 'cora2'"),
+        (lambda: save_embeddings(tmp_path / "no" / "z.npy", np.ones((1, 1)), ["a"]), OSError, "No such file"),
+        (lambda: DAMEmbedding(dim=8, epochs=5, lr=1e30).fit(g), FloatingPointError, "NaN or inf"),
+    ]
+    for call, error, message in cases:
+        with pytest.raises(error, match=message):
+            call()
+    assert not (tmp_path / "no").exists()
+
+
+ids = st.lists(st.text("abcdefgh", min_size=1, max_size=3), min_size=4, max_size=12, unique=True)
+
+
+@settings(max_examples=15, deadline=None)
+@given(ids, st.randoms(use_true_random=False))
+def test_embedding_rows_follow_node_ids(names, rnd):
+    """Rows of embedding_ belong to node_ids_ whatever order the nodes come in:
+    an untrained model (lr 0) embeds each node the same under any relabelling."""
+    edges = [(names[i], names[(i + 1) % len(names)]) for i in range(len(names))]
+    features = {name: [float(len(name)), float(ord(name[0]))] for name in names}
+    shuffled = edges[:]
+    rnd.shuffle(shuffled)
+    results = []
+    for order in (edges, shuffled):
+        est = DAMEmbedding(dim=4, epochs=1, lr=0.0, beta_lr=0.0, val_fraction=0).fit(nx.Graph(order), features)
+        results.append(dict(zip(est.node_ids_, est.embedding_)))
+    assert set(results[0]) == set(names)
+    for name in names:
+        np.testing.assert_allclose(results[0][name], results[1][name], rtol=1e-5, atol=1e-6)
