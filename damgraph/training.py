@@ -76,6 +76,8 @@ def fit(
 
         score = val_score() if val_score is not None else float(epoch)
         trajectory.append(active_widths(model))
+        if desc is not None:
+            steps.set_postfix(loss=f"{loss.item():.4f}", width="/".join(map(str, trajectory[-1].values())))
         if score > best_score:
             best_score, best_epoch = score, epoch
             best_state = copy.deepcopy(model.state_dict())
