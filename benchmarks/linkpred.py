@@ -44,7 +44,7 @@ METHODS: Dict[str, Callable[[Split, LinkPredConfig], LinkPredResult]] = {
 # What identifies a run in the CSV; config_id holds every other setting.
 KEYS = ("dataset", "model", "method", "dim", "seed", "lam", "config_id")
 GROUP = ("dataset", "model", "method", "dim", "lam")
-METRICS = ("active_dim", "test_auc", "test_ap", "val_auc", "epochs", "train_s")
+METRICS = ("active_dim", "test_auc", "test_ap", "test_hits@20", "test_mrr", "val_auc", "epochs", "train_s")
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:

@@ -14,18 +14,23 @@ from torch_geometric.transforms import RandomLinkSplit
 
 from damgraph.compact import compacted_size
 from damgraph.mask import DAMMask, active_widths
+from damgraph.metrics import ranking_metrics
 from damgraph.models import build_autoencoder, count_parameters, make_optimizer
 from damgraph.training import TrainingRecord, fit, format_trajectory, seed_everything
 
 
 def split_edges(
-    data: Data, seed: int, val_ratio: float = 0.05, test_ratio: float = 0.10, undirected: bool = True
+    data: Data, seed: int, val_ratio: float = 0.05, test_ratio: float = 0.10, undirected: bool = True,
+    mrr_negatives: int = 100,
 ) -> Tuple[Data, Data, Data]:
     """The standard GAE split (Kipf and Welling, 2016) with PyG's
     :class:`~torch_geometric.transforms.RandomLinkSplit`: undirected edges,
-    5% validation and 10% test, each with as many fixed negatives. The split
-    depends on :obj:`seed` alone (the global RNG state is left untouched), so
-    every method trained under a seed sees the same split."""
+    5% validation and 10% test, each with as many fixed negatives. For MRR,
+    the test split also gets :obj:`mrr_negatives` random tail corruptions
+    per positive (``test.mrr_neg_dst``, shape ``[P, mrr_negatives]``,
+    unfiltered, as OGB's ``ogbl-citation2``). The split depends on
+    :obj:`seed` alone (the global RNG state is left untouched), so every
+    method trained under a seed sees the same split."""
     transform = RandomLinkSplit(
         num_val=val_ratio, num_test=test_ratio, is_undirected=undirected,
         add_negative_train_samples=False, split_labels=True)
@@ -35,7 +40,11 @@ def split_edges(
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
             random.seed(seed)
-            return transform(copy.copy(data))
+            train, val, test = transform(copy.copy(data))
+            if test_ratio > 0:
+                test.mrr_neg_dst = torch.randint(
+                    data.num_nodes, (test.pos_edge_label_index.size(1), mrr_negatives))
+            return train, val, test
     finally:
         random.setstate(py_state)
 
@@ -72,6 +81,7 @@ class LinkPredResult:
     config: LinkPredConfig
     test_auc: float
     test_ap: float
+    test_ranking: Dict[str, float]
     record: TrainingRecord
     widths: Dict[str, int]
     num_params: int
@@ -88,6 +98,7 @@ class LinkPredResult:
         row = dict(asdict(self.config))
         row.update(
             active_dim=self.active_dim, test_auc=self.test_auc, test_ap=self.test_ap,
+            **{f"test_{k}": v for k, v in self.test_ranking.items()},
             val_auc=self.record.val_score, best_epoch=self.record.best_epoch,
             epochs=self.record.epochs, train_s=round(self.record.train_s, 3),
             num_params=self.num_params, num_params_compact=self.num_params_compact,
@@ -109,6 +120,22 @@ def evaluate(model: GAE, data: Data, x: Optional[torch.Tensor] = None) -> Tuple[
                                  "or scale the features")
     auc, ap = model.test(z, data.pos_edge_label_index, data.neg_edge_label_index)
     return float(auc), float(ap)
+
+
+@torch.no_grad()
+def link_metrics(model: GAE, data: Data) -> Dict[str, float]:
+    """AUC and AP (Kipf's terms), Hits@10/20/50/100 against the shared test
+    negatives and MRR against each positive's own (OGB's terms), ranking by
+    the decoder's logits."""
+    auc, ap = evaluate(model, data)
+    z = model.encode(data.x, data.edge_index, getattr(data, "edge_weight", None))
+    pos = data.pos_edge_label_index
+    pos_scores = model.decoder(z, pos, sigmoid=False)
+    neg_scores = model.decoder(z, data.neg_edge_label_index, sigmoid=False)
+    src = pos[0].view(-1, 1).expand_as(data.mrr_neg_dst)
+    per_positive = model.decoder(z, torch.stack([src.reshape(-1), data.mrr_neg_dst.reshape(-1)]),
+                                 sigmoid=False).view_as(data.mrr_neg_dst)
+    return {"auc": auc, "ap": ap, **ranking_metrics(pos_scores, neg_scores, per_positive)}
 
 
 def train_link_prediction(
@@ -141,8 +168,8 @@ def train_link_prediction(
     record = fit(model, optimizer, task_loss, lambda: evaluate(model, val_data)[0],
                  config.lam, config.epochs, config.patience,
                  desc=f"{config.model} dim={config.dim} seed={config.seed}" if progress else None)
-    test_auc, test_ap = evaluate(model, test_data)
+    scores = link_metrics(model, test_data)
     return LinkPredResult(
-        config=config, test_auc=test_auc, test_ap=test_ap, record=record,
+        config=config, test_auc=scores.pop("auc"), test_ap=scores.pop("ap"), test_ranking=scores, record=record,
         widths=active_widths(model), num_params=count_parameters(model),
         num_params_compact=compacted_size(model), model=model)

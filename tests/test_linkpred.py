@@ -27,6 +27,7 @@ def test_split_is_the_standard_one_and_depends_on_the_seed_only(cora, cora_split
     again = split_edges(cora, seed=0)
     assert torch.equal(again[2].pos_edge_label_index, test.pos_edge_label_index)
     assert torch.equal(again[2].neg_edge_label_index, test.neg_edge_label_index)
+    assert test.mrr_neg_dst.shape == (527, 100) and torch.equal(again[2].mrr_neg_dst, test.mrr_neg_dst)
     torch.set_rng_state(state)
     other = split_edges(cora, seed=1)
     assert not torch.equal(other[2].pos_edge_label_index, test.pos_edge_label_index)
@@ -48,6 +49,8 @@ def test_fixed_gae_learns_link_prediction(cora_split):
     row = result.row()
     for column in ("dim", "active_dim", "seed", "lam", "test_auc", "test_ap", "val_auc", "epochs", "train_s"):
         assert column in row
+    assert 0 < row["test_hits@10"] <= row["test_hits@20"] <= row["test_hits@50"] <= row["test_hits@100"] <= 1
+    assert 1 / 101 <= row["test_mrr"] <= 1
 
 
 def test_dam_gae_shrinks_while_keeping_quality(cora_split):

@@ -1,0 +1,41 @@
+"""Link-prediction ranking metrics with OGB's definitions (Hu et al., NeurIPS
+2020, ``ogb.linkproppred.Evaluator``), so that results read both in Kipf's
+(AUC/AP) and in OGB/HeaRT (Hits@K, MRR) terms."""
+from __future__ import annotations
+
+from typing import Dict, Sequence
+
+import torch
+from torch import Tensor
+
+
+def hits_at_k(pos_scores: Tensor, neg_scores: Tensor, k: int) -> float:
+    """Share of positives scored strictly above the :obj:`k`-th highest of
+    one shared set of negatives (1.0 when there are fewer than k negatives),
+    as in OGB's ``ogbl-collab``/``ogbl-ddi`` evaluator."""
+    if neg_scores.numel() < k:
+        return 1.0
+    threshold = torch.topk(neg_scores, k).values[-1]
+    return float((pos_scores > threshold).float().mean())
+
+
+def mrr(pos_scores: Tensor, neg_scores: Tensor) -> float:
+    """Mean reciprocal rank of each positive among its own negatives
+    (``pos_scores`` of shape ``[P]``, ``neg_scores`` ``[P, N]``), ties
+    counted half, as in OGB's ``ogbl-citation2`` evaluator."""
+    if neg_scores.dim() != 2 or neg_scores.size(0) != pos_scores.numel():
+        raise ValueError(f"neg_scores must be [P, N] with P = {pos_scores.numel()}, got {list(neg_scores.shape)}")
+    pos = pos_scores.view(-1, 1)
+    optimistic = (neg_scores > pos).sum(dim=1).float()
+    pessimistic = (neg_scores >= pos).sum(dim=1).float()
+    rank = 0.5 * (optimistic + pessimistic) + 1
+    return float((1.0 / rank).mean())
+
+
+def ranking_metrics(pos_scores: Tensor, neg_scores: Tensor, per_positive_neg_scores: Tensor,
+                    ks: Sequence[int] = (10, 20, 50, 100)) -> Dict[str, float]:
+    """``hits@K`` for each K against the shared negatives, and ``mrr``
+    against each positive's own negatives."""
+    out = {f"hits@{k}": hits_at_k(pos_scores, neg_scores, k) for k in ks}
+    out["mrr"] = mrr(pos_scores, per_positive_neg_scores)
+    return out
