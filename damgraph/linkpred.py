@@ -110,32 +110,49 @@ class LinkPredResult:
 @torch.no_grad()
 def evaluate(model: GAE, data: Data, x: Optional[torch.Tensor] = None) -> Tuple[float, float]:
     """(AUC, AP) of :obj:`model` on the labelled edges of a split, encoding
-    :obj:`x` (default ``data.x``) on that split's message-passing edges, with
-    PyG's :meth:`GAE.test`. Non-finite embeddings raise
-    :class:`FloatingPointError` rather than a score."""
+    :obj:`x` (default ``data.x``) on that split's message-passing edges.
+    Non-finite embeddings raise :class:`FloatingPointError` rather than a score."""
     model.eval()
     z = model.encode(data.x if x is None else x, data.edge_index, getattr(data, "edge_weight", None))
     if not torch.isfinite(z).all():
         raise FloatingPointError("the embeddings became NaN or inf; lower the learning rate or lam, "
                                  "or scale the features")
-    auc, ap = model.test(z, data.pos_edge_label_index, data.neg_edge_label_index)
-    return float(auc), float(ap)
+    scores = score_embeddings(z, data, model.decoder)
+    return scores["auc"], scores["ap"]
+
+
+@torch.no_grad()
+def score_embeddings(z: torch.Tensor, data: Data, decoder: Optional[torch.nn.Module] = None) -> Dict[str, float]:
+    """Link-prediction scores of embeddings :obj:`z` on a split's labelled
+    edges: AUC and AP of the sigmoid probabilities (Kipf's terms, computed as
+    PyG's :meth:`GAE.test` does), and when the split has per-positive
+    negatives (``mrr_neg_dst``, the test split), Hits@10/20/50/100 against
+    the shared negatives and MRR (OGB's terms), ranking by the logits.
+    :obj:`decoder` defaults to the inner product."""
+    from sklearn.metrics import average_precision_score, roc_auc_score
+    from torch_geometric.nn.models import InnerProductDecoder
+
+    decoder = decoder or InnerProductDecoder()
+    pos_scores = decoder(z, data.pos_edge_label_index, sigmoid=False)
+    neg_scores = decoder(z, data.neg_edge_label_index, sigmoid=False)
+    y = torch.cat([torch.ones_like(pos_scores), torch.zeros_like(neg_scores)]).cpu().numpy()
+    probs = torch.cat([pos_scores, neg_scores]).sigmoid().cpu().numpy()
+    out = {"auc": float(roc_auc_score(y, probs)), "ap": float(average_precision_score(y, probs))}
+    if hasattr(data, "mrr_neg_dst"):
+        neg_dst = data.mrr_neg_dst
+        src = data.pos_edge_label_index[0].view(-1, 1).expand_as(neg_dst)
+        per_positive = decoder(z, torch.stack([src.reshape(-1), neg_dst.reshape(-1)]),
+                               sigmoid=False).view_as(neg_dst)
+        out.update(ranking_metrics(pos_scores, neg_scores, per_positive))
+    return out
 
 
 @torch.no_grad()
 def link_metrics(model: GAE, data: Data) -> Dict[str, float]:
-    """AUC and AP (Kipf's terms), Hits@10/20/50/100 against the shared test
-    negatives and MRR against each positive's own (OGB's terms), ranking by
-    the decoder's logits."""
-    auc, ap = evaluate(model, data)
+    """:func:`score_embeddings` of :obj:`model`'s embeddings of a split."""
+    model.eval()
     z = model.encode(data.x, data.edge_index, getattr(data, "edge_weight", None))
-    pos = data.pos_edge_label_index
-    pos_scores = model.decoder(z, pos, sigmoid=False)
-    neg_scores = model.decoder(z, data.neg_edge_label_index, sigmoid=False)
-    src = pos[0].view(-1, 1).expand_as(data.mrr_neg_dst)
-    per_positive = model.decoder(z, torch.stack([src.reshape(-1), data.mrr_neg_dst.reshape(-1)]),
-                                 sigmoid=False).view_as(data.mrr_neg_dst)
-    return {"auc": auc, "ap": ap, **ranking_metrics(pos_scores, neg_scores, per_positive)}
+    return score_embeddings(z, data, model.decoder)
 
 
 def train_link_prediction(
