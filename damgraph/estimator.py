@@ -19,7 +19,7 @@ from damgraph.io import _jsonable, load_checkpoint, save_checkpoint, versions
 from damgraph.linkpred import evaluate, split_edges
 from damgraph.mask import DAMMask
 from damgraph.models import build_autoencoder, make_optimizer
-from damgraph.training import fit, seed_everything
+from damgraph.training import deterministic, fit, seed_everything
 
 # The smallest graph the validation split can serve: it needs at least one
 # held-out edge and enough training edges left to learn from.
@@ -108,6 +108,7 @@ class DAMEmbedding(BaseEstimator):
         if self.device.startswith("cuda") and not torch.cuda.is_available():
             raise ValueError("device 'cuda' was asked for but no GPU is available; use device='cpu'")
 
+    @deterministic()
     def fit(self, graph: Any, features: Any = None) -> "DAMEmbedding":
         """Learn embeddings of :obj:`graph` (a networkx graph, scipy sparse
         matrix, PyG ``Data``, ``edge_index`` tensor or edge-list path)."""
@@ -175,6 +176,7 @@ class DAMEmbedding(BaseEstimator):
     def fit_transform(self, graph: Any, features: Any = None) -> np.ndarray:
         return self.fit(graph, features).embedding_
 
+    @deterministic()
     @torch.no_grad()
     def _encode(self, net: GAE, data: Data) -> np.ndarray:
         device = torch.device(self.device)

@@ -16,7 +16,7 @@ from damgraph.compact import compacted_size
 from damgraph.mask import DAMMask, active_widths
 from damgraph.metrics import ranking_metrics
 from damgraph.models import build_autoencoder, count_parameters, make_optimizer
-from damgraph.training import TrainingRecord, fit, format_trajectory, seed_everything
+from damgraph.training import deterministic, TrainingRecord, fit, run_columns, seed_everything
 
 
 def split_edges(
@@ -99,11 +99,8 @@ class LinkPredResult:
         row.update(
             active_dim=self.active_dim, test_auc=self.test_auc, test_ap=self.test_ap,
             **{f"test_{k}": v for k, v in self.test_ranking.items()},
-            val_auc=self.record.val_score, best_epoch=self.record.best_epoch,
-            epochs=self.record.epochs, train_s=round(self.record.train_s, 3),
-            num_params=self.num_params, num_params_compact=self.num_params_compact,
-            gate_widths=" ".join(f"{k}={v}" for k, v in self.widths.items()),
-            width_trajectory=format_trajectory(self.record.width_trajectory))
+            val_auc=self.record.val_score,
+            **run_columns(self.record, self.widths, self.num_params, self.num_params_compact))
         return row
 
 
@@ -155,6 +152,7 @@ def link_metrics(model: GAE, data: Data) -> Dict[str, float]:
     return score_embeddings(z, data, model.decoder)
 
 
+@deterministic()
 def train_link_prediction(
     split: Tuple[Data, Data, Data], config: LinkPredConfig, progress: bool = False
 ) -> LinkPredResult:

@@ -12,7 +12,7 @@ from damgraph.compact import compacted_size
 from damgraph.encoders import GCNEncoder
 from damgraph.mask import active_widths
 from damgraph.models import build_classifier, count_parameters, make_optimizer
-from damgraph.training import TrainingRecord, fit, format_trajectory, seed_everything
+from damgraph.training import deterministic, TrainingRecord, fit, run_columns, seed_everything
 
 
 @dataclass
@@ -52,11 +52,8 @@ class NodeClfResult:
         row = dict(asdict(self.config))
         row.update(
             hidden_width=self.hidden_width, test_acc=self.test_acc,
-            val_acc=self.record.val_score, best_epoch=self.record.best_epoch,
-            epochs=self.record.epochs, train_s=round(self.record.train_s, 3),
-            num_params=self.num_params, num_params_compact=self.num_params_compact,
-            gate_widths=" ".join(f"{k}={v}" for k, v in self.widths.items()),
-            width_trajectory=format_trajectory(self.record.width_trajectory))
+            val_acc=self.record.val_score,
+            **run_columns(self.record, self.widths, self.num_params, self.num_params_compact))
         return row
 
 
@@ -68,6 +65,7 @@ def accuracy(model: GCNEncoder, data: Data, mask: torch.Tensor) -> float:
     return float((pred[mask] == data.y[mask]).float().mean())
 
 
+@deterministic()
 def train_node_classifier(data: Data, config: NodeClfConfig, progress: bool = False) -> NodeClfResult:
     """Train a (DAM-)GCN on the split given by ``data.train_mask``,
     ``val_mask`` and ``test_mask`` (Planetoid's public split), keeping the

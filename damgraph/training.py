@@ -2,17 +2,33 @@
 a validation score, patience-based stop, the DAM width trajectory."""
 from __future__ import annotations
 
+import contextlib
 import copy
 import random
 import time
 from dataclasses import dataclass
-from typing import Callable, Dict, List, Optional
+from typing import Callable, Dict, Iterator, List, Optional
 
 import numpy as np
 import torch
 from torch import Tensor, nn
 
 from damgraph.mask import active_widths, dam_masks, dam_penalty
+
+
+@contextlib.contextmanager
+def deterministic() -> Iterator[None]:
+    """Run the block with torch's deterministic algorithms (warn-only where a
+    kernel has none), then restore the caller's setting. Without it, the
+    parallel sums in message passing differ in the last bits from run to run
+    on 2 threads, and rankings with near-ties (MRR) can change."""
+    enabled = torch.are_deterministic_algorithms_enabled()
+    warn_only = torch.is_deterministic_algorithms_warn_only_enabled()
+    torch.use_deterministic_algorithms(True, warn_only=True)
+    try:
+        yield
+    finally:
+        torch.use_deterministic_algorithms(enabled, warn_only=warn_only)
 
 
 def seed_everything(seed: int) -> None:
@@ -86,6 +102,15 @@ def fit(
     train_s = time.perf_counter() - start
     model.load_state_dict(best_state)
     return TrainingRecord(best_score, best_epoch, epoch, train_s, trajectory)
+
+
+def run_columns(record: TrainingRecord, widths: Dict[str, int], num_params: int,
+                num_params_compact: Optional[int]) -> Dict[str, object]:
+    """The result-table columns every training run shares."""
+    return {"best_epoch": record.best_epoch, "epochs": record.epochs, "train_s": round(record.train_s, 3),
+            "num_params": num_params, "num_params_compact": num_params_compact,
+            "gate_widths": " ".join(f"{k}={v}" for k, v in widths.items()),
+            "width_trajectory": format_trajectory(record.width_trajectory)}
 
 
 def format_trajectory(trajectory: List[Dict[str, int]]) -> str:
