@@ -6,8 +6,8 @@ its finished runs, and a re-run with the same settings skips them); the
 configuration and library versions go to ``OUT/linkpred.json``; a mean ± std
 table per dataset/model/method/dim to the terminal and ``OUT/linkpred.md``.
 
-A method maps (split, settings) to one run: add one by writing a function
-and registering it in :data:`METHODS`.
+Methods (how the embedding size is chosen) live in :mod:`benchmarks.sizing`,
+one module each.
 """
 from __future__ import annotations
 
@@ -15,32 +15,15 @@ import argparse
 import sys
 from dataclasses import replace
 from pathlib import Path
-from typing import Callable, Dict, Sequence, Tuple
+from typing import Dict, Sequence, Tuple
 
-from torch_geometric.data import Data
 
 from benchmarks.common import (add_sweep_arguments, check_sweep_arguments, config_id, finish_sweep,
                                run_sweep, start_sweep)
 from damgraph.datasets import load_dataset
-from damgraph.linkpred import LinkPredConfig, LinkPredResult, split_edges, train_link_prediction
+from benchmarks.sizing import METHODS, Job, Split
+from damgraph.linkpred import LinkPredConfig, split_edges
 
-Split = Tuple[Data, Data, Data]
-
-
-def run_fixed(split: Split, config: LinkPredConfig) -> LinkPredResult:
-    """A plain model trained at exactly ``config.dim`` dimensions."""
-    return train_link_prediction(split, replace(config, dam=False))
-
-
-def run_dam(split: Split, config: LinkPredConfig) -> LinkPredResult:
-    """DAM starting at ``config.dim`` dimensions; the run learns its width."""
-    return train_link_prediction(split, replace(config, dam=True))
-
-
-METHODS: Dict[str, Callable[[Split, LinkPredConfig], LinkPredResult]] = {
-    "fixed": run_fixed,
-    "dam": run_dam,
-}
 # What identifies a run in the CSV; config_id holds every other setting.
 KEYS = ("dataset", "model", "method", "dim", "seed", "lam", "config_id")
 GROUP = ("dataset", "model", "method", "dim", "lam")
@@ -56,7 +39,10 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         epilog="example: python -m benchmarks.linkpred --datasets cora --seeds 0 1 --out results/lp",
     )
     p.add_argument("--model", choices=["gae", "vgae"], default=defaults.model)
-    p.add_argument("--methods", nargs="+", default=list(METHODS), choices=list(METHODS))
+    p.add_argument("--methods", nargs="+", default=["fixed", "dam"], choices=list(METHODS),
+                   help="fixed: a model per size; dam: DAM from each size; pca: one model at the largest "
+                        "size, projected to each; spectral: normalised-adjacency eigenvectors "
+                        "(default: fixed dam)")
     p.add_argument("--dims", nargs="+", type=int, default=[16, 64],
                    help="fixed: each embedding size; dam: each starting width (default: 16 64)")
     p.add_argument("--lr", type=float, default=defaults.lr)
@@ -80,13 +66,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
 
     splits: Dict[Tuple[str, int], Split] = {}
+    cache: Dict = {}
 
     def run(entry: dict) -> dict:
         name, seed = entry["dataset"], entry["seed"]
         if (name, seed) not in splits:
             splits[(name, seed)] = split_edges(data[name], seed)
-        result = METHODS[entry["method"]](splits[(name, seed)], replace(base, dim=entry["dim"], seed=seed))
-        return {k: v for k, v in result.row().items() if k not in entry}
+        job = Job(splits[(name, seed)], replace(base, dim=entry["dim"], seed=seed), args.dims, name, cache)
+        return {k: v for k, v in METHODS[entry["method"]](job).items() if k not in entry}
 
     cid = config_id(base, ("dim", "seed", "dam", "lam"))
     plan = [{"dataset": d, "model": args.model, "method": m, "dim": dim, "seed": s,

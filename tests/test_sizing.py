@@ -1,0 +1,46 @@
+import networkx as nx
+import numpy as np
+import pytest
+import torch
+
+from benchmarks.sizing import METHODS, Job
+from benchmarks.sizing.spectral import spectral_embedding
+from damgraph.linkpred import LinkPredConfig, split_edges
+
+
+@pytest.fixture(scope="module")
+def cora_job(cora):
+    return lambda dim, cache: Job(split_edges(cora, 0), LinkPredConfig(dim=dim, epochs=25, patience=25),
+                                  [4, 16], "cora", cache)
+
+
+def test_pca_points_use_k_columns_and_share_one_model(cora_job):
+    cache = {}
+    low = METHODS["pca"](cora_job(4, cache))
+    full = METHODS["pca"](cora_job(16, cache))
+    assert len(cache) == 1  # one base model for the whole curve
+    assert low["active_dim"] == 4 and full["active_dim"] == 16 and low["shared_train"]
+    assert low["num_params"] - full["num_params"] == (4 - 16) * 16  # 16-dim components dropped
+    # all 16 components reconstruct the embedding: the same scores as the fixed 16-dim model
+    fixed = METHODS["fixed"](cora_job(16, {}))
+    assert full["test_auc"] == pytest.approx(fixed["test_auc"], abs=1e-6)
+    assert low["test_auc"] < full["test_auc"]
+
+
+def test_dam_and_fixed_report_the_width_they_use(cora_job):
+    dam = METHODS["dam"](cora_job(16, {}))
+    assert dam["active_dim"] <= 16 and dam["gate_widths"] == f"encoder.out_mask={dam['active_dim']}"
+    assert METHODS["fixed"](cora_job(4, {}))["active_dim"] == 4
+
+
+def test_spectral_embedding_matches_dense_eigendecomposition():
+    g = nx.karate_club_graph()
+    edge_index = torch.tensor(list(g.edges)).t()
+    edge_index = torch.cat([edge_index, edge_index.flip(0)], dim=1)
+    z = spectral_embedding(edge_index, 34, k=5, seed=0).numpy()
+    assert z.shape == (34, 5)
+    a = nx.to_numpy_array(g, weight=None)
+    d = a.sum(1) ** -0.5
+    values, vectors = np.linalg.eigh(d[:, None] * a * d[None, :])
+    top = vectors[:, -5:] * np.sqrt(values[-5:])
+    np.testing.assert_allclose(z @ z.T, top @ top.T, atol=1e-6)  # z is float32
