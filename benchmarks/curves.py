@@ -1,0 +1,103 @@
+"""Score against embedding size: the per-dataset summary and the figure.
+
+Works on result rows (one per run, as in ``OUT/<task>.csv``): a point of a
+method's curve is the mean over seeds of one (method, dim, lam) group, placed
+at its mean *used* width (``active_dim``), so DAM's points sit at the widths
+it learned.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Dict, List, Sequence
+
+import numpy as np
+
+
+def curve_points(rows: Sequence[dict], score: str, size: str = "active_dim") -> Dict[str, Dict[str, List[dict]]]:
+    """``{dataset: {method: [point, ...]}}``, each point the mean and sample
+    std of :obj:`score` and :obj:`size` over the seeds of one configuration,
+    sorted by size."""
+    groups: Dict[tuple, List[dict]] = {}
+    for row in rows:
+        groups.setdefault((row["dataset"], row["method"], str(row["dim"]), str(row.get("lam", ""))), []).append(row)
+    curves: Dict[str, Dict[str, List[dict]]] = {}
+    for (dataset, method, dim, lam), members in groups.items():
+        s = np.array([float(m[score]) for m in members])
+        w = np.array([float(m[size]) for m in members])
+        seconds = _curve_seconds(members)
+        point = {"dim": int(dim), "lam": lam, "size": w.mean(), "size_std": w.std(ddof=1) if len(w) > 1 else 0.0,
+                 "score": s.mean(), "score_std": s.std(ddof=1) if len(s) > 1 else 0.0, "runs": len(members),
+                 "seconds": seconds, "shared": any(str(m.get("shared_train")) == "True" for m in members)}
+        curves.setdefault(dataset, {}).setdefault(method, []).append(point)
+    for methods in curves.values():
+        for points in methods.values():
+            points.sort(key=lambda p: p["size"])
+    return curves
+
+
+def _curve_seconds(members: Sequence[dict]) -> float:
+    """Mean training seconds per seed of one point."""
+    return float(np.mean([float(m.get("train_s") or 0.0) for m in members]))
+
+
+def summary(rows: Sequence[dict], score: str, reference_method: str = "fixed") -> List[dict]:
+    """Per dataset and method: the smallest size whose mean score is within
+    1% of the largest plain (``fixed``) model's, the best mean score at 8
+    dimensions or fewer, and the training seconds (per seed) the whole
+    curve took (a model shared by the points counted once)."""
+    table = []
+    for dataset, methods in curve_points(rows, score).items():
+        reference = methods.get(reference_method)
+        target = max(reference, key=lambda p: p["dim"])["score"] * 0.99 if reference else None
+        for method, points in methods.items():
+            within = [p["size"] for p in points if target is not None and p["score"] >= target]
+            small = [p["score"] for p in points if p["size"] <= 8]
+            shared = [p for p in points if p["shared"]]
+            seconds = (max(p["seconds"] for p in shared) if shared else 0.0) + \
+                sum(p["seconds"] for p in points if not p["shared"])
+            table.append({"dataset": dataset, "method": method,
+                          "smallest_within_1pct": min(within) if within else None,
+                          "best_at_8_or_fewer": max(small) if small else None,
+                          "curve_train_s": seconds, "points": len(points)})
+    return table
+
+
+def format_summary(table: Sequence[dict], score: str) -> str:
+    lines = [f"| dataset | method | smallest size within 1% of the largest fixed model ({score}) "
+             f"| best {score} at <= 8 dims | training s per curve (per seed) | points |",
+             "|---|---|---|---|---|---|"]
+    for t in table:
+        within = f"{t['smallest_within_1pct']:.1f}" if t["smallest_within_1pct"] is not None else "none"
+        small = f"{t['best_at_8_or_fewer']:.4f}" if t["best_at_8_or_fewer"] is not None else "none"
+        lines.append(f"| {t['dataset']} | {t['method']} | {within} | {small} | {t['curve_train_s']:.1f} "
+                     f"| {t['points']} |")
+    return "\n".join(lines)
+
+
+def plot_curves(rows: Sequence[dict], score: str, path: Path, title: str) -> None:
+    """One panel per dataset: mean score against mean used width (log-2
+    axis), error bars of one sample std, one line per method."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from damgraph.io import atomic_write
+
+    curves = curve_points(rows, score)
+    fig, axes = plt.subplots(1, len(curves), figsize=(5.5 * len(curves), 4.2), squeeze=False)
+    for ax, (dataset, methods) in zip(axes[0], curves.items()):
+        for method, points in sorted(methods.items()):
+            ax.errorbar([p["size"] for p in points], [p["score"] for p in points],
+                        xerr=[p["size_std"] for p in points], yerr=[p["score_std"] for p in points],
+                        marker="o", capsize=3, label=method)
+        ax.set_xscale("log", base=2)
+        ax.set_xlabel("embedding size used (mean over seeds)")
+        ax.set_ylabel(score)
+        ax.set_title(f"{dataset}")
+        ax.grid(alpha=0.3)
+        ax.legend()
+    fig.suptitle(title)
+    fig.tight_layout()
+    atomic_write(path, lambda f: fig.savefig(f, format="png", dpi=110), binary=True)
+    plt.close(fig)

@@ -1,0 +1,48 @@
+import pytest
+
+from benchmarks import linkpred
+from benchmarks.curves import curve_points, plot_curves, summary
+
+
+def _row(method, dim, seed, auc, used=None, train_s=1.0, shared=False):
+    return {"dataset": "g", "method": method, "dim": dim, "lam": 0.0, "seed": seed, "test_auc": auc,
+            "active_dim": used if used is not None else dim, "train_s": train_s, "shared_train": shared}
+
+
+ROWS = [
+    _row("fixed", 4, 0, 0.80), _row("fixed", 4, 1, 0.82),
+    _row("fixed", 16, 0, 0.905), _row("fixed", 16, 1, 0.92),
+    _row("fixed", 64, 0, 0.91), _row("fixed", 64, 1, 0.93, train_s=3.0),
+    _row("dam", 64, 0, 0.915, used=7), _row("dam", 64, 1, 0.912, used=9, train_s=5.0),
+    _row("pca", 4, 0, 0.85, train_s=2.0, shared=True), _row("pca", 4, 1, 0.85, train_s=2.0, shared=True),
+    _row("pca", 64, 0, 0.92, train_s=2.0, shared=True), _row("pca", 64, 1, 0.92, train_s=2.0, shared=True),
+]
+
+
+def test_points_are_means_at_the_used_width():
+    dam = curve_points(ROWS, "test_auc")["g"]["dam"]
+    assert len(dam) == 1 and dam[0]["size"] == 8.0 and dam[0]["score"] == pytest.approx(0.9135)
+    assert dam[0]["size_std"] == pytest.approx(2 ** 0.5)
+
+
+def test_summary_by_hand():
+    table = {t["method"]: t for t in summary(ROWS, "test_auc")}
+    # the largest fixed model scores 0.92 on average: within 1% means >= 0.9108
+    assert table["fixed"]["smallest_within_1pct"] == 16 and table["fixed"]["best_at_8_or_fewer"] == pytest.approx(0.81)
+    assert table["dam"]["smallest_within_1pct"] == 8.0 and table["dam"]["best_at_8_or_fewer"] == pytest.approx(0.9135)
+    assert table["pca"]["smallest_within_1pct"] == 64
+    # seconds per seed: fixed 1 + 1 + 2; dam 3; pca one shared model of 2 s
+    assert table["fixed"]["curve_train_s"] == pytest.approx(4.0)
+    assert table["dam"]["curve_train_s"] == pytest.approx(3.0)
+    assert table["pca"]["curve_train_s"] == pytest.approx(2.0)
+
+
+def test_plot_is_written(tmp_path):
+    plot_curves(ROWS, "test_auc", tmp_path / "curve.png", "test")
+    assert (tmp_path / "curve.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_quick_is_a_small_sweep():
+    args = linkpred.parse_args(["--quick"])
+    assert args.datasets == ["cora"] and args.seeds == [0, 1] and args.dims == [4, 16, 64]
+    assert set(args.methods) == {"fixed", "dam", "pca", "spectral"}
