@@ -1,5 +1,5 @@
 """damgraph: compact node embeddings whose size is learned by DiscriminAtive Masking."""
-from damgraph.mask import DAMMask, active_widths, dam_masks, dam_penalty
+from damgraph.mask import DAMMask, SizeGate, active_widths, dam_masks, dam_penalty, gate_penalty
 from damgraph.encoders import GCNEncoder
 from damgraph.models import (DAMVGAE, build_autoencoder, build_classifier, count_parameters,
                              make_optimizer)
@@ -15,7 +15,8 @@ __version__ = "0.1.0"
 
 __all__ = [
     "DAMMask", "GCNEncoder", "DAMVGAE", "build_autoencoder", "build_classifier", "compact",
-    "count_parameters", "make_optimizer", "dam_masks", "dam_penalty", "active_widths",
+    "count_parameters", "make_optimizer", "dam_masks", "dam_penalty", "active_widths", "SizeGate",
+    "gate_penalty",
     "load_dataset", "DatasetNotFoundError", "LinkPredConfig", "split_edges", "train_link_prediction",
     "NodeClfConfig", "train_node_classifier", "DAMEmbedding", "prepare_graph", "GraphInputError",
     "save_embeddings", "load_embeddings", "__version__",

@@ -9,7 +9,7 @@ from torch import Tensor, nn
 from torch_geometric.nn import GCNConv
 
 from damgraph.encoders import GCNEncoder
-from damgraph.mask import DAMMask, dam_masks
+from damgraph.mask import SizeGate, size_gates
 from damgraph.models import count_parameters
 
 
@@ -49,13 +49,13 @@ def _sliced_conv(
     return new
 
 
-def _open_units(gate: DAMMask, where: str) -> tuple[Tensor, Tensor]:
+def _open_units(gate: SizeGate, where: str) -> tuple[Tensor, Tensor]:
     with torch.no_grad():
         g = gate.mask()
     keep = gate.active_indices()
     if keep.numel() == 0:
         raise ValueError(
-            f"every unit of the {where} gate is closed (beta={gate.beta.item():.3f}); "
+            f"every unit of the {where} gate is closed ({gate.__class__.__name__}); "
             "nothing to keep: train with a smaller lam")
     return keep, g[keep]
 
@@ -63,7 +63,7 @@ def _open_units(gate: DAMMask, where: str) -> tuple[Tensor, Tensor]:
 def _compact_encoder(encoder: GCNEncoder) -> None:
     """Fold and cut every gate of ``encoder`` in place."""
     for i, gate in enumerate(encoder.hidden_masks):
-        if not isinstance(gate, DAMMask):
+        if not isinstance(gate, SizeGate):
             continue
         keep, g = _open_units(gate, f"hidden layer {i}")
         # ReLU then gate: drop the closed outputs, and fold g into the next
@@ -79,12 +79,12 @@ def _compact_encoder(encoder: GCNEncoder) -> None:
         encoder.hidden_masks[i] = nn.Identity()
 
     gate = encoder.out_mask
-    if isinstance(gate, DAMMask):
+    if isinstance(gate, SizeGate):
         keep, g = _open_units(gate, "output")
         if encoder.variational:
             # z = g*(mu + sigma*eps) = g*mu + (g*sigma)*eps
             encoder.conv_mu = _sliced_conv(encoder.conv_mu, out_index=keep, out_scale=g)
-            encoder.conv_logstd = _sliced_conv(encoder.conv_logstd, out_index=keep, bias_shift=g.log())
+            encoder.conv_logstd = _sliced_conv(encoder.conv_logstd, out_index=keep, bias_shift=g.abs().log())
         else:
             encoder.conv_out = _sliced_conv(encoder.conv_out, out_index=keep, out_scale=g)
         encoder.out_mask = nn.Identity()
@@ -108,8 +108,8 @@ def compact(model: nn.Module) -> nn.Module:
     """
     model = copy.deepcopy(model)
     encoders = [m for m in model.modules() if isinstance(m, GCNEncoder)]
-    if not encoders and any(isinstance(m, DAMMask) for m in model.modules()):
-        raise TypeError("compact() supports DAM gates inside damgraph.GCNEncoder only")
+    if not encoders and size_gates(model):
+        raise TypeError("compact() supports gates inside damgraph.GCNEncoder only")
     for encoder in encoders:
         _compact_encoder(encoder)
     return model
@@ -118,7 +118,7 @@ def compact(model: nn.Module) -> nn.Module:
 def compacted_size(model: nn.Module) -> Optional[int]:
     """Parameter count of :func:`compact` of :obj:`model` (of :obj:`model`
     itself when it has no gate); :obj:`None` when a gate has closed every unit."""
-    if not dam_masks(model):
+    if not size_gates(model):
         return count_parameters(model)
     try:
         return count_parameters(compact(model))

@@ -17,7 +17,7 @@ from damgraph.compact import compact
 from damgraph.graphs import GraphInputError, prepare_graph
 from damgraph.io import _jsonable, load_checkpoint, save_checkpoint, versions
 from damgraph.linkpred import evaluate, split_edges
-from damgraph.mask import DAMMask
+from damgraph.mask import SizeGate
 from damgraph.models import build_autoencoder, make_optimizer
 from damgraph.training import deterministic, fit, seed_everything
 
@@ -158,7 +158,7 @@ class DAMEmbedding(BaseEstimator):
                      self.lam, self.epochs, self.patience,
                      desc="embedding" if self.verbose else None)
         gate = net.encoder.out_mask
-        if isinstance(gate, DAMMask) and gate.num_active == 0:
+        if isinstance(gate, SizeGate) and gate.num_active == 0:
             raise ValueError(f"lam={self.lam} closed every dimension; try a smaller lam (e.g. {self.lam / 10:g})")
 
         self.gated_model_ = net.eval()

@@ -13,7 +13,7 @@ from torch_geometric.nn import GAE
 from torch_geometric.transforms import RandomLinkSplit
 
 from damgraph.compact import compacted_size
-from damgraph.mask import DAMMask, active_widths
+from damgraph.mask import SizeGate, active_widths
 from damgraph.metrics import ranking_metrics
 from damgraph.models import build_autoencoder, count_parameters, make_optimizer
 from damgraph.training import deterministic, TrainingRecord, fit, run_columns, seed_everything
@@ -92,7 +92,7 @@ class LinkPredResult:
     def active_dim(self) -> int:
         """Width of the embedding the selected model produces."""
         gate = self.model.encoder.out_mask
-        return gate.num_active if isinstance(gate, DAMMask) else self.config.dim
+        return gate.num_active if isinstance(gate, SizeGate) else self.config.dim
 
     def row(self) -> dict:
         row = dict(asdict(self.config))

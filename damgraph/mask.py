@@ -1,4 +1,5 @@
-"""The DiscriminAtive Masking (DAM) gate and helpers to find gates in a model."""
+"""The DiscriminAtive Masking (DAM) gate, the interface every size gate
+shares, and helpers to find gates in a model."""
 from __future__ import annotations
 
 from typing import Dict, List
@@ -7,7 +8,39 @@ import torch
 from torch import Tensor, nn
 
 
-class DAMMask(nn.Module):
+class SizeGate(nn.Module):
+    """A per-unit gate that decides how many units of a layer are used.
+
+    Subclasses give the deterministic gate values :meth:`mask` (zero for a
+    closed unit), the regulariser :meth:`regularization` that training adds
+    (times :math:`\\lambda`), and may sample in :meth:`forward` while
+    training. :func:`damgraph.compact` keeps the units with a non-zero gate.
+    """
+
+    width: int
+
+    def mask(self) -> Tensor:
+        raise NotImplementedError
+
+    def regularization(self) -> Tensor:
+        raise NotImplementedError
+
+    def forward(self, x: Tensor) -> Tensor:
+        return x * self.mask()
+
+    @property
+    def num_active(self) -> int:
+        """Number of open units (non-zero gate)."""
+        with torch.no_grad():
+            return int((self.mask() != 0).sum())
+
+    def active_indices(self) -> Tensor:
+        """Indices of the open units, ascending."""
+        with torch.no_grad():
+            return torch.nonzero(self.mask() != 0).flatten()
+
+
+class DAMMask(SizeGate):
     r"""The DiscriminAtive Masking gate from `"Learning Compact Representations
     of Neural Networks using DiscriminAtive Masking (DAM)"
     <https://arxiv.org/abs/2110.00684>`_ (Bu, Daw, Maruf, Karpatne, NeurIPS 2021).
@@ -55,9 +88,6 @@ class DAMMask(nn.Module):
         """The gate vector :math:`g` (differentiable in :math:`\\beta`)."""
         return torch.relu(torch.tanh(self.alpha**2 * (self.mu + self.beta)))
 
-    def forward(self, x: Tensor) -> Tensor:
-        return x * self.mask()
-
     @property
     def num_active(self) -> int:
         """Number of open units, :math:`|\\{j : g_j > 0\\}|`."""
@@ -86,6 +116,20 @@ def dam_masks(model: nn.Module) -> List[DAMMask]:
     return [m for m in model.modules() if isinstance(m, DAMMask)]
 
 
+def size_gates(model: nn.Module) -> List[SizeGate]:
+    """All :class:`SizeGate` modules (DAM or other) inside :obj:`model`."""
+    return [m for m in model.modules() if isinstance(m, SizeGate)]
+
+
+def gate_penalty(model: nn.Module) -> Tensor:
+    """The mean of :meth:`SizeGate.regularization` over every gate of
+    :obj:`model`; for DAM gates alone this is :func:`dam_penalty`."""
+    gates = size_gates(model)
+    if not gates:
+        return torch.zeros(())
+    return torch.stack([g.regularization() for g in gates]).mean()
+
+
 def dam_penalty(model: nn.Module) -> Tensor:
     r"""The DAM regulariser :math:`\frac{1}{L}\sum_{l} \beta_l` over the
     :math:`L` gated layers of :obj:`model` (zero when there are none).
@@ -98,9 +142,10 @@ def dam_penalty(model: nn.Module) -> Tensor:
 
 def active_widths(model: nn.Module) -> Dict[str, int]:
     """Open units per gated layer, keyed by the gate's module name."""
-    return {name: m.num_active for name, m in model.named_modules() if isinstance(m, DAMMask)}
+    return {name: m.num_active for name, m in model.named_modules() if isinstance(m, SizeGate)}
 
 
-def beta_parameters(model: nn.Module) -> List[nn.Parameter]:
-    """The :math:`\\beta` parameters of every gate (kept out of weight decay)."""
-    return [m.beta for m in dam_masks(model)]
+def gate_parameters(model: nn.Module) -> List[nn.Parameter]:
+    """The parameters of every gate (DAM's betas and the others' scales or
+    logits), kept out of weight decay and given their own learning rate."""
+    return [p for g in size_gates(model) for p in g.parameters()]

@@ -9,7 +9,7 @@ from torch_geometric.nn import GAE, VGAE
 from torch_geometric.nn.models.autoencoder import MAX_LOGSTD
 
 from damgraph.encoders import GCNEncoder
-from damgraph.mask import DAMMask, beta_parameters
+from damgraph.mask import SizeGate, gate_parameters
 
 
 class DAMVGAE(VGAE):
@@ -45,8 +45,8 @@ class DAMVGAE(VGAE):
         mu, logstd = self.encoder(*args, **kwargs)
         logstd = logstd.clamp(max=MAX_LOGSTD)
         gate = self.encoder.out_mask
-        if isinstance(gate, DAMMask):
-            keep = gate.active_slice
+        if isinstance(gate, SizeGate):
+            keep = gate.active_indices()
             self.__mu__, self.__logstd__ = mu[:, keep], logstd[:, keep]
         else:
             self.__mu__, self.__logstd__ = mu, logstd
@@ -108,9 +108,9 @@ def count_parameters(model: nn.Module) -> int:
 def make_optimizer(
     model: nn.Module, lr: float = 0.01, weight_decay: float = 0.0, beta_lr: Optional[float] = None
 ) -> torch.optim.Adam:
-    """Adam with the DAM betas in their own group: no weight decay, and their
-    own learning rate (:obj:`beta_lr`, default :obj:`lr`)."""
-    betas = {id(p) for p in beta_parameters(model)}
+    """Adam with the gate parameters (DAM's betas) in their own group: no
+    weight decay, and their own learning rate (:obj:`beta_lr`, default :obj:`lr`)."""
+    betas = {id(p) for p in gate_parameters(model)}
     weights = [p for p in model.parameters() if id(p) not in betas]
     gates = [p for p in model.parameters() if id(p) in betas]
     groups = [{"params": weights, "weight_decay": weight_decay}]

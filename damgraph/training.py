@@ -13,7 +13,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from damgraph.mask import active_widths, dam_masks, dam_penalty
+from damgraph.mask import active_widths, gate_penalty, size_gates
 
 
 @contextlib.contextmanager
@@ -61,14 +61,14 @@ def fit(
     desc: Optional[str] = None,
 ) -> TrainingRecord:
     """Train :obj:`model` for up to :obj:`epochs` steps of
-    ``task_loss() + lam * dam_penalty(model)``, scoring ``val_score()`` after
+    ``task_loss() + lam * gate_penalty(model)`` (the DAM penalty for DAM gates), scoring ``val_score()`` after
     each step. Keeps (loads back) the weights of the best validation epoch and
     stops after :obj:`patience` epochs without improvement; with
     ``val_score=None`` it trains every epoch and keeps the last. With
     :obj:`desc` a tqdm bar shows the epochs."""
     if epochs < 1 or patience < 1:
         raise ValueError(f"epochs and patience must be >= 1, got {epochs} and {patience}")
-    gated = bool(dam_masks(model))
+    gated = bool(size_gates(model))
     best_score, best_epoch, best_state = -float("inf"), 0, None
     trajectory: List[Dict[str, int]] = []
     steps = range(1, epochs + 1)
@@ -83,7 +83,7 @@ def fit(
         optimizer.zero_grad()
         loss = task_loss()
         if gated:
-            loss = loss + lam * dam_penalty(model)
+            loss = loss + lam * gate_penalty(model)
         if not torch.isfinite(loss):
             raise FloatingPointError(f"the training loss became {loss.item()} at epoch {epoch}; "
                                      "lower the learning rate or lam, or scale the features")

@@ -4,7 +4,6 @@ import subprocess
 import sys
 
 import networkx as nx
-import numpy as np
 import pytest
 
 from damgraph.cli import main

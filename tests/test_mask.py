@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from damgraph import DAMMask, dam_penalty, make_optimizer
-from damgraph.mask import active_widths, beta_parameters
+from damgraph.mask import active_widths, gate_parameters
 
 
 def test_gate_values_match_hand_computed_numbers():
@@ -79,7 +79,7 @@ def test_penalty_is_the_mean_of_betas_and_betas_skip_weight_decay():
     assert active_widths(model) == {"1": 4, "2": 2}
     optimizer = make_optimizer(model, lr=0.01, weight_decay=5e-4, beta_lr=0.2)
     weights, gates = optimizer.param_groups
-    assert {id(p) for p in gates["params"]} == {id(p) for p in beta_parameters(model)}
+    assert {id(p) for p in gates["params"]} == {id(p) for p in gate_parameters(model)}
     assert gates["weight_decay"] == 0.0 and gates["lr"] == 0.2
     assert weights["weight_decay"] == 5e-4 and len(weights["params"]) == 2
 
