@@ -145,7 +145,8 @@ def add_sweep_arguments(parser: argparse.ArgumentParser, defaults) -> None:
     parser.add_argument("--epochs", type=int, default=defaults.epochs, help="most epochs per run")
     parser.add_argument("--patience", type=int, default=defaults.patience,
                         help="stop after this many epochs without a better validation score")
-    parser.add_argument("--lam", type=float, default=defaults.lam, help="DAM penalty weight lambda")
+    parser.add_argument("--lam", nargs="+", type=float, default=[defaults.lam],
+                        help=f"DAM penalty weights lambda, one run each (default: {defaults.lam})")
     parser.add_argument("--beta-lr", type=float, default=defaults.beta_lr, help="learning rate of the DAM betas")
     parser.add_argument("--data-root", default=None, help=f"data root (default: ${DATA_ENV}, else data/)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -158,8 +159,8 @@ def check_sweep_arguments(parser: argparse.ArgumentParser, args: argparse.Namesp
             parser.error(f"--{name} must be >= 1")
     if min(getattr(args, sizes)) < 1:
         parser.error(f"--{sizes} must be positive")
-    if args.lam < 0:
-        parser.error("--lam must be >= 0")
+    if min(args.lam) < 0 or min(getattr(args, "l1_lam", [0])) < 0 or min(getattr(args, "l0_lam", [0])) < 0:
+        parser.error("penalty weights (--lam, --l1-lam, --l0-lam) must be >= 0")
 
 
 def config_id(config, per_run: Sequence[str]) -> str:

@@ -22,7 +22,7 @@ from benchmarks.common import (add_sweep_arguments, check_sweep_arguments, confi
                                run_sweep, start_sweep)
 from damgraph.datasets import load_dataset
 from benchmarks.curves import format_summary, plot_curves, summary
-from benchmarks.sizing import METHODS, Job, Split
+from benchmarks.sizing import LAMBDA_GRIDS, METHODS, Job, Split
 from damgraph.io import atomic_write_text
 from damgraph.linkpred import LinkPredConfig, split_edges
 
@@ -43,8 +43,12 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p.add_argument("--model", choices=["gae", "vgae"], default=defaults.model)
     p.add_argument("--methods", nargs="+", default=["fixed", "dam"], choices=list(METHODS),
                    help="fixed: a model per size; dam: DAM from each size; pca: one model at the largest "
-                        "size, projected to each; spectral: normalised-adjacency eigenvectors "
-                        "(default: fixed dam)")
+                        "size, projected to each; l1 / l0: L1-scaled / hard-concrete L0 gates from each "
+                        "size; spectral: normalised-adjacency eigenvectors (default: fixed dam)")
+    p.add_argument("--l1-lam", nargs="+", type=float, default=list(LAMBDA_GRIDS["l1"]),
+                   help="penalty weights of the l1 method (default: 0.01)")
+    p.add_argument("--l0-lam", nargs="+", type=float, default=list(LAMBDA_GRIDS["l0"]),
+                   help="penalty weights of the l0 method (default: 0.01)")
     p.add_argument("--dims", nargs="+", type=int, default=[16, 64],
                    help="fixed: each embedding size; dam: each starting width (default: 16 64)")
     p.add_argument("--lr", type=float, default=defaults.lr)
@@ -52,12 +56,12 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p.add_argument("--out", default="results/linkpred", help="output folder (default: results/linkpred)")
     p.add_argument("--quick", action="store_true",
                    help="a small but meaningful sweep in about 2 minutes: Cora, seeds 0 1, dims 4 16 64, "
-                        "methods fixed dam pca spectral, 200 epochs, patience 50")
+                        "all methods, 200 epochs, patience 50")
     add_sweep_arguments(p, defaults)
     args = p.parse_args(argv)
     if args.quick:
         args.datasets, args.seeds, args.dims = ["cora"], [0, 1], [4, 16, 64]
-        args.methods, args.epochs, args.patience = ["fixed", "dam", "pca", "spectral"], 200, 50
+        args.methods, args.epochs, args.patience = ["fixed", "dam", "pca", "l1", "l0", "spectral"], 200, 50
     check_sweep_arguments(p, args, "dims")
     return args
 
@@ -65,7 +69,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     base = LinkPredConfig(
-        model=args.model, epochs=args.epochs, patience=args.patience, lam=args.lam,
+        model=args.model, epochs=args.epochs, patience=args.patience,
         lr=args.lr, beta_lr=args.beta_lr, mask_hidden=args.mask_hidden)
     try:
         data = start_sweep("linkpred", args, base, argv, lambda name: load_dataset(name, root=args.data_root)[0])
@@ -80,13 +84,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         name, seed = entry["dataset"], entry["seed"]
         if (name, seed) not in splits:
             splits[(name, seed)] = split_edges(data[name], seed)
-        job = Job(splits[(name, seed)], replace(base, dim=entry["dim"], seed=seed), args.dims, name, cache)
+        config = replace(base, dim=entry["dim"], seed=seed, lam=entry["lam"])
+        job = Job(splits[(name, seed)], config, args.dims, name, cache)
         return {k: v for k, v in METHODS[entry["method"]](job).items() if k not in entry}
 
     cid = config_id(base, ("dim", "seed", "dam", "lam"))
-    plan = [{"dataset": d, "model": args.model, "method": m, "dim": dim, "seed": s,
-             "lam": args.lam if m == "dam" else 0.0, "config_id": cid}
-            for d in args.datasets for s in args.seeds for m in args.methods for dim in args.dims]
+    grids = {"dam": args.lam, "l1": args.l1_lam, "l0": args.l0_lam}
+    plan = [{"dataset": d, "model": args.model, "method": m, "dim": dim, "seed": s, "lam": lam, "config_id": cid}
+            for d in args.datasets for s in args.seeds for m in args.methods for dim in args.dims
+            for lam in grids.get(m, [0.0])]
     out = Path(args.out)
     rows = run_sweep(out / "linkpred.csv", plan, run, KEYS, quiet=args.quiet)
     finish_sweep("linkpred", out, rows, GROUP, METRICS)

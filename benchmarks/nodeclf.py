@@ -43,7 +43,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
-    base = NodeClfConfig(epochs=args.epochs, patience=args.patience, lam=args.lam, beta_lr=args.beta_lr)
+    base = NodeClfConfig(epochs=args.epochs, patience=args.patience, beta_lr=args.beta_lr)
     try:
         data = start_sweep("nodeclf", args, base, argv, lambda name: load_dataset(
             name, root=args.data_root, normalize_features=True)[0])
@@ -52,14 +52,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
 
     def run(entry: dict) -> dict:
-        config = replace(base, hidden=entry["hidden"], seed=entry["seed"], dam=entry["method"] == "dam")
+        config = replace(base, hidden=entry["hidden"], seed=entry["seed"], dam=entry["method"] == "dam",
+                         lam=entry["lam"])
         return {k: v for k, v in train_node_classifier(data[entry["dataset"]], config).row().items()
                 if k not in entry}
 
     cid = config_id(base, ("hidden", "seed", "dam", "lam"))
-    plan = [{"dataset": d, "method": m, "hidden": h, "seed": s,
-             "lam": args.lam if m == "dam" else 0.0, "config_id": cid}
-            for d in args.datasets for s in args.seeds for m in args.methods for h in args.hidden]
+    plan = [{"dataset": d, "method": m, "hidden": h, "seed": s, "lam": lam, "config_id": cid}
+            for d in args.datasets for s in args.seeds for m in args.methods for h in args.hidden
+            for lam in (args.lam if m == "dam" else [0.0])]
     out = Path(args.out)
     rows = run_sweep(out / "nodeclf.csv", plan, run, KEYS, quiet=args.quiet)
     finish_sweep("nodeclf", out, rows, GROUP, METRICS)

@@ -7,11 +7,22 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch_geometric.nn import GCNConv
 
+from damgraph.gates import HardConcreteGate, L1Scale
 from damgraph.mask import DAMMask
 
+GATES = ("dam", "l1", "l0")
 
-def _gate(width: int, on: bool, beta_init: float) -> nn.Module:
-    return DAMMask(width, beta_init=beta_init) if on else nn.Identity()
+
+def _gate(width: int, on: bool, kind: str, beta_init: float) -> nn.Module:
+    if not on:
+        return nn.Identity()
+    if kind == "dam":
+        return DAMMask(width, beta_init=beta_init)
+    if kind == "l1":
+        return L1Scale(width)
+    if kind == "l0":
+        return HardConcreteGate(width)
+    raise ValueError(f"unknown gate {kind!r}: choose one of {', '.join(GATES)}")
 
 
 class GCNEncoder(nn.Module):
@@ -46,6 +57,9 @@ class GCNEncoder(nn.Module):
         variational (bool, optional): Two output heads for VGAE. (default: :obj:`False`)
         beta_init (float, optional): Initial :math:`\beta` of every gate.
             (default: :obj:`1.0`)
+        gate (str, optional): The kind of gate: ``"dam"``, or the baselines
+            ``"l1"`` (:class:`~damgraph.gates.L1Scale`) and ``"l0"``
+            (:class:`~damgraph.gates.HardConcreteGate`). (default: :obj:`"dam"`)
     """
 
     def __init__(
@@ -59,6 +73,7 @@ class GCNEncoder(nn.Module):
         mask_hidden: bool = False,
         variational: bool = False,
         beta_init: float = 1.0,
+        gate: str = "dam",
     ):
         super().__init__()
         if num_layers < 1:
@@ -74,13 +89,13 @@ class GCNEncoder(nn.Module):
         widths = [in_channels] + [hidden_channels] * (num_layers - 1)
         self.convs = nn.ModuleList(GCNConv(a, b) for a, b in zip(widths[:-1], widths[1:]))
         self.hidden_masks = nn.ModuleList(
-            _gate(b, mask_hidden, beta_init) for b in widths[1:])
+            _gate(b, mask_hidden, gate, beta_init) for b in widths[1:])
         if variational:
             self.conv_mu = GCNConv(widths[-1], out_channels)
             self.conv_logstd = GCNConv(widths[-1], out_channels)
         else:
             self.conv_out = GCNConv(widths[-1], out_channels)
-        self.out_mask = _gate(out_channels, mask_output, beta_init)
+        self.out_mask = _gate(out_channels, mask_output, gate, beta_init)
 
     def reset_parameters(self) -> None:
         for module in self.modules():

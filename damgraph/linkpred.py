@@ -64,6 +64,7 @@ class LinkPredConfig:
     num_layers: int = 2
     dropout: float = 0.0
     dam: bool = True
+    gate: str = "dam"
     mask_hidden: bool = False
     lam: float = 0.03
     lr: float = 0.01
@@ -170,7 +171,7 @@ def train_link_prediction(
     model = build_autoencoder(
         config.model, train_data.num_features, config.dim, hidden_channels=config.hidden,
         num_layers=config.num_layers, dropout=config.dropout, dam=config.dam,
-        mask_hidden=config.mask_hidden)
+        mask_hidden=config.mask_hidden, gate=config.gate)
     optimizer = make_optimizer(model, config.lr, config.weight_decay, config.beta_lr)
 
     def task_loss() -> torch.Tensor:

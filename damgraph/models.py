@@ -71,16 +71,17 @@ def build_autoencoder(
     dam: bool = True,
     mask_hidden: bool = False,
     beta_init: float = 1.0,
+    gate: str = "dam",
 ) -> GAE:
     """A GAE (``model="gae"``) or VGAE (``model="vgae"``) on a GCN encoder of
     embedding size :obj:`dim`; with :obj:`dam=False` no gate is built, which
-    is the plain fixed-size model."""
+    is the plain fixed-size model; :obj:`gate` picks DAM or a baseline gate."""
     if model not in ("gae", "vgae"):
         raise ValueError(f"unknown model {model!r}: use 'gae' or 'vgae'")
     encoder = GCNEncoder(
         in_channels, dim, hidden_channels=hidden_channels, num_layers=num_layers,
         dropout=dropout, mask_output=dam, mask_hidden=dam and mask_hidden,
-        variational=model == "vgae", beta_init=beta_init)
+        variational=model == "vgae", beta_init=beta_init, gate=gate)
     return DAMVGAE(encoder) if model == "vgae" else GAE(encoder)
 
 

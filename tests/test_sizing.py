@@ -44,3 +44,10 @@ def test_spectral_embedding_matches_dense_eigendecomposition():
     values, vectors = np.linalg.eigh(d[:, None] * a * d[None, :])
     top = vectors[:, -5:] * np.sqrt(values[-5:])
     np.testing.assert_allclose(z @ z.T, top @ top.T, atol=1e-6)  # z is float32
+
+
+@pytest.mark.parametrize("method", ["l1", "l0"])
+def test_l1_and_l0_report_the_width_they_use(cora_job, method):
+    row = METHODS[method](cora_job(16, {}))
+    assert row["gate"] == method
+    assert row["active_dim"] == int(row["gate_widths"].split("=")[1]) <= 16

@@ -42,11 +42,15 @@ def embedding_columns(z_val: torch.Tensor, z_test: torch.Tensor, job: Job) -> Di
             **{f"test_{k}": v for k, v in test.items()}, "val_auc": val["auc"]}
 
 
-from benchmarks.sizing import dam, fixed, pca, spectral  # noqa: E402  (they use Job)
+from benchmarks.sizing import dam, fixed, l0, l1, pca, spectral  # noqa: E402  (they use Job)
 
 METHODS: Dict[str, Callable[[Job], Dict]] = {
     "fixed": fixed.run,
     "dam": dam.run,
     "pca": pca.run,
+    "l1": l1.run,
+    "l0": l0.run,
     "spectral": spectral.run,
 }
+# Methods trained over a grid of penalty weights, and the default grid of each.
+LAMBDA_GRIDS: Dict[str, Sequence[float]] = {"dam": (0.03,), "l1": (0.01,), "l0": (0.01,)}
