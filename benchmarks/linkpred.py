@@ -43,7 +43,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p.add_argument("--model", choices=["gae", "vgae"], default=defaults.model)
     p.add_argument("--methods", nargs="+", default=["fixed", "dam"], choices=list(METHODS),
                    help="fixed: a model per size; dam: DAM from each size; pca: one model at the largest "
-                        "size, projected to each; l1 / l0: L1-scaled / hard-concrete L0 gates from each "
+                        "size, projected to each; matryoshka: one model trained on nested prefixes; "
+                        "l1 / l0: L1-scaled / hard-concrete L0 gates from each "
                         "size; spectral: normalised-adjacency eigenvectors (default: fixed dam)")
     p.add_argument("--l1-lam", nargs="+", type=float, default=list(LAMBDA_GRIDS["l1"]),
                    help="penalty weights of the l1 method (default: 0.01)")
@@ -61,7 +62,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     args = p.parse_args(argv)
     if args.quick:
         args.datasets, args.seeds, args.dims = ["cora"], [0, 1], [4, 16, 64]
-        args.methods, args.epochs, args.patience = ["fixed", "dam", "pca", "l1", "l0", "spectral"], 200, 50
+        args.methods, args.epochs, args.patience = list(METHODS), 200, 50
     check_sweep_arguments(p, args, "dims")
     return args
 

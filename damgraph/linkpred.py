@@ -11,6 +11,7 @@ import torch
 from torch_geometric.data import Data
 from torch_geometric.nn import GAE
 from torch_geometric.transforms import RandomLinkSplit
+from torch_geometric.utils import negative_sampling
 
 from damgraph.compact import compacted_size
 from damgraph.mask import SizeGate, active_widths
@@ -66,6 +67,7 @@ class LinkPredConfig:
     dam: bool = True
     gate: str = "dam"
     mask_hidden: bool = False
+    matryoshka: bool = False
     lam: float = 0.03
     lr: float = 0.01
     beta_lr: float = 0.2
@@ -103,6 +105,13 @@ class LinkPredResult:
             val_auc=self.record.val_score,
             **run_columns(self.record, self.widths, self.num_params, self.num_params_compact))
         return row
+
+
+def matryoshka_prefixes(dim: int) -> list:
+    """The nested sizes 2, 4, 8, ... below :obj:`dim`, then :obj:`dim`
+    (Matryoshka representation learning, Kusupati et al., NeurIPS 2022)."""
+    sizes = [2 ** i for i in range(1, dim.bit_length()) if 2 ** i < dim]
+    return sizes + [dim]
 
 
 @torch.no_grad()
@@ -160,7 +169,8 @@ def train_link_prediction(
     """Train one (DAM-)GAE/VGAE full-batch on ``split = (train, val, test)``.
 
     Every epoch takes one Adam step on the reconstruction loss (fresh
-    negatives each step), plus :math:`\\frac{1}{N}` KL for VGAE, plus
+    negatives each step; with ``config.matryoshka`` summed over the nested
+    prefixes of :func:`matryoshka_prefixes`, one set of negatives for all), plus :math:`\\frac{1}{N}` KL for VGAE, plus
     :math:`\\lambda \\cdot \\mathrm{mean}(\\beta)` for DAM; then scores
     validation AUC. The model of the best validation epoch is kept, training
     stops after :obj:`config.patience` epochs without improvement, and the
@@ -174,9 +184,16 @@ def train_link_prediction(
         mask_hidden=config.mask_hidden, gate=config.gate)
     optimizer = make_optimizer(model, config.lr, config.weight_decay, config.beta_lr)
 
+    prefixes = matryoshka_prefixes(config.dim) if config.matryoshka else [config.dim]
+    pos = train_data.pos_edge_label_index
+
     def task_loss() -> torch.Tensor:
         z = model.encode(train_data.x, train_data.edge_index)
-        loss = model.recon_loss(z, train_data.pos_edge_label_index)
+        if len(prefixes) == 1:
+            loss = model.recon_loss(z, pos)
+        else:  # one set of negatives for every prefix
+            neg = negative_sampling(pos, z.size(0))
+            loss = sum(model.recon_loss(z[:, :m], pos, neg) for m in prefixes)
         if config.model == "vgae":
             loss = loss + model.kl_loss() / train_data.num_nodes
         return loss

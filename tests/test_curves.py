@@ -45,4 +45,4 @@ def test_plot_is_written(tmp_path):
 def test_quick_is_a_small_sweep():
     args = linkpred.parse_args(["--quick"])
     assert args.datasets == ["cora"] and args.seeds == [0, 1] and args.dims == [4, 16, 64]
-    assert set(args.methods) == {"fixed", "dam", "pca", "l1", "l0", "spectral"}
+    assert set(args.methods) == {"fixed", "dam", "pca", "matryoshka", "l1", "l0", "spectral"}

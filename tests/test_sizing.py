@@ -51,3 +51,15 @@ def test_l1_and_l0_report_the_width_they_use(cora_job, method):
     row = METHODS[method](cora_job(16, {}))
     assert row["gate"] == method
     assert row["active_dim"] == int(row["gate_widths"].split("=")[1]) <= 16
+
+
+def test_matryoshka_prefixes_and_points(cora_job):
+    from damgraph.linkpred import matryoshka_prefixes
+
+    assert matryoshka_prefixes(16) == [2, 4, 8, 16] and matryoshka_prefixes(12) == [2, 4, 8, 12]
+    assert matryoshka_prefixes(2) == [2]
+    cache = {}
+    low = METHODS["matryoshka"](cora_job(4, cache))
+    full = METHODS["matryoshka"](cora_job(16, cache))
+    assert len(cache) == 1 and low["active_dim"] == 4 and full["active_dim"] == 16 and low["matryoshka"]
+    assert 0.6 < low["test_auc"] < 1 and 0.6 < full["test_auc"] < 1

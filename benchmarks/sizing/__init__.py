@@ -42,7 +42,7 @@ def embedding_columns(z_val: torch.Tensor, z_test: torch.Tensor, job: Job) -> Di
             **{f"test_{k}": v for k, v in test.items()}, "val_auc": val["auc"]}
 
 
-from benchmarks.sizing import dam, fixed, l0, l1, pca, spectral  # noqa: E402  (they use Job)
+from benchmarks.sizing import dam, fixed, l0, l1, matryoshka, pca, spectral  # noqa: E402  (they use Job)
 
 METHODS: Dict[str, Callable[[Job], Dict]] = {
     "fixed": fixed.run,
@@ -50,6 +50,7 @@ METHODS: Dict[str, Callable[[Job], Dict]] = {
     "pca": pca.run,
     "l1": l1.run,
     "l0": l0.run,
+    "matryoshka": matryoshka.run,
     "spectral": spectral.run,
 }
 # Methods trained over a grid of penalty weights, and the default grid of each.
