@@ -74,3 +74,31 @@ def test_summary_mean_and_sample_std():
     (a, b) = summarise(rows, ["g"], ["x"])
     assert a["runs"] == 2 and a["x"] == (2.0, pytest.approx(2 ** 0.5))
     assert b["x"] == (2.0, 0.0)
+
+
+def test_a_killed_sweep_resumes_without_loss(tmp_path, data_root):
+    """Kill a sweep (SIGKILL) after its first finished run; the CSV stays
+    whole and the re-run does only what is left."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    out = tmp_path / "killed"
+    argv = [sys.executable, "-m", "benchmarks.linkpred", "--datasets", "cora", "--methods", "fixed", "--dims", "4",
+            "--seeds", "0", "1", "2", "3", "--epochs", "40", "--patience", "40", "--data-root", str(data_root),
+            "--out", str(out), "--quiet"]
+    proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 120
+    while time.time() < deadline and not ((out / "linkpred.csv").exists() and len(_rows(out / "linkpred.csv")) >= 1):
+        time.sleep(0.05)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    done = _rows(out / "linkpred.csv")
+    assert 1 <= len(done) < 4  # killed mid-sweep, the file parses
+    result = subprocess.run(argv[:-1], capture_output=True, text=True)
+    assert result.returncode == 0
+    assert f"reusing {len(done)} finished run(s)" in result.stdout
+    rows = _rows(out / "linkpred.csv")
+    assert len(rows) == 4 and rows[:len(done)] == done
