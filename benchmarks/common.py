@@ -46,7 +46,8 @@ def write_json(path: Path, payload: dict) -> None:
 
 def summarise(rows: Iterable[dict], keys: Sequence[str], metrics: Sequence[str]) -> List[dict]:
     """Mean and sample std (ddof=1; 0 for a single run) of each metric per
-    group of :obj:`keys`, groups in first-seen order."""
+    group of :obj:`keys`, groups in first-seen order; runs without a value
+    for a metric are left out of it (NaN when none has one)."""
     groups: Dict[tuple, List[dict]] = {}
     for row in rows:
         groups.setdefault(tuple(str(row[k]) for k in keys), []).append(row)
@@ -54,8 +55,11 @@ def summarise(rows: Iterable[dict], keys: Sequence[str], metrics: Sequence[str])
     for group, members in groups.items():
         entry = dict(zip(keys, group), runs=len(members))
         for metric in metrics:
-            values = np.array([float(m[metric]) for m in members], dtype=float)
-            entry[metric] = (values.mean(), values.std(ddof=1) if len(values) > 1 else 0.0)
+            values = np.array([float(m[metric]) for m in members if m.get(metric) not in (None, "")], dtype=float)
+            if len(values) == 0:
+                entry[metric] = (float("nan"), float("nan"))
+            else:
+                entry[metric] = (values.mean(), values.std(ddof=1) if len(values) > 1 else 0.0)
         table.append(entry)
     return table
 

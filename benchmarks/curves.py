@@ -19,6 +19,8 @@ def curve_points(rows: Sequence[dict], score: str, size: str = "active_dim") -> 
     sorted by size."""
     groups: Dict[tuple, List[dict]] = {}
     for row in rows:
+        if row.get(score) in (None, ""):  # e.g. rows written before the metric existed
+            continue
         groups.setdefault((row["dataset"], row["method"], str(row["dim"]), str(row.get("lam", ""))), []).append(row)
     curves: Dict[str, Dict[str, List[dict]]] = {}
     for (dataset, method, dim, lam), members in groups.items():

@@ -29,7 +29,8 @@ from damgraph.linkpred import LinkPredConfig, split_edges
 # What identifies a run in the CSV; config_id holds every other setting.
 KEYS = ("dataset", "model", "method", "dim", "seed", "lam", "config_id")
 GROUP = ("dataset", "model", "method", "dim", "lam")
-METRICS = ("active_dim", "test_auc", "test_ap", "test_hits@20", "test_mrr", "val_auc", "epochs", "train_s")
+METRICS = ("active_dim", "test_auc", "test_ap", "test_hits@20", "test_mrr", "val_auc", "probe_acc", "epochs",
+           "train_s")
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
@@ -97,10 +98,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     out = Path(args.out)
     rows = run_sweep(out / "linkpred.csv", plan, run, KEYS, quiet=args.quiet)
     finish_sweep("linkpred", out, rows, GROUP, METRICS)
-    table = format_summary(summary(rows, "test_auc"), "test AUC")
-    atomic_write_text(out / "linkpred.md", (out / "linkpred.md").read_text() + "\n" + table + "\n")
+    tables = [format_summary(summary(rows, "test_auc"), "test AUC"),
+              format_summary(summary(rows, "probe_acc"), "node-classification probe accuracy")]
+    atomic_write_text(out / "linkpred.md", (out / "linkpred.md").read_text() + "\n" + "\n\n".join(tables) + "\n")
     plot_curves(rows, "test_auc", out / "linkpred.png", f"link prediction, {args.model.upper()}")
-    print("\n" + table + f"\n\nwrote {out / 'linkpred.png'}")
+    plot_curves(rows, "probe_acc", out / "probe.png",
+                f"linear probe of the {args.model.upper()} embeddings (public split)")
+    print("\n" + "\n\n".join(tables) + f"\n\nwrote {out / 'linkpred.png'}, {out / 'probe.png'}")
     return 0
 
 

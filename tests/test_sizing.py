@@ -51,6 +51,7 @@ def test_l1_and_l0_report_the_width_they_use(cora_job, method):
     row = METHODS[method](cora_job(16, {}))
     assert row["gate"] == method
     assert row["active_dim"] == int(row["gate_widths"].split("=")[1]) <= 16
+    assert 0.3 < row["probe_acc"] <= 1 and row["probe_C"] in (0.01, 0.1, 1.0, 10.0, 100.0)
 
 
 def test_matryoshka_prefixes_and_points(cora_job):

@@ -11,12 +11,13 @@ method is one module with a ``run`` function, registered in :data:`METHODS`.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Callable, Dict, Sequence, Tuple
+from typing import Callable, Dict, Optional, Sequence, Tuple
 
 import torch
 from torch_geometric.data import Data
 
-from damgraph.linkpred import LinkPredConfig, score_embeddings
+from damgraph.linkpred import LinkPredConfig, score_embeddings, train_link_prediction
+from damgraph.probe import linear_probe
 
 Split = Tuple[Data, Data, Data]
 
@@ -33,13 +34,33 @@ class Job:
     cache: Dict = field(default_factory=dict)
 
 
-def embedding_columns(z_val: torch.Tensor, z_test: torch.Tensor, job: Job) -> Dict[str, float]:
-    """Validation AUC and every test metric of embeddings computed without a
-    trained decoder (inner product)."""
+def probe_columns(z: torch.Tensor, job: Job) -> Dict[str, float]:
+    """The linear node-classification probe of embeddings :obj:`z` (all
+    nodes) on the dataset's public split, when it has labels."""
+    data = job.split[2]
+    if getattr(data, "y", None) is None or getattr(data, "train_mask", None) is None:
+        return {}
+    return linear_probe(z, data, seed=job.config.seed)
+
+
+def embedding_columns(z_val: torch.Tensor, z_test: torch.Tensor, job: Job,
+                      probe_z: Optional[torch.Tensor] = None) -> Dict[str, float]:
+    """Validation AUC, every test metric (inner-product decoder) and the
+    linear probe (of :obj:`probe_z`, default the test-graph embeddings)."""
     val = score_embeddings(z_val, job.split[1])
     test = score_embeddings(z_test, job.split[2])
     return {"test_auc": test.pop("auc"), "test_ap": test.pop("ap"),
-            **{f"test_{k}": v for k, v in test.items()}, "val_auc": val["auc"]}
+            **{f"test_{k}": v for k, v in test.items()}, "val_auc": val["auc"],
+            **probe_columns(z_test if probe_z is None else probe_z, job)}
+
+
+def trained_row(job: Job, config: LinkPredConfig) -> Dict:
+    """Train one model for :obj:`job` and return its row, probe included."""
+    result = train_link_prediction(job.split, config)
+    test = job.split[2]
+    with torch.no_grad():
+        z = result.model.eval().encode(test.x, test.edge_index)
+    return {**result.row(), **probe_columns(z, job)}
 
 
 from benchmarks.sizing import dam, fixed, l0, l1, matryoshka, pca, spectral  # noqa: E402  (they use Job)

@@ -1,8 +1,8 @@
 """``dam``: DAM from a starting width; each run learns its width (one point)."""
 from dataclasses import replace
 
-from damgraph.linkpred import train_link_prediction
+from benchmarks.sizing import trained_row
 
 
 def run(job) -> dict:
-    return train_link_prediction(job.split, replace(job.config, dam=True)).row()
+    return trained_row(job, replace(job.config, dam=True))

@@ -1,8 +1,8 @@
 """``fixed``: a plain model trained at each size (one run per size)."""
 from dataclasses import replace
 
-from damgraph.linkpred import train_link_prediction
+from benchmarks.sizing import trained_row
 
 
 def run(job) -> dict:
-    return train_link_prediction(job.split, replace(job.config, dam=False)).row()
+    return trained_row(job, replace(job.config, dam=False))

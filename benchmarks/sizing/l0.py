@@ -5,11 +5,11 @@ logits learn at 0.1 per step: at the weights' 0.01 they need ~460
 full-batch epochs to close a gate, longer than training lasts."""
 from dataclasses import replace
 
-from damgraph.linkpred import train_link_prediction
+from benchmarks.sizing import trained_row
 
 GATE_LR = 0.1
 
 
 def run(job) -> dict:
     config = replace(job.config, dam=True, gate="l0", beta_lr=GATE_LR)
-    return train_link_prediction(job.split, config).row()
+    return trained_row(job, config)

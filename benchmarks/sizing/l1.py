@@ -4,9 +4,9 @@ lambda. The scales learn at the weights' rate; at the gates' DAM rate they
 swing too far to settle."""
 from dataclasses import replace
 
-from damgraph.linkpred import train_link_prediction
+from benchmarks.sizing import trained_row
 
 
 def run(job) -> dict:
     config = replace(job.config, dam=True, gate="l1", beta_lr=job.config.lr)
-    return train_link_prediction(job.split, config).row()
+    return trained_row(job, config)

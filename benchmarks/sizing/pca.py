@@ -33,7 +33,8 @@ def run(job) -> dict:
         return torch.from_numpy(pca.inverse_transform(pca.transform(z))).float()
 
     row = result.row()
-    row.update(embedding_columns(reconstruct(z_train), reconstruct(z_test), job))
+    codes = torch.from_numpy(pca.transform(z_test)).float()  # the k numbers per node, for the probe
+    row.update(embedding_columns(reconstruct(z_train), reconstruct(z_test), job, probe_z=codes))
     row.update(active_dim=k, shared_train=True, base_dim=z_train.shape[1],
                num_params=result.num_params + pca.components_.size + pca.mean_.size)
     return row
