@@ -118,9 +118,8 @@ class DAMEmbedding(BaseEstimator):
         if data.edge_index.size(1) == 0:
             raise GraphInputError("the graph has no edges (after removing self-loops); nothing to learn from")
         n_pairs = prepared.num_edges
-        if self.val_fraction > 0 and n_pairs * self.val_fraction < 1 or (
-                self.val_fraction > 0 and n_pairs < MIN_EDGES_FOR_VALIDATION):
-            need = max(MIN_EDGES_FOR_VALIDATION, int(np.ceil(1 / self.val_fraction)))
+        need = max(MIN_EDGES_FOR_VALIDATION, int(np.ceil(1 / self.val_fraction))) if self.val_fraction > 0 else 0
+        if n_pairs < need:
             raise GraphInputError(
                 f"the graph has {n_pairs} edge(s), too few for a {self.val_fraction:.0%} validation split "
                 f"(at least {need} needed); pass val_fraction=0 to train without validation")
