@@ -4,7 +4,7 @@ from __future__ import annotations
 import copy
 import warnings
 from pathlib import Path
-from typing import Any, Dict, List, Union
+from typing import Any, List, Union
 
 import numpy as np
 import torch
@@ -140,14 +140,11 @@ class DAMEmbedding(BaseEstimator):
         def x_of(d: Data) -> Tensor:
             return inputs() if inputs is not None else d.x
 
-        history: List[Dict[str, float]] = []
-
         def task_loss() -> Tensor:
             z = net.encode(x_of(train), train.edge_index, weight)
             loss = net.recon_loss(z, train.pos_edge_label_index)
             if self.model == "vgae":
                 loss = loss + net.kl_loss() / prepared.num_nodes
-            history.append({"loss": loss.item(), "active": net.encoder.out_mask.num_active})
             return loss
 
         def val_score() -> float:
@@ -166,8 +163,9 @@ class DAMEmbedding(BaseEstimator):
         self.embedding_ = self._encode(self.model_, data)
         self.node_ids_ = list(prepared.node_ids)
         self.n_active_ = int(self.embedding_.shape[1])
-        self.val_auc_ = record.val_score if val is not None else None
-        self.history_ = history[: record.epochs]
+        self.val_auc_ = record.val_score
+        self.history_ = [{"loss": loss, "active": widths["net.encoder.out_mask"]}
+                         for loss, widths in zip(record.losses, record.width_trajectory)]
         self.best_epoch_ = record.best_epoch
         self.graph_report_ = dict(prepared.report)
         return self

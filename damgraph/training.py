@@ -40,14 +40,16 @@ def seed_everything(seed: int) -> None:
 
 @dataclass
 class TrainingRecord:
-    """How a run went: the best validation score, its epoch, epochs run,
-    seconds, and the open width of every gate after each epoch."""
+    """How a run went: the best validation score (``None`` without
+    validation), its epoch, epochs run, seconds, and per epoch the training
+    loss (penalty included) and the open width of every gate."""
 
-    val_score: float
+    val_score: Optional[float]
     best_epoch: int
     epochs: int
     train_s: float
     width_trajectory: List[Dict[str, int]]
+    losses: List[float]
 
 
 def fit(
@@ -71,6 +73,7 @@ def fit(
     gated = bool(size_gates(model))
     best_score, best_epoch, best_state = -float("inf"), 0, None
     trajectory: List[Dict[str, int]] = []
+    losses: List[float] = []
     steps = range(1, epochs + 1)
     if desc is not None:
         from tqdm.auto import tqdm
@@ -90,18 +93,23 @@ def fit(
         loss.backward()
         optimizer.step()
 
-        score = val_score() if val_score is not None else float(epoch)
         trajectory.append(active_widths(model))
+        losses.append(loss.item())
         if desc is not None:
-            steps.set_postfix(loss=f"{loss.item():.4f}", width="/".join(map(str, trajectory[-1].values())))
+            steps.set_postfix(loss=f"{losses[-1]:.4f}", width="/".join(map(str, trajectory[-1].values())))
+        if val_score is None:  # no selection: the last epoch is kept
+            continue
+        score = val_score()
         if score > best_score:
             best_score, best_epoch = score, epoch
             best_state = copy.deepcopy(model.state_dict())
         elif epoch - best_epoch >= patience:
             break
     train_s = time.perf_counter() - start
+    if val_score is None:
+        return TrainingRecord(None, epoch, epoch, train_s, trajectory, losses)
     model.load_state_dict(best_state)
-    return TrainingRecord(best_score, best_epoch, epoch, train_s, trajectory)
+    return TrainingRecord(best_score, best_epoch, epoch, train_s, trajectory, losses)
 
 
 def run_columns(record: TrainingRecord, widths: Dict[str, int], num_params: int,
