@@ -16,7 +16,7 @@ from torch_geometric.nn import GAE
 from damgraph.compact import compact
 from damgraph.graphs import GraphInputError, prepare_graph
 from damgraph.io import _jsonable, load_checkpoint, save_checkpoint, versions
-from damgraph.linkpred import evaluate, split_edges
+from damgraph.linkpred import link_metrics, split_edges
 from damgraph.mask import SizeGate
 from damgraph.models import build_autoencoder, make_optimizer
 from damgraph.training import deterministic, fit, seed_everything
@@ -148,7 +148,7 @@ class DAMEmbedding(BaseEstimator):
             return loss
 
         def val_score() -> float:
-            return evaluate(net, val, x_of(val))[0]
+            return link_metrics(net, val, x_of(val))["auc"]
 
         record = fit(modules, optimizer, task_loss, val_score if val is not None else None,
                      self.lam, self.epochs, self.patience,

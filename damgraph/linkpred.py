@@ -115,20 +115,6 @@ def matryoshka_prefixes(dim: int) -> list:
 
 
 @torch.no_grad()
-def evaluate(model: GAE, data: Data, x: Optional[torch.Tensor] = None) -> Tuple[float, float]:
-    """(AUC, AP) of :obj:`model` on the labelled edges of a split, encoding
-    :obj:`x` (default ``data.x``) on that split's message-passing edges.
-    Non-finite embeddings raise :class:`FloatingPointError` rather than a score."""
-    model.eval()
-    z = model.encode(data.x if x is None else x, data.edge_index, getattr(data, "edge_weight", None))
-    if not torch.isfinite(z).all():
-        raise FloatingPointError("the embeddings became NaN or inf; lower the learning rate or lam, "
-                                 "or scale the features")
-    scores = score_embeddings(z, data, model.decoder)
-    return scores["auc"], scores["ap"]
-
-
-@torch.no_grad()
 def score_embeddings(z: torch.Tensor, data: Data, decoder: Optional[torch.nn.Module] = None) -> Dict[str, float]:
     """Link-prediction scores of embeddings :obj:`z` on a split's labelled
     edges: AUC and AP of the sigmoid probabilities (Kipf's terms, computed as
@@ -155,10 +141,16 @@ def score_embeddings(z: torch.Tensor, data: Data, decoder: Optional[torch.nn.Mod
 
 
 @torch.no_grad()
-def link_metrics(model: GAE, data: Data) -> Dict[str, float]:
-    """:func:`score_embeddings` of :obj:`model`'s embeddings of a split."""
+def link_metrics(model: GAE, data: Data, x: Optional[torch.Tensor] = None) -> Dict[str, float]:
+    """:func:`score_embeddings` of :obj:`model`'s embeddings of a split,
+    encoding :obj:`x` (default ``data.x``) on the split's message-passing
+    edges. Non-finite embeddings raise :class:`FloatingPointError` rather
+    than a score."""
     model.eval()
-    z = model.encode(data.x, data.edge_index, getattr(data, "edge_weight", None))
+    z = model.encode(data.x if x is None else x, data.edge_index, getattr(data, "edge_weight", None))
+    if not torch.isfinite(z).all():
+        raise FloatingPointError("the embeddings became NaN or inf; lower the learning rate or lam, "
+                                 "or scale the features")
     return score_embeddings(z, data, model.decoder)
 
 
@@ -188,7 +180,7 @@ def train_link_prediction(
     pos = train_data.pos_edge_label_index
 
     def task_loss() -> torch.Tensor:
-        z = model.encode(train_data.x, train_data.edge_index)
+        z = model.encode(train_data.x, train_data.edge_index, getattr(train_data, "edge_weight", None))
         if len(prefixes) == 1:
             loss = model.recon_loss(z, pos)
         else:  # one set of negatives for every prefix
@@ -198,7 +190,7 @@ def train_link_prediction(
             loss = loss + model.kl_loss() / train_data.num_nodes
         return loss
 
-    record = fit(model, optimizer, task_loss, lambda: evaluate(model, val_data)[0],
+    record = fit(model, optimizer, task_loss, lambda: link_metrics(model, val_data)["auc"],
                  config.lam, config.epochs, config.patience,
                  desc=f"{config.model} dim={config.dim} seed={config.seed}" if progress else None)
     scores = link_metrics(model, test_data)

@@ -116,5 +116,5 @@ def make_optimizer(
     gates = [p for p in model.parameters() if id(p) in betas]
     groups = [{"params": weights, "weight_decay": weight_decay}]
     if gates:
-        groups.append({"params": gates, "weight_decay": 0.0, "lr": beta_lr or lr})
+        groups.append({"params": gates, "weight_decay": 0.0, "lr": lr if beta_lr is None else beta_lr})
     return torch.optim.Adam(groups, lr=lr)
