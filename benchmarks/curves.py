@@ -26,7 +26,7 @@ def curve_points(rows: Sequence[dict], score: str, size: str = "active_dim") -> 
     for (dataset, method, dim, lam), members in groups.items():
         s = np.array([float(m[score]) for m in members])
         w = np.array([float(m[size]) for m in members])
-        seconds = _curve_seconds(members)
+        seconds = float(np.mean([float(m.get("train_s") or 0.0) for m in members]))  # per seed
         point = {"dim": int(dim), "lam": lam, "size": w.mean(), "size_std": w.std(ddof=1) if len(w) > 1 else 0.0,
                  "score": s.mean(), "score_std": s.std(ddof=1) if len(s) > 1 else 0.0, "runs": len(members),
                  "seconds": seconds, "shared": any(str(m.get("shared_train")) == "True" for m in members)}
@@ -35,11 +35,6 @@ def curve_points(rows: Sequence[dict], score: str, size: str = "active_dim") -> 
         for points in methods.values():
             points.sort(key=lambda p: p["size"])
     return curves
-
-
-def _curve_seconds(members: Sequence[dict]) -> float:
-    """Mean training seconds per seed of one point."""
-    return float(np.mean([float(m.get("train_s") or 0.0) for m in members]))
 
 
 def summary(rows: Sequence[dict], score: str, reference_method: str = "fixed") -> List[dict]:

@@ -10,13 +10,13 @@ method is one module with a ``run`` function, registered in :data:`METHODS`.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Callable, Dict, Optional, Sequence, Tuple
 
 import torch
 from torch_geometric.data import Data
 
-from damgraph.linkpred import LinkPredConfig, score_embeddings, train_link_prediction
+from damgraph.linkpred import LinkPredConfig, LinkPredResult, score_embeddings, train_link_prediction
 from damgraph.probe import linear_probe
 
 Split = Tuple[Data, Data, Data]
@@ -54,13 +54,37 @@ def embedding_columns(z_val: torch.Tensor, z_test: torch.Tensor, job: Job,
             **probe_columns(z_test if probe_z is None else probe_z, job)}
 
 
+@dataclass
+class Trained:
+    """A trained model's result and its embeddings of the training graph
+    and of the test split's message-passing graph."""
+
+    result: LinkPredResult
+    z_train: torch.Tensor
+    z_test: torch.Tensor
+
+
+def train(job: Job, config: LinkPredConfig) -> Trained:
+    result = train_link_prediction(job.split, config)
+    model = result.model.eval()
+    with torch.no_grad():
+        z_train, z_test = (model.encode(d.x, d.edge_index) for d in (job.split[0], job.split[2]))
+    return Trained(result, z_train, z_test)
+
+
+def curve_model(job: Job, name: str, **settings) -> Trained:
+    """The one model a method trains at the largest size for its whole
+    curve (``settings`` override the job's), cached across the curve's points."""
+    key = (name, job.dataset, job.config.seed, max(job.sizes))
+    if key not in job.cache:
+        job.cache[key] = train(job, replace(job.config, dim=max(job.sizes), **settings))
+    return job.cache[key]
+
+
 def trained_row(job: Job, config: LinkPredConfig) -> Dict:
     """Train one model for :obj:`job` and return its row, probe included."""
-    result = train_link_prediction(job.split, config)
-    test = job.split[2]
-    with torch.no_grad():
-        z = result.model.eval().encode(test.x, test.edge_index)
-    return {**result.row(), **probe_columns(z, job)}
+    trained = train(job, config)
+    return {**trained.result.row(), **probe_columns(trained.z_test, job)}
 
 
 from benchmarks.sizing import dam, fixed, l0, l1, matryoshka, pca, spectral  # noqa: E402  (they use Job)
