@@ -9,7 +9,7 @@ import argparse
 import sys
 import time
 from pathlib import Path
-from typing import Any, Optional, Sequence, Tuple
+from typing import Any, Dict, List, Optional, Sequence
 
 import numpy as np
 
@@ -25,11 +25,10 @@ class UsageError(Exception):
     """Bad input on the command line: printed as one line, exit code 2."""
 
 
-def read_graph(source: str, fmt: str = "auto", data_root: Optional[str] = None) -> Tuple[Any, Optional[Any]]:
-    """(graph, features) from a dataset name or a graph file."""
+def read_graph(source: str, fmt: str = "auto", data_root: Optional[str] = None) -> Any:
+    """A graph from a dataset name or a graph file, in a form :func:`prepare_graph` takes."""
     if source.lower() in PLANETOID_NAMES and not Path(source).exists():
-        data = load_dataset(source, root=data_root)[0]
-        return data, None
+        return load_dataset(source, root=data_root)[0]
     path = Path(source)
     if not path.is_file():
         raise UsageError(f"{source}: no such file or dataset; give a graph file or one of "
@@ -38,32 +37,26 @@ def read_graph(source: str, fmt: str = "auto", data_root: Optional[str] = None) 
         raise UsageError(f"{source}: the file is empty; give a graph with at least one edge")
     if fmt == "auto":
         fmt = SUFFIX_INPUT.get(path.suffix.lower(), "edgelist")
-    import networkx as nx
-
     if fmt in ("edgelist", "csv"):
-        return path, None  # prepare_graph parses edge lists with line-numbered errors
-    try:
-        if fmt == "graphml":
-            return nx.read_graphml(path), None
-        if fmt == "gml":
-            return nx.read_gml(path), None
-        import scipy.sparse as sp
+        return path  # prepare_graph parses edge lists with line-numbered errors
+    import networkx as nx
+    import scipy.sparse as sp
 
-        return sp.load_npz(path), None
+    readers = {"graphml": nx.read_graphml, "gml": nx.read_gml, "npz": sp.load_npz}
+    try:
+        return readers[fmt](path)
     except Exception as err:
         raise UsageError(f"{source}: not a readable {fmt} file ({err}); check the file or pass --format") from err
 
 
-def read_features(path: str, node_ids: Sequence[Any]) -> Any:
-    """A features file: CSV ``id,f1,..`` (any ids) or ``.npy`` (row i is node i)."""
+def read_features(path: str) -> Dict[str, List[float]]:
+    """Node features by node id (as text): a CSV ``id,f1,..`` with any ids,
+    or a ``.npy`` whose row i belongs to node ``i``."""
     p = Path(path)
     if not p.is_file():
         raise UsageError(f"{path}: no such features file")
     if p.suffix.lower() == ".npy":
-        x = np.load(p, allow_pickle=False)
-        if sorted(map(str, node_ids)) != sorted(str(i) for i in range(len(node_ids))):
-            raise UsageError(f"{path}: a .npy features file needs node ids 0..n-1; use a CSV with an id column")
-        return {i: x[int(i)] for i in node_ids} if len(x) == len(node_ids) else x
+        return {str(i): row for i, row in enumerate(np.load(p, allow_pickle=False))}
     import csv
 
     with open(p, newline="", encoding="utf-8") as f:
@@ -76,14 +69,10 @@ def read_features(path: str, node_ids: Sequence[Any]) -> Any:
             features[row[0]] = [float(v) for v in row[1:]]
         except ValueError:
             raise UsageError(f"{path}, row {number}: a value is not a number; fix it") from None
-        if len(features[row[0]]) != len(features[rows[0][0]]):
+        if len(row) != len(rows[0]):
             raise UsageError(f"{path}, row {number}: {len(row) - 1} values where row 1 has "
                              f"{len(rows[0]) - 1}; give every node the same number of features")
-    missing = [i for i in node_ids if str(i) not in features]
-    if missing:
-        raise UsageError(f"{path}: no features for {len(missing)} of {len(node_ids)} nodes "
-                         f"(e.g. {missing[0]!r}); give one row per node")
-    return {i: features[str(i)] for i in node_ids}
+    return features
 
 
 def _is_number(text: str) -> bool:
@@ -114,11 +103,8 @@ def cmd_embed(args: argparse.Namespace) -> int:
     except ValueError as err:
         raise UsageError(str(err)) from err
     _check_writable(out)
-    graph, _ = read_graph(args.input, args.format, args.data_root)
-    features = None
-    if args.features:
-        ids = prepare_graph(graph, directed=args.directed).node_ids
-        features = read_features(args.features, ids)
+    graph = read_graph(args.input, args.format, args.data_root)
+    features = read_features(args.features) if args.features else None
     est = DAMEmbedding(dim=args.dim, model=args.model, lam=args.lam, lr=args.lr, epochs=args.epochs,
                        patience=args.patience,
                        val_fraction=args.val_fraction, directed=args.directed, seed=args.seed,
@@ -154,8 +140,7 @@ def cmd_info(args: argparse.Namespace) -> int:
     import scipy.sparse as sp
     from scipy.sparse.csgraph import connected_components
 
-    graph, _ = read_graph(args.input, args.format, args.data_root)
-    prepared = prepare_graph(graph, directed=args.directed)
+    prepared = prepare_graph(read_graph(args.input, args.format, args.data_root), directed=args.directed)
     data, n = prepared.data, prepared.num_nodes
     ei = data.edge_index.numpy()
     adj = sp.coo_matrix((np.ones(ei.shape[1]), (ei[0], ei[1])), shape=(n, n))

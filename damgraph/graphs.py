@@ -145,7 +145,8 @@ def prepare_graph(graph: Any, features: Any = None, directed: Optional[bool] = F
     (weights summed), both counted in :attr:`PreparedGraph.report`. A
     directed input is symmetrised with a warning unless ``directed=True``.
     Isolated nodes listed by the input keep their rows. :obj:`features` is an
-    ``[n, f]`` array or tensor in node-id order, or a dict from id to vector.
+    ``[n, f]`` array or tensor in node-id order, or a dict from id (or its
+    text, as read from a file) to vector.
     """
     edge_index, weight, ids, x, input_directed = _raw_edges(graph, weighted)
     n = len(ids)
@@ -191,11 +192,13 @@ def prepare_graph(graph: Any, features: Any = None, directed: Optional[bool] = F
 
 def _features(features: Any, ids: List[Hashable]) -> torch.Tensor:
     if isinstance(features, dict):
-        missing = [i for i in ids if i not in features]
+        # keyed by the node ids themselves, or by their text (as read from a file)
+        rows = [features[i] if i in features else features.get(str(i)) for i in ids]
+        missing = [i for i, row in zip(ids, rows) if row is None]
         if missing:
-            raise GraphInputError(f"features are missing for {len(missing)} node(s), e.g. {missing[0]!r}; "
-                                  "give a vector for every node")
-        x = torch.tensor(np.asarray([features[i] for i in ids], dtype=np.float32))
+            raise GraphInputError(f"features are missing for {len(missing)} of {len(ids)} node(s), "
+                                  f"e.g. {missing[0]!r}; give a vector for every node")
+        x = torch.tensor(np.asarray(rows, dtype=np.float32))
     else:
         x = torch.as_tensor(np.asarray(features, dtype=np.float32))
     if x.dim() != 2 or x.size(0) != len(ids):

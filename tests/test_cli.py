@@ -52,7 +52,7 @@ BAD = {
     "non-numeric weight": (lambda t, e: ["embed", _write(t / "w.txt", "a b 1\nb c x\n")],
                            "line 2: weight 'x' is not a number"),
     "features rows do not match": (lambda t, e: ["embed", e, "--features", _features(t, [["n0", 1, 2]])],
-                                   "no features for 29 of 30 nodes"),
+                                   "features are missing for 29 of 30 node(s)"),
     "features hold NaN": (lambda t, e: ["embed", e, "--features",
                                         _features(t, [[f"n{i}", 1, "nan" if i == 3 else 0] for i in range(30)])],
                           "features hold NaN or inf"),

@@ -81,7 +81,7 @@ def test_bad_features_and_inputs():
         prepare_graph(g, features=np.ones((2, 4)))
     with pytest.raises(GraphInputError, match="NaN or inf"):
         prepare_graph(g, features=np.array([[1.0], [np.nan], [0.0]]))
-    with pytest.raises(GraphInputError, match="missing for 1 node"):
+    with pytest.raises(GraphInputError, match="missing for 1 of 3 node"):
         prepare_graph(g, features={0: [1.0], 1: [2.0]})
     assert prepare_graph(g, features={0: [1.0], 1: [2.0], 2: [3.0]}).data.x.flatten().tolist() == [1, 2, 3]
     with pytest.raises(GraphInputError, match="cannot read a graph from list"):
