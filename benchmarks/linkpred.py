@@ -90,7 +90,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         job = Job(splits[(name, seed)], config, args.dims, name, cache)
         return {k: v for k, v in METHODS[entry["method"]](job).items() if k not in entry}
 
-    cid = config_id(base, ("dim", "seed", "dam", "lam"))
+    cid = config_id(base, ("dim", "seed", "gate", "lam"))
     grids = {"dam": args.lam, "l1": args.l1_lam, "l0": args.l0_lam}
     plan = [{"dataset": d, "model": args.model, "method": m, "dim": dim, "seed": s, "lam": lam, "config_id": cid}
             for d in args.datasets for s in args.seeds for m in args.methods for dim in args.dims

@@ -215,7 +215,7 @@ class DAMEmbedding(BaseEstimator):
         est = cls(**config["params"])
         width = config["n_active"] if config["compacted"] else est.dim
         net = build_autoencoder(est.model, config["in_channels"], width, hidden_channels=2 * est.dim,
-                                dam=not config["compacted"])
+                                gate=None if config["compacted"] else "dam")
         inputs = LearnedInput(config["num_nodes"], est.input_dim) if "inputs.x" in state else None
         modules = nn.ModuleDict({"net": net, **({"inputs": inputs} if inputs is not None else {})})
         modules.load_state_dict(state)

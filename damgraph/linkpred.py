@@ -54,9 +54,11 @@ def split_edges(
 class LinkPredConfig:
     """Settings of one link-prediction run.
 
-    ``dim`` is the embedding size, or the starting width when ``dam`` is on.
-    ``lam`` weighs the DAM penalty :math:`\\lambda \\cdot \\mathrm{mean}(\\beta)`;
-    ``beta_lr`` is the learning rate of the gates' own parameter group.
+    ``gate`` is ``"dam"``, a baseline gate (``"l1"``, ``"l0"``) or ``None``
+    for the plain model; ``dim`` is the embedding size, or the starting width
+    when gated. ``lam`` weighs the gate penalty (for DAM
+    :math:`\\lambda \\cdot \\mathrm{mean}(\\beta)`); ``beta_lr`` is the
+    learning rate of the gates' own parameter group.
     """
 
     model: str = "gae"
@@ -64,8 +66,7 @@ class LinkPredConfig:
     hidden: Optional[int] = None
     num_layers: int = 2
     dropout: float = 0.0
-    dam: bool = True
-    gate: str = "dam"
+    gate: Optional[str] = "dam"
     mask_hidden: bool = False
     matryoshka: bool = False
     lam: float = 0.03
@@ -172,8 +173,8 @@ def train_link_prediction(
     seed_everything(config.seed)
     model = build_autoencoder(
         config.model, train_data.num_features, config.dim, hidden_channels=config.hidden,
-        num_layers=config.num_layers, dropout=config.dropout, dam=config.dam,
-        mask_hidden=config.mask_hidden, gate=config.gate)
+        num_layers=config.num_layers, dropout=config.dropout, gate=config.gate,
+        mask_hidden=config.mask_hidden)
     optimizer = make_optimizer(model, config.lr, config.weight_decay, config.beta_lr)
 
     prefixes = matryoshka_prefixes(config.dim) if config.matryoshka else [config.dim]

@@ -68,20 +68,20 @@ def build_autoencoder(
     hidden_channels: Optional[int] = None,
     num_layers: int = 2,
     dropout: float = 0.0,
-    dam: bool = True,
+    gate: Optional[str] = "dam",
     mask_hidden: bool = False,
     beta_init: float = 1.0,
-    gate: str = "dam",
 ) -> GAE:
     """A GAE (``model="gae"``) or VGAE (``model="vgae"``) on a GCN encoder of
-    embedding size :obj:`dim`; with :obj:`dam=False` no gate is built, which
-    is the plain fixed-size model; :obj:`gate` picks DAM or a baseline gate."""
+    embedding size :obj:`dim`, gated by :obj:`gate` (``"dam"``, or the
+    baselines ``"l1"`` and ``"l0"``; the hidden layers too with
+    :obj:`mask_hidden`); ``gate=None`` is the plain fixed-size model."""
     if model not in ("gae", "vgae"):
         raise ValueError(f"unknown model {model!r}: use 'gae' or 'vgae'")
     encoder = GCNEncoder(
         in_channels, dim, hidden_channels=hidden_channels, num_layers=num_layers,
-        dropout=dropout, mask_output=dam, mask_hidden=dam and mask_hidden,
-        variational=model == "vgae", beta_init=beta_init, gate=gate)
+        dropout=dropout, mask_output=gate is not None, mask_hidden=gate is not None and mask_hidden,
+        variational=model == "vgae", beta_init=beta_init, gate=gate or "dam")
     return DAMVGAE(encoder) if model == "vgae" else GAE(encoder)
 
 

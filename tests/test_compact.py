@@ -98,7 +98,7 @@ def test_classifier_logits_survive_compaction(tiny_graph):
 
 
 def test_plain_model_is_unchanged_and_closed_gate_is_refused(tiny_graph):
-    plain = build_autoencoder("gae", 5, dim=8, dam=False)
+    plain = build_autoencoder("gae", 5, dim=8, gate=None)
     assert count_parameters(compact(plain)) == count_parameters(plain)
     model = build_autoencoder("gae", 5, dim=8)
     _set_betas(model, -6.0)

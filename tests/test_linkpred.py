@@ -42,7 +42,7 @@ def test_same_seed_same_numbers(cora_split):
 
 
 def test_fixed_gae_learns_link_prediction(cora_split):
-    result = train_link_prediction(cora_split, LinkPredConfig(dim=16, dam=False, epochs=120, patience=120))
+    result = train_link_prediction(cora_split, LinkPredConfig(dim=16, gate=None, epochs=120, patience=120))
     assert result.test_auc > 0.87 and result.test_ap > 0.87
     assert result.active_dim == 16 and result.widths == {}
     assert result.num_params == result.num_params_compact == 1433 * 32 + 32 + 32 * 16 + 16
@@ -70,7 +70,7 @@ def test_dam_gae_shrinks_while_keeping_quality(cora_split):
 
 
 def test_patience_stops_early_and_best_epoch_is_kept(cora_split):
-    result = train_link_prediction(cora_split, LinkPredConfig(dim=16, dam=False, lr=0.05, epochs=300, patience=5))
+    result = train_link_prediction(cora_split, LinkPredConfig(dim=16, gate=None, lr=0.05, epochs=300, patience=5))
     assert result.record.epochs < 300
     assert result.record.epochs - result.record.best_epoch == 5
     assert link_metrics(result.model, cora_split[1])["auc"] == pytest.approx(result.record.val_score)

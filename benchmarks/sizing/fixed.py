@@ -5,4 +5,4 @@ from benchmarks.sizing import trained_row
 
 
 def run(job) -> dict:
-    return trained_row(job, replace(job.config, dam=False))
+    return trained_row(job, replace(job.config, gate=None))

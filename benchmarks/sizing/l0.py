@@ -11,5 +11,5 @@ GATE_LR = 0.1
 
 
 def run(job) -> dict:
-    config = replace(job.config, dam=True, gate="l0", beta_lr=GATE_LR)
+    config = replace(job.config, gate="l0", beta_lr=GATE_LR)
     return trained_row(job, config)

@@ -8,5 +8,5 @@ from benchmarks.sizing import trained_row
 
 
 def run(job) -> dict:
-    config = replace(job.config, dam=True, gate="l1", beta_lr=job.config.lr)
+    config = replace(job.config, gate="l1", beta_lr=job.config.lr)
     return trained_row(job, config)

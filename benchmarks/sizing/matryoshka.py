@@ -7,7 +7,7 @@ from benchmarks.sizing import curve_model, embedding_columns
 
 
 def run(job) -> dict:
-    base = curve_model(job, "matryoshka", dam=False, matryoshka=True)
+    base = curve_model(job, "matryoshka", gate=None, matryoshka=True)
     k = min(job.config.dim, base.z_train.size(1))
     row = base.result.row()
     row.update(embedding_columns(base.z_train[:, :k], base.z_test[:, :k], job))

@@ -11,7 +11,7 @@ from benchmarks.sizing import curve_model, embedding_columns
 
 
 def run(job) -> dict:
-    base = curve_model(job, "pca", dam=False)
+    base = curve_model(job, "pca", gate=None)
     z_train, z_test = base.z_train.numpy(), base.z_test.numpy()
     k = min(job.config.dim, z_train.shape[1])
     pca = PCA(n_components=k, svd_solver="full").fit(z_train)
