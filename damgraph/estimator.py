@@ -42,6 +42,11 @@ class LearnedInput(nn.Module):
         return self.x
 
 
+def _bundle(net: GAE, inputs: "LearnedInput | None") -> nn.ModuleDict:
+    """The trained modules as one (the learned inputs only when featureless)."""
+    return nn.ModuleDict({"net": net, **({"inputs": inputs} if inputs is not None else {})})
+
+
 class DAMEmbedding(BaseEstimator):
     """Compact node embeddings of a graph with a DAM-gated GAE or VGAE.
 
@@ -130,7 +135,7 @@ class DAMEmbedding(BaseEstimator):
         in_channels = self.input_dim if featureless else data.num_features
         net = build_autoencoder(self.model, in_channels, self.dim)
         inputs = LearnedInput(prepared.num_nodes, self.input_dim) if featureless else None
-        modules = nn.ModuleDict({"net": net, **({"inputs": inputs} if inputs is not None else {})}).to(device)
+        modules = _bundle(net, inputs).to(device)
         optimizer = make_optimizer(modules, self.lr, 0.0, self.beta_lr)
 
         train, val = self._split(data)
@@ -201,7 +206,7 @@ class DAMEmbedding(BaseEstimator):
         if getattr(self, "model_", None) is None:
             raise ValueError("this DAMEmbedding is not fitted yet; nothing to save")
         net = self.model_ if compacted else self.gated_model_
-        modules = nn.ModuleDict({"net": net, **({"inputs": self.inputs_} if self.inputs_ is not None else {})})
+        modules = _bundle(net, self.inputs_)
         config = {"params": self.get_params(), "compacted": compacted, "n_active": self.n_active_,
                   "in_channels": net.encoder.in_channels, "num_nodes": len(self.node_ids_),
                   "node_ids": [_jsonable(i) for i in self.node_ids_], "val_auc": self.val_auc_,
@@ -217,8 +222,7 @@ class DAMEmbedding(BaseEstimator):
         net = build_autoencoder(est.model, config["in_channels"], width, hidden_channels=2 * est.dim,
                                 gate=None if config["compacted"] else "dam")
         inputs = LearnedInput(config["num_nodes"], est.input_dim) if "inputs.x" in state else None
-        modules = nn.ModuleDict({"net": net, **({"inputs": inputs} if inputs is not None else {})})
-        modules.load_state_dict(state)
+        _bundle(net, inputs).load_state_dict(state)
         est.model_ = net.eval()
         est.gated_model_ = None if config["compacted"] else est.model_
         est.inputs_ = inputs

@@ -92,7 +92,8 @@ def test_embedding_files_round_trip(tmp_path, name):
 def test_bad_input_to_fit():
     with pytest.raises(GraphInputError, match="too few for a 5% validation split \\(at least 20 needed\\)"):
         DAMEmbedding().fit(nx.path_graph(5))
-    DAMEmbedding(dim=4, epochs=3, val_fraction=0).fit(nx.path_graph(5))  # works without validation
+    small = DAMEmbedding(dim=4, epochs=3, val_fraction=0).fit(nx.path_graph(5))  # works without validation
+    assert small.embedding_.shape[0] == 5 and small.val_auc_ is None and small.best_epoch_ == 3
     with pytest.raises(ValueError, match="model must be 'gae' or 'vgae'"):
         DAMEmbedding(model="gat").fit(nx.path_graph(30))
     with pytest.raises(ValueError, match="closed every dimension"):

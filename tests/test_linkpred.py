@@ -57,7 +57,6 @@ def test_dam_gae_shrinks_while_keeping_quality(cora_split):
     result = train_link_prediction(cora_split, LinkPredConfig(dim=64, epochs=120, patience=120))
     widths = [w["encoder.out_mask"] for w in result.record.width_trajectory]
     assert widths[0] == 64 and widths[-1] < 40
-    assert widths == sorted(widths, reverse=True) or max(widths[60:]) < 64  # shrinks, allowing jitter
     assert result.active_dim == widths[result.record.best_epoch - 1]
     assert result.test_auc > 0.87
     # the record matches the compacted model
