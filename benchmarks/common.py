@@ -135,11 +135,13 @@ def run_sweep(
     return [stored[key(entry)] for entry in plan]
 
 
-def report(out: Path, task: str, rows: Sequence[dict], keys: Sequence[str], metrics: Sequence[str]) -> str:
-    """Write ``OUT/<task>.md`` (mean ± std per group of keys) and return it."""
-    table = format_table(summarise(rows, keys, metrics), keys, metrics)
-    atomic_write_text(out / f"{task}.md", table + "\n")
-    return table
+def report(out: Path, task: str, rows: Sequence[dict], keys: Sequence[str], metrics: Sequence[str],
+           sections: Sequence[str] = ()) -> str:
+    """Write ``OUT/<task>.md``: the mean ± std table per group of keys, then
+    any further :obj:`sections`; return the text."""
+    text = "\n\n".join([format_table(summarise(rows, keys, metrics), keys, metrics), *sections])
+    atomic_write_text(out / f"{task}.md", text + "\n")
+    return text
 
 
 def add_sweep_arguments(parser: argparse.ArgumentParser, defaults) -> None:
@@ -187,6 +189,9 @@ def start_sweep(task: str, args: argparse.Namespace, config, argv: Sequence[str]
     return data
 
 
-def finish_sweep(task: str, out: Path, rows: Sequence[dict], keys: Sequence[str], metrics: Sequence[str]) -> None:
-    print(report(out, task, rows, keys, metrics))
-    print(f"\nwrote {out / (task + '.csv')}, {out / (task + '.md')}, {out / (task + '.json')}")
+def finish_sweep(task: str, out: Path, rows: Sequence[dict], keys: Sequence[str], metrics: Sequence[str],
+                 sections: Sequence[str] = (), figures: Sequence[str] = ()) -> None:
+    """Write and print the report; list every file written."""
+    print(report(out, task, rows, keys, metrics, sections))
+    files = [out / f"{task}.{ext}" for ext in ("csv", "md", "json")] + [out / f for f in figures]
+    print("\nwrote " + ", ".join(map(str, files)))

@@ -23,7 +23,6 @@ from benchmarks.common import (add_sweep_arguments, check_sweep_arguments, confi
 from damgraph.datasets import load_dataset
 from benchmarks.curves import format_summary, plot_curves, summary
 from benchmarks.sizing import LAMBDA_GRIDS, METHODS, Job, Split
-from damgraph.io import atomic_write_text
 from damgraph.linkpred import LinkPredConfig, split_edges
 
 # What identifies a run in the CSV; config_id holds every other setting.
@@ -97,14 +96,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             for lam in grids.get(m, [0.0])]
     out = Path(args.out)
     rows = run_sweep(out / "linkpred.csv", plan, run, KEYS, quiet=args.quiet)
-    finish_sweep("linkpred", out, rows, GROUP, METRICS)
-    tables = [format_summary(summary(rows, "test_auc"), "test AUC"),
-              format_summary(summary(rows, "probe_acc"), "node-classification probe accuracy")]
-    atomic_write_text(out / "linkpred.md", (out / "linkpred.md").read_text() + "\n" + "\n\n".join(tables) + "\n")
     plot_curves(rows, "test_auc", out / "linkpred.png", f"link prediction, {args.model.upper()}")
     plot_curves(rows, "probe_acc", out / "probe.png",
                 f"linear probe of the {args.model.upper()} embeddings (public split)")
-    print("\n" + "\n\n".join(tables) + f"\n\nwrote {out / 'linkpred.png'}, {out / 'probe.png'}")
+    tables = [format_summary(summary(rows, "test_auc"), "test AUC"),
+              format_summary(summary(rows, "probe_acc"), "node-classification probe accuracy")]
+    finish_sweep("linkpred", out, rows, GROUP, METRICS, tables, ["linkpred.png", "probe.png"])
     return 0
 
 
