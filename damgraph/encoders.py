@@ -9,8 +9,28 @@ from torch_geometric.nn import GCNConv
 
 from damgraph.gates import HardConcreteGate, L1Scale
 from damgraph.mask import DAMMask
+from damgraph.propagation import SparseOperator
+
+#: Node features: a dense matrix, or a sparse one wrapped by :func:`damgraph.propagation.feature_operator`.
+Features = Union[Tensor, SparseOperator]
+#: The graph: an ``edge_index`` (normalised by each ``GCNConv``), or
+#: :math:`\hat{\mathbf{A}}` from :func:`damgraph.propagation.gcn_adjacency`, built once.
+Graph = Union[Tensor, SparseOperator]
 
 GATES = ("dam", "l1", "l0")
+
+
+def gcn_layer(conv: GCNConv, x: Features, graph: Graph, edge_weight: Optional[Tensor] = None) -> Tensor:
+    """``conv(x, graph)``; with a prebuilt :math:`\\hat{\\mathbf{A}}` the same
+    function as :math:`\\hat{\\mathbf{A}}\\mathbf{X}\\mathbf{W} + \\mathbf{b}` from
+    ``conv``'s own parameters, as CSR products."""
+    if isinstance(graph, SparseOperator):
+        h = x @ conv.lin.weight.t() if isinstance(x, SparseOperator) else conv.lin(x)
+        h = graph @ h
+        return h if conv.bias is None else h + conv.bias
+    if isinstance(x, SparseOperator):
+        x = x.to_dense()
+    return conv(x, graph, edge_weight)
 
 
 def _gate(width: int, on: bool, kind: str, beta_init: float) -> nn.Module:
@@ -106,17 +126,27 @@ class GCNEncoder(nn.Module):
         """The layer(s) producing the embedding (one, or the mu/logstd heads)."""
         return [self.conv_mu, self.conv_logstd] if self.variational else [self.conv_out]
 
-    def hidden(self, x: Tensor, edge_index: Tensor, edge_weight: Optional[Tensor] = None) -> Tensor:
+    def _dropout(self, x: Features) -> Features:
+        if self.dropout == 0.0 or not self.training:
+            return x
+        return F.dropout(x.to_dense() if isinstance(x, SparseOperator) else x, p=self.dropout, training=True)
+
+    def hidden(self, x: Features, edge_index: Graph, edge_weight: Optional[Tensor] = None) -> Tensor:
         """The last hidden representation (the input of the output layer)."""
         for conv, gate in zip(self.convs, self.hidden_masks):
-            x = F.dropout(x, p=self.dropout, training=self.training)
-            x = gate(F.relu(conv(x, edge_index, edge_weight)))
-        return F.dropout(x, p=self.dropout, training=self.training)
+            x = gate(F.relu(gcn_layer(conv, self._dropout(x), edge_index, edge_weight)))
+        return self._dropout(x)
 
     def forward(
-        self, x: Tensor, edge_index: Tensor, edge_weight: Optional[Tensor] = None
+        self, x: Features, edge_index: Graph, edge_weight: Optional[Tensor] = None
     ) -> Union[Tensor, Tuple[Tensor, Tensor]]:
+        """Embeddings of every node. :obj:`edge_index` is either an edge
+        index (with optional :obj:`edge_weight`) or a prebuilt
+        :func:`~damgraph.propagation.gcn_adjacency`, which is faster when the
+        same graph is encoded many times; :obj:`x` may be a sparse
+        :func:`~damgraph.propagation.feature_operator`."""
         h = self.hidden(x, edge_index, edge_weight)
         if self.variational:
-            return self.conv_mu(h, edge_index, edge_weight), self.conv_logstd(h, edge_index, edge_weight)
-        return self.out_mask(self.conv_out(h, edge_index, edge_weight))
+            return (gcn_layer(self.conv_mu, h, edge_index, edge_weight),
+                    gcn_layer(self.conv_logstd, h, edge_index, edge_weight))
+        return self.out_mask(gcn_layer(self.conv_out, h, edge_index, edge_weight))

@@ -8,15 +8,17 @@ from dataclasses import asdict, dataclass, field
 from typing import Dict, Optional, Tuple
 
 import torch
+from torch import Tensor
 from torch_geometric.data import Data
 from torch_geometric.nn import GAE
 from torch_geometric.transforms import RandomLinkSplit
-from torch_geometric.utils import negative_sampling
 
 from damgraph.compact import compacted_size
+from damgraph.encoders import Features, Graph
 from damgraph.mask import SizeGate, active_widths
-from damgraph.metrics import ranking_metrics
+from damgraph.metrics import ranking_metrics, roc_auc
 from damgraph.models import build_autoencoder, count_parameters, make_optimizer
+from damgraph.propagation import feature_operator, gcn_adjacency
 from damgraph.training import deterministic, TrainingRecord, fit, run_columns, seed_everything
 
 
@@ -48,6 +50,61 @@ def split_edges(
             return train, val, test
     finally:
         random.setstate(py_state)
+
+
+class NegativeSampler:
+    """Uniform random node pairs that are neither self-loops nor edges of
+    :obj:`edge_index` (in either direction): the negatives of the GAE
+    reconstruction loss. PyG's :func:`~torch_geometric.utils.negative_sampling`
+    draws the same distribution; this one builds its edge lookup once (a
+    bit table of all pairs for graphs up to :attr:`TABLE_NODES` nodes, else
+    sorted pair keys), so a step costs one lookup per pair; rejected pairs
+    (about 2|E|/N^2 of them) are drawn again."""
+
+    TABLE_NODES = 4096
+
+    def __init__(self, edge_index: Tensor, num_nodes: int, max_rounds: int = 20):
+        self.num_nodes = int(num_nodes)
+        self.max_rounds = max_rounds
+        src, dst = edge_index
+        keys = torch.cat([src * num_nodes + dst, dst * num_nodes + src])
+        self.table: Optional[Tensor] = None
+        if self.num_nodes <= self.TABLE_NODES:
+            self.table = torch.zeros(self.num_nodes * self.num_nodes, dtype=torch.bool, device=edge_index.device)
+            self.table[keys] = True
+            self.table[torch.arange(self.num_nodes, device=edge_index.device) * (self.num_nodes + 1)] = True
+        else:
+            self.keys = torch.unique(keys)  # sorted
+
+    def _rejected(self, pairs: Tensor) -> Tensor:
+        keys = pairs[0] * self.num_nodes + pairs[1]
+        if self.table is not None:
+            return self.table[keys]
+        if self.keys.numel() == 0:
+            return pairs[0] == pairs[1]
+        at = torch.searchsorted(self.keys, keys).clamp(max=self.keys.numel() - 1)
+        return (self.keys[at] == keys) | (pairs[0] == pairs[1])
+
+    def __call__(self, num_samples: int) -> Tensor:
+        device = self.table.device if self.table is not None else self.keys.device
+        pairs = torch.randint(self.num_nodes, (2, num_samples), device=device)
+        for _ in range(self.max_rounds):
+            bad = self._rejected(pairs).nonzero().flatten()
+            if bad.numel() == 0:
+                break
+            pairs[:, bad] = torch.randint(self.num_nodes, (2, bad.numel()), device=device)
+        return pairs
+
+
+def encoder_inputs(data: Data, sparse_features: bool = True) -> Tuple[Features, Graph]:
+    """``(x, graph)`` of a split for :meth:`GCNEncoder.forward` in their
+    fastest form: :math:`\\hat{\\mathbf{A}}` of the split's
+    message-passing edges built once (:func:`~damgraph.propagation.gcn_adjacency`)
+    and, with :obj:`sparse_features`, sparse features as a CSR operator."""
+    x = data.x
+    if sparse_features and x is not None:
+        x = feature_operator(x)
+    return x, gcn_adjacency(data.edge_index, data.num_nodes, getattr(data, "edge_weight", None))
 
 
 @dataclass
@@ -141,18 +198,109 @@ def score_embeddings(z: torch.Tensor, data: Data, decoder: Optional[torch.nn.Mod
     return out
 
 
+NON_FINITE = "the embeddings became NaN or inf; lower the learning rate or lam, or scale the features"
+
+
 @torch.no_grad()
-def link_metrics(model: GAE, data: Data, x: Optional[torch.Tensor] = None) -> Dict[str, float]:
-    """:func:`score_embeddings` of :obj:`model`'s embeddings of a split,
-    encoding :obj:`x` (default ``data.x``) on the split's message-passing
-    edges. Non-finite embeddings raise :class:`FloatingPointError` rather
-    than a score."""
+def _encode_checked(model: GAE, data: Data, x: Optional[Features], graph: Optional[Graph]) -> Tensor:
     model.eval()
-    z = model.encode(data.x if x is None else x, data.edge_index, getattr(data, "edge_weight", None))
+    if graph is None:
+        z = model.encode(data.x if x is None else x, data.edge_index, getattr(data, "edge_weight", None))
+    else:
+        z = model.encode(data.x if x is None else x, graph)
     if not torch.isfinite(z).all():
-        raise FloatingPointError("the embeddings became NaN or inf; lower the learning rate or lam, "
-                                 "or scale the features")
-    return score_embeddings(z, data, model.decoder)
+        raise FloatingPointError(NON_FINITE)
+    return z
+
+
+@torch.no_grad()
+def link_metrics(model: GAE, data: Data, x: Optional[Features] = None,
+                 graph: Optional[Graph] = None) -> Dict[str, float]:
+    """:func:`score_embeddings` of :obj:`model`'s embeddings of a split,
+    encoding :obj:`x` (default ``data.x``) on :obj:`graph` (default the
+    split's message-passing edges). Non-finite embeddings raise
+    :class:`FloatingPointError` rather than a score."""
+    return score_embeddings(_encode_checked(model, data, x, graph), data, model.decoder)
+
+
+@torch.no_grad()
+def validation_auc(model: GAE, data: Data, z: Tensor) -> float:
+    """The AUC of :func:`link_metrics` alone, of embeddings :obj:`z`,
+    computed in torch (:func:`~damgraph.metrics.roc_auc`): the per-epoch
+    model-selection score. Non-finite embeddings raise
+    :class:`FloatingPointError`."""
+    if not torch.isfinite(z).all():
+        raise FloatingPointError(NON_FINITE)
+    pos = model.decoder(z, data.pos_edge_label_index, sigmoid=True)
+    neg = model.decoder(z, data.neg_edge_label_index, sigmoid=True)
+    return roc_auc(pos, neg)
+
+
+def _same_graph(a: Data, b: Data) -> bool:
+    """Whether two splits pass messages over the same (weighted) edges."""
+    wa, wb = getattr(a, "edge_weight", None), getattr(b, "edge_weight", None)
+    return (a.edge_index.shape == b.edge_index.shape and torch.equal(a.edge_index, b.edge_index)
+            and (wa is None) == (wb is None) and (wa is None or torch.equal(wa, wb)))
+
+
+class LinkPredTraining:
+    """The pieces of one link-prediction run, built once: the model and its
+    optimiser, the training graph's :math:`\\hat{\\mathbf{A}}` and features
+    (:func:`encoder_inputs`, shared with validation, whose message-passing
+    edges are the training edges), the negative sampler, and the two
+    closures :func:`~damgraph.training.fit` calls every epoch. The speed
+    benchmark times :meth:`fit` in blocks of epochs."""
+
+    def __init__(self, split: Tuple[Data, Data, Data], config: LinkPredConfig,
+                 sparse_features: bool = True, prebuilt_graph: bool = True):
+        self.split, self.config = split, config
+        train_data, val_data, _ = split
+        seed_everything(config.seed)
+        self.model = build_autoencoder(
+            config.model, train_data.num_features, config.dim, hidden_channels=config.hidden,
+            num_layers=config.num_layers, dropout=config.dropout, gate=config.gate,
+            mask_hidden=config.mask_hidden)
+        self.optimizer = make_optimizer(self.model, config.lr, config.weight_decay, config.beta_lr)
+        self.prefixes = matryoshka_prefixes(config.dim) if config.matryoshka else [config.dim]
+        # The encoder's arguments for the training and the validation split.
+        # Validation passes messages over the training edges (RandomLinkSplit).
+        if prebuilt_graph:
+            self.train_inputs = encoder_inputs(train_data, sparse_features)
+            same = _same_graph(train_data, val_data)
+            self.val_inputs = self.train_inputs if same else encoder_inputs(val_data, sparse_features)
+        else:  # every GCNConv normalises the edge index itself, at every call (a benchmarks.speed ablation)
+            self.train_inputs, self.val_inputs = (
+                (feature_operator(d.x) if sparse_features else d.x, d.edge_index, getattr(d, "edge_weight", None))
+                for d in (train_data, val_data))
+        self.negatives = NegativeSampler(train_data.edge_index, train_data.num_nodes)
+
+    def task_loss(self) -> Tensor:
+        """Reconstruction loss of the training positives against as many
+        fresh negatives (summed over the Matryoshka prefixes, one set of
+        negatives for all), plus :math:`\\frac{1}{N}` KL for VGAE."""
+        train_data = self.split[0]
+        model = self.model
+        z = model.encode(*self.train_inputs)
+        pos = train_data.pos_edge_label_index
+        neg = self.negatives(pos.size(1))
+        loss = sum(model.recon_loss(z[:, :m] if m < z.size(1) else z, pos, neg) for m in self.prefixes)
+        if self.config.model == "vgae":
+            loss = loss + model.kl_loss() / train_data.num_nodes
+        return loss
+
+    def val_score(self) -> float:
+        """Validation AUC (:func:`validation_auc`)."""
+        model, val_data = self.model, self.split[1]
+        model.eval()
+        with torch.no_grad():
+            z = model.encode(*self.val_inputs)
+        return validation_auc(model, val_data, z)
+
+    def fit(self, epochs: Optional[int] = None, patience: Optional[int] = None, progress: bool = False) -> TrainingRecord:
+        config = self.config
+        return fit(self.model, self.optimizer, self.task_loss, self.val_score, config.lam,
+                   epochs or config.epochs, patience or config.patience,
+                   desc=f"{config.model} dim={config.dim} seed={config.seed}" if progress else None)
 
 
 @deterministic()
@@ -161,40 +309,18 @@ def train_link_prediction(
 ) -> LinkPredResult:
     """Train one (DAM-)GAE/VGAE full-batch on ``split = (train, val, test)``.
 
-    Every epoch takes one Adam step on the reconstruction loss (fresh
-    negatives each step; with ``config.matryoshka`` summed over the nested
-    prefixes of :func:`matryoshka_prefixes`, one set of negatives for all), plus :math:`\\frac{1}{N}` KL for VGAE, plus
-    :math:`\\lambda \\cdot \\mathrm{mean}(\\beta)` for DAM; then scores
-    validation AUC. The model of the best validation epoch is kept, training
-    stops after :obj:`config.patience` epochs without improvement, and the
-    test split is scored once, at the end. Same seed, same numbers.
+    Every epoch takes one Adam step on the reconstruction loss
+    (:meth:`LinkPredTraining.task_loss`) plus :math:`\\lambda \\cdot
+    \\mathrm{mean}(\\beta)` for DAM, then scores validation AUC. The model
+    of the best validation epoch is kept, training stops after
+    :obj:`config.patience` epochs without improvement, and the test split is
+    scored once, at the end. Same seed, same numbers.
     """
-    train_data, val_data, test_data = split
-    seed_everything(config.seed)
-    model = build_autoencoder(
-        config.model, train_data.num_features, config.dim, hidden_channels=config.hidden,
-        num_layers=config.num_layers, dropout=config.dropout, gate=config.gate,
-        mask_hidden=config.mask_hidden)
-    optimizer = make_optimizer(model, config.lr, config.weight_decay, config.beta_lr)
-
-    prefixes = matryoshka_prefixes(config.dim) if config.matryoshka else [config.dim]
-    pos = train_data.pos_edge_label_index
-
-    def task_loss() -> torch.Tensor:
-        z = model.encode(train_data.x, train_data.edge_index, getattr(train_data, "edge_weight", None))
-        if len(prefixes) == 1:
-            loss = model.recon_loss(z, pos)
-        else:  # one set of negatives for every prefix
-            neg = negative_sampling(pos, z.size(0))
-            loss = sum(model.recon_loss(z[:, :m], pos, neg) for m in prefixes)
-        if config.model == "vgae":
-            loss = loss + model.kl_loss() / train_data.num_nodes
-        return loss
-
-    record = fit(model, optimizer, task_loss, lambda: link_metrics(model, val_data)["auc"],
-                 config.lam, config.epochs, config.patience,
-                 desc=f"{config.model} dim={config.dim} seed={config.seed}" if progress else None)
-    scores = link_metrics(model, test_data)
+    training = LinkPredTraining(split, config)
+    record = training.fit(progress=progress)
+    model = training.model
+    test_data = split[2]
+    scores = link_metrics(model, test_data, *encoder_inputs(test_data))
     return LinkPredResult(
         config=config, test_auc=scores.pop("auc"), test_ap=scores.pop("ap"), test_ranking=scores, record=record,
         widths=active_widths(model), num_params=count_parameters(model),

@@ -2,7 +2,7 @@
 shares, and helpers to find gates in a model."""
 from __future__ import annotations
 
-from typing import Dict, List
+from typing import Dict, List, Sequence, Union
 
 import torch
 from torch import Tensor, nn
@@ -90,9 +90,11 @@ class DAMMask(SizeGate):
 
     @property
     def num_active(self) -> int:
-        """Number of open units, :math:`|\\{j : g_j > 0\\}|`."""
+        """Number of open units, :math:`|\\{j : g_j > 0\\}|`: those with a
+        positive argument :math:`\\alpha^2(\\mu_j + \\beta)`, since ReLU∘tanh
+        keeps exactly the positive ones (no tanh computed: it is asked every epoch)."""
         with torch.no_grad():
-            return int((self.mask() > 0).sum())
+            return int((self.alpha**2 * (self.mu + self.beta) > 0).sum())
 
     @property
     def active_slice(self) -> slice:
@@ -121,12 +123,15 @@ def size_gates(model: nn.Module) -> List[SizeGate]:
     return [m for m in model.modules() if isinstance(m, SizeGate)]
 
 
-def gate_penalty(model: nn.Module) -> Tensor:
+def gate_penalty(model: Union[nn.Module, Sequence[SizeGate]]) -> Tensor:
     """The mean of :meth:`SizeGate.regularization` over every gate of
-    :obj:`model`; for DAM gates alone this is :func:`dam_penalty`."""
-    gates = size_gates(model)
+    :obj:`model` (or over the given gates); for DAM gates alone this is
+    :func:`dam_penalty`."""
+    gates = size_gates(model) if isinstance(model, nn.Module) else list(model)
     if not gates:
         return torch.zeros(())
+    if len(gates) == 1:
+        return gates[0].regularization()
     return torch.stack([g.regularization() for g in gates]).mean()
 
 

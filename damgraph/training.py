@@ -13,7 +13,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from damgraph.mask import active_widths, gate_penalty, size_gates
+from damgraph.mask import SizeGate, gate_penalty
 
 
 @contextlib.contextmanager
@@ -70,7 +70,8 @@ def fit(
     :obj:`desc` a tqdm bar shows the epochs."""
     if epochs < 1 or patience < 1:
         raise ValueError(f"epochs and patience must be >= 1, got {epochs} and {patience}")
-    gated = bool(size_gates(model))
+    gates = {name: m for name, m in model.named_modules() if isinstance(m, SizeGate)}
+    gate_list = list(gates.values())
     best_score, best_epoch, best_state = -float("inf"), 0, None
     trajectory: List[Dict[str, int]] = []
     losses: List[float] = []
@@ -85,15 +86,15 @@ def fit(
         model.train()
         optimizer.zero_grad()
         loss = task_loss()
-        if gated:
-            loss = loss + lam * gate_penalty(model)
+        if gate_list:
+            loss = loss + lam * gate_penalty(gate_list)
         if not torch.isfinite(loss):
             raise FloatingPointError(f"the training loss became {loss.item()} at epoch {epoch}; "
                                      "lower the learning rate or lam, or scale the features")
         loss.backward()
         optimizer.step()
 
-        trajectory.append(active_widths(model))
+        trajectory.append({name: gate.num_active for name, gate in gates.items()})
         losses.append(loss.item())
         if desc is not None:
             steps.set_postfix(loss=f"{losses[-1]:.4f}", width="/".join(map(str, trajectory[-1].values())))

@@ -29,3 +29,20 @@ def test_mrr_by_hand_with_ties_counted_half():
 def test_ranking_metrics_keys():
     out = ranking_metrics(torch.tensor([1.0]), torch.zeros(200), torch.zeros(1, 5))
     assert out == {"hits@10": 1.0, "hits@20": 1.0, "hits@50": 1.0, "hits@100": 1.0, "mrr": 1.0}
+
+
+def test_roc_auc_by_hand_and_against_scikit_learn():
+    from sklearn.metrics import roc_auc_score
+
+    from damgraph.metrics import roc_auc
+
+    # pairs: 0.9 beats all 3 negatives; 0.5 beats 0.1 and ties 0.5 (half) -> (3 + 1.5) / 6
+    assert roc_auc(torch.tensor([0.9, 0.5]), torch.tensor([0.1, 0.5, 0.7])) == pytest.approx(4.5 / 6)
+    gen = torch.Generator().manual_seed(0)
+    for _ in range(25):  # many ties: integer scores
+        pos = torch.randint(0, 4, (int(torch.randint(1, 40, (1,), generator=gen)),), generator=gen).float()
+        neg = torch.randint(0, 4, (int(torch.randint(1, 40, (1,), generator=gen)),), generator=gen).float()
+        y = [1] * len(pos) + [0] * len(neg)
+        assert roc_auc(pos, neg) == pytest.approx(roc_auc_score(y, torch.cat([pos, neg]).numpy()), abs=1e-12)
+    with pytest.raises(ValueError, match="at least one positive"):
+        roc_auc(torch.tensor([]), torch.tensor([0.1]))
