@@ -2,7 +2,8 @@
 shares, and helpers to find gates in a model."""
 from __future__ import annotations
 
-from typing import Dict, List, Sequence, Union
+import bisect
+from typing import Dict, List, Optional, Sequence, Union
 
 import torch
 from torch import Tensor, nn
@@ -79,6 +80,7 @@ class DAMMask(SizeGate):
         self.register_buffer("mu", mu)
         self.register_buffer("alpha", torch.tensor(float(alpha)))
         self.beta = nn.Parameter(torch.tensor(self.beta_init))
+        self._mu_values: Optional[List[float]] = None  # mu as Python floats, for num_active
 
     def reset_parameters(self) -> None:
         with torch.no_grad():
@@ -86,15 +88,20 @@ class DAMMask(SizeGate):
 
     def mask(self) -> Tensor:
         """The gate vector :math:`g` (differentiable in :math:`\\beta`)."""
-        return torch.relu(torch.tanh(self.alpha**2 * (self.mu + self.beta)))
+        return torch.relu(torch.tanh(self.alpha * self.alpha * (self.mu + self.beta)))
 
     @property
     def num_active(self) -> int:
-        """Number of open units, :math:`|\\{j : g_j > 0\\}|`: those with a
-        positive argument :math:`\\alpha^2(\\mu_j + \\beta)`, since ReLU∘tanh
-        keeps exactly the positive ones (no tanh computed: it is asked every epoch)."""
-        with torch.no_grad():
-            return int((self.alpha**2 * (self.mu + self.beta) > 0).sum())
+        """Number of open units, :math:`|\\{j : g_j > 0\\}|`, counted without
+        computing :math:`g` (training asks every epoch): ReLU∘tanh keeps the
+        units with :math:`\\alpha^2(\\mu_j + \\beta) > 0`, and the sign of a
+        float32 sum is that of the exact sum, so with the :math:`\\mu_j`
+        ascending the open ones are those above :math:`-\\beta`."""
+        if float(self.alpha) == 0.0:
+            return 0
+        if self._mu_values is None or len(self._mu_values) != self.width:
+            self._mu_values = self.mu.tolist()
+        return self.width - bisect.bisect_right(self._mu_values, -self.beta.item())
 
     @property
     def active_slice(self) -> slice:

@@ -1,0 +1,322 @@
+"""Training speed against plain PyG: ``python -m benchmarks.speed``.
+
+The reference is written the way PyG's own autoencoder example
+(``examples/autoencoder.py``) does it: a two-layer ``GCNConv`` encoder
+(in -> 32 -> 16), ``GAE``, Adam at 0.01, ``recon_loss`` with PyG's negative
+sampling every step, and ``GAE.test`` (scikit-learn AUC and AP) after every
+step. One epoch is one training step plus the per-epoch validation scoring,
+for every implementation:
+
+* ``pyg-reference``: the above, scored on the validation split;
+* ``damgraph``: :class:`damgraph.linkpred.LinkPredTraining` with a DAM gate
+  on the 16-dim embedding, timed through :func:`damgraph.training.fit`;
+* ``damgraph-nomask``: the same model without the gate;
+* with ``--ablations``, ``damgraph-dense-x`` (features not made sparse) and
+  ``damgraph-edge-index`` (each ``GCNConv`` normalises the edge index at every
+  call, as in PyG).
+
+All run in one process on the same split and features, interleaved in
+blocks of epochs (the order rotating), after a warm-up; the per-epoch time
+is the median over blocks, and ``ratio`` is relative to ``pyg-reference``
+on the same dataset. ``peak_mb`` is the peak resident memory during a block
+above the resident memory before it (Linux; the peak is reset through
+``/proc/self/clear_refs``). ``test_auc`` is the mean over seeds of a full
+training run: the reference for the example's 400 epochs (last epoch),
+damgraph with its own protocol (best validation epoch, patience 100).
+"""
+from __future__ import annotations
+
+import argparse
+import gc
+import statistics
+import sys
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Callable, Dict, List, Optional, Sequence, Tuple
+
+import numpy as np
+import torch
+from torch_geometric.data import Data
+from torch_geometric.nn import GAE, GCNConv
+from torch_geometric.transforms import NormalizeFeatures
+
+from benchmarks.common import environment, prepare_out, write_csv, write_json
+from damgraph.datasets import DATA_ENV, load_dataset
+from damgraph.io import atomic_write_text
+from damgraph.linkpred import LinkPredConfig, LinkPredTraining, split_edges, train_link_prediction
+from damgraph.synthetic import community_graph
+from damgraph.training import deterministic, seed_everything
+
+Split = Tuple[Data, Data, Data]
+IMPLS = ("pyg-reference", "damgraph", "damgraph-nomask")
+ABLATIONS = ("damgraph-dense-x", "damgraph-edge-index")
+DIM = 16
+
+
+class ReferenceEncoder(torch.nn.Module):
+    """The encoder of PyG's autoencoder example: two GCNConv layers."""
+
+    def __init__(self, in_channels: int, out_channels: int):
+        super().__init__()
+        self.conv1 = GCNConv(in_channels, 2 * out_channels)
+        self.conv2 = GCNConv(2 * out_channels, out_channels)
+
+    def forward(self, x: torch.Tensor, edge_index: torch.Tensor) -> torch.Tensor:
+        return self.conv2(self.conv1(x, edge_index).relu(), edge_index)
+
+
+class ReferenceRun:
+    """PyG's autoencoder example: ``train()`` then ``test()`` per epoch."""
+
+    def __init__(self, split: Split, seed: int):
+        self.train_data, self.val_data, self.test_data = split
+        seed_everything(seed)
+        self.model = GAE(ReferenceEncoder(self.train_data.num_features, DIM))
+        self.optimizer = torch.optim.Adam(self.model.parameters(), lr=0.01)
+
+    def train(self) -> float:
+        self.model.train()
+        self.optimizer.zero_grad()
+        z = self.model.encode(self.train_data.x, self.train_data.edge_index)
+        loss = self.model.recon_loss(z, self.train_data.pos_edge_label_index)
+        loss.backward()
+        self.optimizer.step()
+        return float(loss)
+
+    @torch.no_grad()
+    def test(self, data: Data) -> Tuple[float, float]:
+        self.model.eval()
+        z = self.model.encode(data.x, data.edge_index)
+        return self.model.test(z, data.pos_edge_label_index, data.neg_edge_label_index)
+
+    def epochs(self, n: int) -> None:
+        for _ in range(n):
+            self.train()
+            self.test(self.val_data)
+
+
+def damgraph_config(impl: str, seed: int) -> LinkPredConfig:
+    return LinkPredConfig(dim=DIM, gate=None if impl == "damgraph-nomask" else "dam", seed=seed)
+
+
+def make_runner(impl: str, split: Split, seed: int) -> Callable[[int], None]:
+    """A function that runs ``n`` epochs of :obj:`impl` (state kept across calls)."""
+    if impl == "pyg-reference":
+        return ReferenceRun(split, seed).epochs
+    training = LinkPredTraining(split, damgraph_config(impl, seed),
+                                sparse_features=impl != "damgraph-dense-x",
+                                prebuilt_graph=impl != "damgraph-edge-index")
+    return lambda n: training.fit(epochs=n, patience=n)
+
+
+def _status_kb(field: str) -> Optional[int]:
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith(field + ":"):
+                    return int(line.split()[1])
+    except OSError:
+        return None
+    return None
+
+
+def _memory_probe(impl: str, name: str, root: Optional[str], block: int, threads: int, queue) -> None:
+    """In a fresh process: load and split the graph, then train :obj:`impl`
+    for two blocks and report the peak resident memory above the resident
+    memory before the model was built (MiB)."""
+    torch.set_num_threads(threads)
+    split = split_edges(load_graph(name, root), 0)
+    gc.collect()
+    try:
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")  # reset VmHWM, the peak resident set size
+    except OSError:
+        queue.put(None)
+        return
+    before = _status_kb("VmRSS")
+    with deterministic():
+        run = make_runner(impl, split, 0)
+        run(2 * block)
+    peak = _status_kb("VmHWM")
+    queue.put(None if before is None or peak is None else round(max(peak - before, 0) / 1024, 1))
+
+
+def peak_memory_mb(impl: str, name: str, root: Optional[str], block: int) -> Optional[float]:
+    """Peak training memory of :obj:`impl` on :obj:`name`, measured in a
+    fresh process so that memory freed by earlier runs does not hide it;
+    ``None`` where ``/proc/self/clear_refs`` is missing (not Linux)."""
+    import multiprocessing as mp
+
+    ctx = mp.get_context("spawn")
+    queue = ctx.Queue()
+    proc = ctx.Process(target=_memory_probe, args=(impl, name, root, block, torch.get_num_threads(), queue))
+    proc.start()
+    try:
+        return queue.get(timeout=600)
+    except Exception:  # the probe died: no figure rather than a wrong one
+        return None
+    finally:
+        proc.join(timeout=60)
+
+
+@deterministic()
+def time_epochs(impls: Sequence[str], split: Split, repeats: int, block: int) -> Dict[str, Dict[str, float]]:
+    """Median seconds per epoch and peak memory of each implementation,
+    interleaved in blocks of :obj:`block` epochs."""
+    runners = {impl: make_runner(impl, split, 0) for impl in impls}
+    for run in runners.values():  # warm-up
+        run(block)
+    times: Dict[str, List[float]] = {impl: [] for impl in impls}
+    for r in range(repeats):
+        order = list(impls[r % len(impls):]) + list(impls[:r % len(impls)])
+        for impl in order:
+            start = time.perf_counter()
+            runners[impl](block)
+            times[impl].append((time.perf_counter() - start) / block)
+    return {impl: {"s_per_epoch": statistics.median(times[impl]), "s_per_epoch_min": min(times[impl])}
+            for impl in impls}
+
+
+@deterministic()
+def test_auc(impl: str, split: Split, seed: int, epochs: int) -> Tuple[float, int]:
+    """Test AUC and embedding width of a full training run of :obj:`impl` under :obj:`seed`."""
+    if impl == "pyg-reference":
+        run = ReferenceRun(split, seed)
+        run.epochs(epochs)
+        return float(run.test(run.test_data)[0]), DIM
+    result = train_link_prediction(split, damgraph_config(impl, seed))
+    return result.test_auc, result.active_dim
+
+
+def load_graph(name: str, root: Optional[str]) -> Data:
+    """A Planetoid dataset with row-normalised features (as PyG's example),
+    or ``synthetic-<N>``: :func:`damgraph.synthetic.community_graph` with N nodes."""
+    if name.startswith("synthetic-"):
+        return community_graph(int(float(name.split("-", 1)[1])), seed=0)
+    return NormalizeFeatures()(load_dataset(name, root=root)[0])
+
+
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(
+        prog="python -m benchmarks.speed",
+        description="Per-epoch training time of damgraph against a PyG-example GAE, in one process.",
+        epilog="example: python -m benchmarks.speed --quick --out results/speed")
+    p.add_argument("--datasets", nargs="+", default=["cora", "citeseer", "synthetic-10000"],
+                   help="cora, citeseer, pubmed, synthetic-<nodes> (default: cora citeseer synthetic-10000)")
+    p.add_argument("--seeds", nargs="+", type=int, default=list(range(10)),
+                   help="seeds of the test-AUC runs (default: 0-9)")
+    p.add_argument("--repeats", type=int, default=20, help="timed blocks per implementation (default: 20)")
+    p.add_argument("--block", type=int, default=10, help="epochs per timed block (default: 10)")
+    p.add_argument("--reference-epochs", type=int, default=400,
+                   help="epochs of the reference's test-AUC runs, as PyG's example (default: 400)")
+    p.add_argument("--ablations", action="store_true",
+                   help="also time damgraph with dense features and with per-call normalisation")
+    p.add_argument("--data-root", default=None, help=f"data root (default: ${DATA_ENV}, else data/)")
+    p.add_argument("--out", default="results/speed", help="output folder (default: results/speed)")
+    p.add_argument("--quick", action="store_true",
+                   help="Cora and CiteSeer, seeds 0 1, 8 blocks: about a minute")
+    args = p.parse_args(argv)
+    if args.quick:
+        args.datasets, args.seeds, args.repeats = ["cora", "citeseer"], [0, 1], 8
+    for name in ("repeats", "block", "reference_epochs"):
+        if getattr(args, name) < 1:
+            p.error(f"--{name.replace('_', '-')} must be >= 1")
+    for name in args.datasets:
+        if name.startswith("synthetic-"):
+            try:
+                if int(float(name.split("-", 1)[1])) < 10:
+                    raise ValueError
+            except ValueError:
+                p.error(f"{name!r}: write synthetic-<nodes> with at least 10 nodes, e.g. synthetic-10000")
+    return args
+
+
+def plot(rows: Sequence[dict], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    datasets = list(dict.fromkeys(r["dataset"] for r in rows))
+    impls = list(dict.fromkeys(r["impl"] for r in rows))
+    fig, ax = plt.subplots(figsize=(1.6 + 1.6 * len(datasets), 3.4))
+    width = 0.8 / len(impls)
+    for i, impl in enumerate(impls):
+        ys = [next((r["s_per_epoch"] * 1e3 for r in rows if r["dataset"] == d and r["impl"] == impl), np.nan)
+              for d in datasets]
+        ax.bar(np.arange(len(datasets)) + i * width, ys, width, label=impl)
+    ax.set_xticks(np.arange(len(datasets)) + width * (len(impls) - 1) / 2, datasets)
+    ax.set_ylabel("ms per epoch (median)")
+    ax.set_title(f"training epoch time, {torch.get_num_threads()} threads")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    tmp = path.with_suffix(".tmp.png")
+    fig.savefig(tmp, dpi=120)
+    plt.close(fig)
+    tmp.replace(path)
+
+
+def markdown(rows: Sequence[dict]) -> str:
+    lines = ["| dataset | impl | ms/epoch | ratio | test AUC | width | peak MB |", "|---|---|---|---|---|---|---|"]
+    for r in rows:
+        auc = f"{r['test_auc']:.4f} ± {r['test_auc_std']:.4f}" if r["test_auc"] == r["test_auc"] else "-"
+        lines.append(f"| {r['dataset']} | {r['impl']} | {r['s_per_epoch'] * 1e3:.2f} | {r['ratio']:.3f} | {auc} "
+                     f"| {r['active_dim']:.1f} | {r['peak_mb']} |")
+    return "\n".join(lines)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(argv)
+    out = Path(args.out)
+    try:
+        prepare_out(out)
+        graphs = {name: load_graph(name, args.data_root) for name in args.datasets}
+    except (OSError, ValueError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    impls = IMPLS + (ABLATIONS if args.ablations else ())
+    write_json(out / "speed.json", {
+        "command": "python -m benchmarks.speed " + " ".join(sys.argv[1:] if argv is None else argv),
+        "args": vars(args), "impls": impls, "damgraph_config": asdict(damgraph_config("damgraph", 0)),
+        "environment": environment()})
+    rows: List[dict] = []
+    for name, data in graphs.items():
+        split = split_edges(data, 0)
+        timing = time_epochs(impls, split, args.repeats, args.block)
+        reference = timing["pyg-reference"]["s_per_epoch"]
+        for impl in impls:
+            aucs, widths = [], []
+            if impl in IMPLS:  # the ablations compute the same function as damgraph
+                for seed in args.seeds:
+                    auc, width = test_auc(impl, split_edges(data, seed) if seed else split, seed,
+                                          args.reference_epochs)
+                    aucs.append(auc)
+                    widths.append(width)
+            row = {"dataset": name, "impl": impl, "num_nodes": data.num_nodes,
+                   "num_edges": data.edge_index.size(1) // 2, **timing[impl],
+                   "ratio": timing[impl]["s_per_epoch"] / reference,
+                   "peak_mb": peak_memory_mb(impl, name, args.data_root, args.block),
+                   "active_dim": float(np.mean(widths)) if widths else DIM,
+                   "test_auc": float(np.mean(aucs)) if aucs else float("nan"),
+                   "test_auc_std": float(np.std(aucs, ddof=1)) if len(aucs) > 1 else 0.0,
+                   "seeds": " ".join(map(str, args.seeds)) if aucs else "",
+                   "threads": torch.get_num_threads()}
+            rows.append(row)
+            print(f"{name:>16} {impl:>20}: {row['s_per_epoch'] * 1e3:7.2f} ms/epoch  ratio {row['ratio']:.3f}  "
+                  f"test AUC {row['test_auc']:.4f}  peak {row['peak_mb']} MB", flush=True)
+        write_csv(out / "speed.csv", rows)  # after each dataset: an interruption keeps the finished ones
+    mask = {r["dataset"]: r["s_per_epoch"] for r in rows if r["impl"] == "damgraph"}
+    nomask = {r["dataset"]: r["s_per_epoch"] for r in rows if r["impl"] == "damgraph-nomask"}
+    overhead = "\n".join(f"- {d}: DAM mask overhead {100 * (mask[d] / nomask[d] - 1):+.1f}% "
+                         f"({mask[d] * 1e3:.2f} vs {nomask[d] * 1e3:.2f} ms/epoch)" for d in mask)
+    text = markdown(rows) + "\n\n" + overhead
+    atomic_write_text(out / "speed.md", text + "\n")
+    plot(rows, out / "speed.png")
+    print("\n" + text)
+    print("\nwrote " + ", ".join(str(out / f"speed.{e}") for e in ("csv", "md", "json", "png")))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
