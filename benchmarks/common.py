@@ -155,6 +155,7 @@ def add_sweep_arguments(parser: argparse.ArgumentParser, defaults) -> None:
                         help=f"DAM penalty weights lambda, one run each (default: {defaults.lam})")
     parser.add_argument("--beta-lr", type=float, default=defaults.beta_lr, help="learning rate of the DAM betas")
     parser.add_argument("--data-root", default=None, help=f"data root (default: ${DATA_ENV}, else data/)")
+    parser.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N (default: cpu)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
@@ -165,6 +166,12 @@ def check_sweep_arguments(parser: argparse.ArgumentParser, args: argparse.Namesp
             parser.error(f"--{name} must be >= 1")
     if min(getattr(args, sizes)) < 1:
         parser.error(f"--{sizes} must be positive")
+    try:
+        from damgraph.linkpred import resolve_device
+
+        resolve_device(args.device)
+    except ValueError as err:
+        parser.error(str(err))
     if min(args.lam) < 0 or min(getattr(args, "l1_lam", [0])) < 0 or min(getattr(args, "l0_lam", [0])) < 0:
         parser.error("penalty weights (--lam, --l1-lam, --l0-lam) must be >= 0")
 

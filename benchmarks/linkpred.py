@@ -71,7 +71,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     base = LinkPredConfig(
         model=args.model, epochs=args.epochs, patience=args.patience,
-        lr=args.lr, beta_lr=args.beta_lr, mask_hidden=args.mask_hidden)
+        lr=args.lr, beta_lr=args.beta_lr, mask_hidden=args.mask_hidden, device=args.device)
     try:
         data = start_sweep("linkpred", args, base, argv, lambda name: load_dataset(name, root=args.data_root)[0])
     except (OSError, ValueError) as err:  # DatasetNotFoundError is an OSError

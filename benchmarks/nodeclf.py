@@ -43,7 +43,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
-    base = NodeClfConfig(epochs=args.epochs, patience=args.patience, beta_lr=args.beta_lr)
+    base = NodeClfConfig(epochs=args.epochs, patience=args.patience, beta_lr=args.beta_lr, device=args.device)
     try:
         data = start_sweep("nodeclf", args, base, argv, lambda name: load_dataset(
             name, root=args.data_root, normalize_features=True)[0])

@@ -82,7 +82,7 @@ class ReferenceRun:
         loss = self.model.recon_loss(z, self.train_data.pos_edge_label_index)
         loss.backward()
         self.optimizer.step()
-        return float(loss)
+        return loss.item()
 
     @torch.no_grad()
     def test(self, data: Data) -> Tuple[float, float]:

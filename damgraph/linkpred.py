@@ -31,7 +31,8 @@ def split_edges(
     5% validation and 10% test, each with as many fixed negatives. For MRR,
     the test split also gets :obj:`mrr_negatives` random tail corruptions
     per positive (``test.mrr_neg_dst``, shape ``[P, mrr_negatives]``,
-    unfiltered, as OGB's ``ogbl-citation2``). The split depends on
+    unfiltered, as OGB's ``ogbl-citation2``; ``mrr_negatives=0`` for none,
+    which large graphs need). The split depends on
     :obj:`seed` alone (the global RNG state is left untouched), so every
     method trained under a seed sees the same split."""
     transform = RandomLinkSplit(
@@ -44,12 +45,24 @@ def split_edges(
             torch.manual_seed(seed)
             random.seed(seed)
             train, val, test = transform(copy.copy(data))
-            if test_ratio > 0:
+            if test_ratio > 0 and mrr_negatives > 0:
                 test.mrr_neg_dst = torch.randint(
                     data.num_nodes, (test.pos_edge_label_index.size(1), mrr_negatives))
             return train, val, test
     finally:
         random.setstate(py_state)
+
+
+def resolve_device(device: str) -> torch.device:
+    """:obj:`device` as a :class:`torch.device`, or a one-line
+    :class:`ValueError` naming the fix when it is not available here."""
+    try:
+        dev = torch.device(device)
+    except RuntimeError as err:
+        raise ValueError(f"unknown device {device!r}: use 'cpu' or 'cuda' (or 'cuda:N')") from err
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"device {device!r} was asked for but no GPU is available here; use device 'cpu'")
+    return dev
 
 
 class NegativeSampler:
@@ -115,7 +128,8 @@ class LinkPredConfig:
     for the plain model; ``dim`` is the embedding size, or the starting width
     when gated. ``lam`` weighs the gate penalty (for DAM
     :math:`\\lambda \\cdot \\mathrm{mean}(\\beta)`); ``beta_lr`` is the
-    learning rate of the gates' own parameter group.
+    learning rate of the gates' own parameter group. ``device`` is where
+    the model and the data live (``"cpu"``, ``"cuda"``, ``"cuda:1"``).
     """
 
     model: str = "gae"
@@ -133,6 +147,7 @@ class LinkPredConfig:
     epochs: int = 400
     patience: int = 100
     seed: int = 0
+    device: str = "cpu"
 
 
 @dataclass
@@ -253,13 +268,15 @@ class LinkPredTraining:
 
     def __init__(self, split: Tuple[Data, Data, Data], config: LinkPredConfig,
                  sparse_features: bool = True, prebuilt_graph: bool = True):
+        device = resolve_device(config.device)
+        split = tuple(copy.copy(d).to(device) for d in split)  # the caller's split stays where it is
         self.split, self.config = split, config
         train_data, val_data, _ = split
         seed_everything(config.seed)
         self.model = build_autoencoder(
             config.model, train_data.num_features, config.dim, hidden_channels=config.hidden,
             num_layers=config.num_layers, dropout=config.dropout, gate=config.gate,
-            mask_hidden=config.mask_hidden)
+            mask_hidden=config.mask_hidden).to(device)
         self.optimizer = make_optimizer(self.model, config.lr, config.weight_decay, config.beta_lr)
         self.prefixes = matryoshka_prefixes(config.dim) if config.matryoshka else [config.dim]
         # The encoder's arguments for the training and the validation split.
@@ -319,7 +336,7 @@ def train_link_prediction(
     training = LinkPredTraining(split, config)
     record = training.fit(progress=progress)
     model = training.model
-    test_data = split[2]
+    test_data = training.split[2]
     scores = link_metrics(model, test_data, *encoder_inputs(test_data))
     return LinkPredResult(
         config=config, test_auc=scores.pop("auc"), test_ap=scores.pop("ap"), test_ranking=scores, record=record,

@@ -1,6 +1,7 @@
 """Supervised node classification with a GCN whose hidden width is DAM-gated."""
 from __future__ import annotations
 
+import copy
 from dataclasses import asdict, dataclass, field
 from typing import Dict, Optional
 
@@ -9,9 +10,11 @@ import torch.nn.functional as F
 from torch_geometric.data import Data
 
 from damgraph.compact import compacted_size
-from damgraph.encoders import GCNEncoder
+from damgraph.encoders import GCNEncoder, Graph
+from damgraph.linkpred import resolve_device
 from damgraph.mask import active_widths
 from damgraph.models import build_classifier, count_parameters, make_optimizer
+from damgraph.propagation import gcn_adjacency
 from damgraph.training import deterministic, TrainingRecord, fit, run_columns, seed_everything
 
 
@@ -31,6 +34,7 @@ class NodeClfConfig:
     epochs: int = 400
     patience: int = 100
     seed: int = 0
+    device: str = "cpu"
 
 
 @dataclass
@@ -58,10 +62,11 @@ class NodeClfResult:
 
 
 @torch.no_grad()
-def accuracy(model: GCNEncoder, data: Data, mask: torch.Tensor) -> float:
-    """Share of the nodes in :obj:`mask` whose predicted class is right."""
+def accuracy(model: GCNEncoder, data: Data, mask: torch.Tensor, graph: Optional[Graph] = None) -> float:
+    """Share of the nodes in :obj:`mask` whose predicted class is right
+    (propagating over :obj:`graph`, default ``data.edge_index``)."""
     model.eval()
-    pred = model(data.x, data.edge_index).argmax(dim=-1)
+    pred = model(data.x, data.edge_index if graph is None else graph).argmax(dim=-1)
     return float((pred[mask] == data.y[mask]).float().mean())
 
 
@@ -69,21 +74,25 @@ def accuracy(model: GCNEncoder, data: Data, mask: torch.Tensor) -> float:
 def train_node_classifier(data: Data, config: NodeClfConfig, progress: bool = False) -> NodeClfResult:
     """Train a (DAM-)GCN on the split given by ``data.train_mask``,
     ``val_mask`` and ``test_mask`` (Planetoid's public split), keeping the
-    model of the best validation accuracy and scoring test once, at the end."""
+    model of the best validation accuracy and scoring test once, at the end.
+    :math:`\\hat{\\mathbf{A}}` is built once (:func:`~damgraph.propagation.gcn_adjacency`)."""
+    device = resolve_device(config.device)
+    data = copy.copy(data).to(device)
+    graph = gcn_adjacency(data.edge_index, data.num_nodes, getattr(data, "edge_weight", None))
     seed_everything(config.seed)
     model = build_classifier(
         data.num_features, int(data.y.max()) + 1, hidden_channels=config.hidden,
-        num_layers=config.num_layers, dropout=config.dropout, dam=config.dam)
+        num_layers=config.num_layers, dropout=config.dropout, dam=config.dam).to(device)
     optimizer = make_optimizer(model, config.lr, config.weight_decay, config.beta_lr)
 
     def task_loss() -> torch.Tensor:
-        out = model(data.x, data.edge_index)
+        out = model(data.x, graph)
         return F.cross_entropy(out[data.train_mask], data.y[data.train_mask])
 
-    record = fit(model, optimizer, task_loss, lambda: accuracy(model, data, data.val_mask),
+    record = fit(model, optimizer, task_loss, lambda: accuracy(model, data, data.val_mask, graph),
                  config.lam, config.epochs, config.patience,
                  desc=f"gcn hidden={config.hidden} seed={config.seed}" if progress else None)
     return NodeClfResult(
-        config=config, test_acc=accuracy(model, data, data.test_mask), record=record,
+        config=config, test_acc=accuracy(model, data, data.test_mask, graph), record=record,
         widths=active_widths(model), num_params=count_parameters(model),
         num_params_compact=compacted_size(model), model=model)

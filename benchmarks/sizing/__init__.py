@@ -67,8 +67,10 @@ class Trained:
 def train(job: Job, config: LinkPredConfig) -> Trained:
     result = train_link_prediction(job.split, config)
     model = result.model.eval()
-    with torch.no_grad():
-        z_train, z_test = (model.encode(d.x, d.edge_index) for d in (job.split[0], job.split[2]))
+    device = next(model.parameters()).device
+    with torch.no_grad():  # embeddings back on the CPU for scikit-learn
+        z_train, z_test = (model.encode(d.x.to(device), d.edge_index.to(device)).cpu()
+                           for d in (job.split[0], job.split[2]))
     return Trained(result, z_train, z_test)
 
 

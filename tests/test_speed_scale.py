@@ -1,0 +1,50 @@
+"""The speed and scale benchmarks end to end on tiny graphs (their figures
+come from the benchmark runs, not from here: no timing is asserted)."""
+import csv
+import json
+
+from benchmarks import scale, speed
+
+
+def _rows(path):
+    with open(path, newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def test_speed_writes_the_ratio_table(tmp_path):
+    out = tmp_path / "speed"
+    assert speed.main(["--datasets", "synthetic-400", "--seeds", "0", "--repeats", "2", "--block", "2",
+                       "--reference-epochs", "5", "--out", str(out)]) == 0
+    rows = _rows(out / "speed.csv")
+    assert [r["impl"] for r in rows] == ["pyg-reference", "damgraph", "damgraph-nomask"]
+    for column in ("dataset", "impl", "s_per_epoch", "ratio", "test_auc", "peak_mb"):
+        assert column in rows[0]
+    assert float(rows[0]["ratio"]) == 1.0
+    assert all(float(r["s_per_epoch"]) > 0 and 0.0 <= float(r["test_auc"]) <= 1.0 for r in rows)
+    assert "damgraph_config" in json.loads((out / "speed.json").read_text())
+    assert "DAM mask overhead" in (out / "speed.md").read_text() and (out / "speed.png").stat().st_size > 0
+
+
+def test_speed_refuses_a_bad_synthetic_name(capsys):
+    import pytest
+
+    with pytest.raises(SystemExit) as err:
+        speed.parse_args(["--datasets", "synthetic-many"])
+    assert err.value.code == 2 and "synthetic-<nodes>" in capsys.readouterr().err
+
+
+def test_scale_runs_both_modes_in_fresh_processes(tmp_path):
+    out = tmp_path / "scale"
+    assert scale.main(["--sizes", "300", "600", "--epochs", "2", "--batch-size", "512", "--out", str(out)]) == 0
+    rows = _rows(out / "scale.csv")
+    assert [(r["mode"], r["num_nodes"], r["status"]) for r in rows] == [
+        ("full", "300", "ok"), ("full", "600", "ok"), ("precomputed", "300", "ok"), ("precomputed", "600", "ok")]
+    assert all(float(r["peak_rss_mb"]) > 0 and int(r["epochs"]) == 2 for r in rows)
+    table = (out / "scale.md").read_text()
+    assert "slope of log(s/epoch)" in table and "largest graph 600 nodes" in table
+
+
+def test_scale_slope_is_the_log_log_fit():
+    rows = [{"mode": "full", "status": "ok", "num_nodes": n, "num_edges": 5 * n, "s_per_epoch": 1e-6 * n ** 1.5}
+            for n in (100_000, 300_000, 1_000_000)]
+    assert abs(scale.slope(rows, "full") - 1.5) < 1e-9
