@@ -185,14 +185,15 @@ def config_id(config, per_run: Sequence[str]) -> str:
 def start_sweep(task: str, args: argparse.Namespace, config, argv: Sequence[str] | None,
                 load: Callable[[str], object]) -> Dict[str, object]:
     """Check that ``--out`` is writable, load every dataset with :obj:`load`
-    and record the command, settings and environment in ``OUT/<task>.json``.
+    and record (:obj:`config` is a dataclass, or a dict of them by part) the command, settings and environment in ``OUT/<task>.json``.
     Bad input raises :class:`OSError` or :class:`ValueError` with the fix."""
     out = Path(args.out)
     prepare_out(out)
     data = {name: load(name) for name in args.datasets}
     write_json(out / f"{task}.json", {
         "command": f"python -m benchmarks.{task} " + " ".join(sys.argv[1:] if argv is None else argv),
-        "args": vars(args), "config": asdict(config), "environment": environment()})
+        "args": vars(args), "environment": environment(),
+        "config": {k: asdict(v) for k, v in config.items()} if isinstance(config, dict) else asdict(config)})
     return data
 
 

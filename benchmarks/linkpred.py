@@ -15,7 +15,7 @@ import argparse
 import sys
 from dataclasses import replace
 from pathlib import Path
-from typing import Dict, Sequence, Tuple
+from typing import Callable, Dict, List, Sequence, Tuple
 
 
 from benchmarks.common import (add_sweep_arguments, check_sweep_arguments, config_id, finish_sweep,
@@ -41,43 +41,70 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         epilog="example: python -m benchmarks.linkpred --datasets cora --seeds 0 1 --out results/lp",
     )
     p.add_argument("--model", choices=["gae", "vgae"], default=defaults.model)
-    p.add_argument("--methods", nargs="+", default=["fixed", "dam"], choices=list(METHODS),
-                   help="fixed: a model per size; dam: DAM from each size; pca: one model at the largest "
-                        "size, projected to each; matryoshka: one model trained on nested prefixes; "
-                        "l1 / l0: L1-scaled / hard-concrete L0 gates from each "
-                        "size; spectral: normalised-adjacency eigenvectors (default: fixed dam)")
-    p.add_argument("--l1-lam", nargs="+", type=float, default=list(LAMBDA_GRIDS["l1"]),
-                   help="penalty weights of the l1 method (default: 0.01)")
-    p.add_argument("--l0-lam", nargs="+", type=float, default=list(LAMBDA_GRIDS["l0"]),
-                   help="penalty weights of the l0 method (default: 0.01)")
-    p.add_argument("--dims", nargs="+", type=int, default=[16, 64],
-                   help="fixed: each embedding size; dam: each starting width (default: 16 64)")
+    add_method_arguments(p)
     p.add_argument("--lr", type=float, default=defaults.lr)
     p.add_argument("--mask-hidden", action="store_true", help="gate the hidden layer with DAM too")
     p.add_argument("--out", default="results/linkpred", help="output folder (default: results/linkpred)")
-    p.add_argument("--quick", action="store_true",
-                   help="a small but meaningful sweep in about 2 minutes: Cora, seeds 0 1, dims 4 16 64, "
-                        "all methods, 200 epochs, patience 50")
     add_sweep_arguments(p, defaults)
+    p.set_defaults(lam=list(LAMBDA_GRIDS["dam"]), seeds=list(DEFAULT_SEEDS))
     args = p.parse_args(argv)
     if args.quick:
-        args.datasets, args.seeds, args.dims = ["cora"], [0, 1], [4, 16, 64]
-        args.methods, args.epochs, args.patience = list(METHODS), 200, 50
+        apply_quick(args)
     check_sweep_arguments(p, args, "dims")
     return args
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    args = parse_args(argv)
-    base = LinkPredConfig(
+DEFAULT_DIMS = (2, 4, 8, 16, 32, 64, 128)
+DEFAULT_SEEDS = (0, 1, 2)
+
+
+def add_method_arguments(p: argparse.ArgumentParser) -> None:
+    """The options that choose the methods, sizes and penalty grids (shared
+    with :mod:`benchmarks.nodeclf`'s probe part)."""
+    grid = lambda name: " ".join(f"{v:g}" for v in LAMBDA_GRIDS[name])  # noqa: E731
+    p.add_argument("--methods", nargs="+", default=list(METHODS), choices=list(METHODS),
+                   help="fixed: a model per size; dam / l1 / l0: DAM / L1-scaled / hard-concrete L0 gates "
+                        "from the largest size, one run per penalty weight; pca: one model at the largest "
+                        "size, projected to each; matryoshka: one model trained on nested prefixes; "
+                        "spectral: normalised-adjacency eigenvectors (default: all)")
+    p.add_argument("--dims", nargs="+", type=int, default=list(DEFAULT_DIMS),
+                   help="embedding sizes; the gated methods start from the largest "
+                        f"(default: {' '.join(map(str, DEFAULT_DIMS))})")
+    p.add_argument("--l1-lam", nargs="+", type=float, default=list(LAMBDA_GRIDS["l1"]),
+                   help=f"penalty weights of the l1 method (default: {grid('l1')})")
+    p.add_argument("--l0-lam", nargs="+", type=float, default=list(LAMBDA_GRIDS["l0"]),
+                   help=f"penalty weights of the l0 method (default: {grid('l0')})")
+    p.add_argument("--quick", action="store_true",
+                   help="a small but meaningful sweep in about 2 minutes: Cora, seeds 0 1, dims 4 16 64, "
+                        "every method, 200 epochs, patience 50")
+
+
+def apply_quick(args: argparse.Namespace) -> None:
+    args.datasets, args.seeds, args.dims = ["cora"], [0, 1], [4, 16, 64]
+    args.methods, args.epochs, args.patience = list(METHODS), 200, 50
+
+
+def sweep_plan(args: argparse.Namespace, cid: str) -> List[dict]:
+    """One entry per run: ``fixed``, ``pca``, ``matryoshka`` and ``spectral``
+    at every size; the gated methods (``dam``, ``l1``, ``l0``) from the
+    largest size, once per penalty weight of their grid."""
+    grids = {"dam": args.lam, "l1": args.l1_lam, "l0": args.l0_lam}
+    largest = max(args.dims)
+    return [{"dataset": d, "model": args.model, "method": m, "dim": dim, "seed": s, "lam": lam, "config_id": cid}
+            for d in args.datasets for s in args.seeds for m in args.methods
+            for dim in ([largest] if m in grids else args.dims) for lam in grids.get(m, [0.0])]
+
+
+def base_config(args: argparse.Namespace) -> LinkPredConfig:
+    return LinkPredConfig(
         model=args.model, epochs=args.epochs, patience=args.patience,
         lr=args.lr, beta_lr=args.beta_lr, mask_hidden=args.mask_hidden, device=args.device)
-    try:
-        data = start_sweep("linkpred", args, base, argv, lambda name: load_dataset(name, root=args.data_root)[0])
-    except (OSError, ValueError) as err:  # DatasetNotFoundError is an OSError
-        print(f"error: {err}", file=sys.stderr)
-        return 2
 
+
+def sweep_runner(args: argparse.Namespace, base: LinkPredConfig, data: Dict[str, object]) -> Callable[[dict], dict]:
+    """The function :func:`~benchmarks.common.run_sweep` calls per entry:
+    the entry's method on the (dataset, seed) split, splits and shared
+    models cached across entries."""
     splits: Dict[Tuple[str, int], Split] = {}
     cache: Dict = {}
 
@@ -89,13 +116,22 @@ def main(argv: Sequence[str] | None = None) -> int:
         job = Job(splits[(name, seed)], config, args.dims, name, cache)
         return {k: v for k, v in METHODS[entry["method"]](job).items() if k not in entry}
 
+    return run
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(argv)
+    base = base_config(args)
+    try:
+        data = start_sweep("linkpred", args, base, argv, lambda name: load_dataset(name, root=args.data_root)[0])
+    except (OSError, ValueError) as err:  # DatasetNotFoundError is an OSError
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+
     cid = config_id(base, ("dim", "seed", "gate", "lam"))
-    grids = {"dam": args.lam, "l1": args.l1_lam, "l0": args.l0_lam}
-    plan = [{"dataset": d, "model": args.model, "method": m, "dim": dim, "seed": s, "lam": lam, "config_id": cid}
-            for d in args.datasets for s in args.seeds for m in args.methods for dim in args.dims
-            for lam in grids.get(m, [0.0])]
     out = Path(args.out)
-    rows = run_sweep(out / "linkpred.csv", plan, run, KEYS, quiet=args.quiet)
+    rows = run_sweep(out / "linkpred.csv", sweep_plan(args, cid), sweep_runner(args, base, data), KEYS,
+                     quiet=args.quiet)
     plot_curves(rows, "test_auc", out / "linkpred.png", f"link prediction, {args.model.upper()}")
     plot_curves(rows, "probe_acc", out / "probe.png",
                 f"linear probe of the {args.model.upper()} embeddings (public split)")

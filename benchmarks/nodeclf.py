@@ -1,9 +1,21 @@
-"""Supervised node classification against hidden width: ``python -m benchmarks.nodeclf``.
+"""Node classification against embedding size: ``python -m benchmarks.nodeclf``.
 
-A GCN (Kipf and Welling, 2017) on Planetoid's public split, its hidden layer
-either DAM-gated from a starting width (``dam``) or fixed at each width
-(``fixed``); test accuracy at the best validation epoch. Outputs as in
-:mod:`benchmarks.linkpred`: ``OUT/nodeclf.csv``, ``.json`` and ``.md``.
+Two parts, on Planetoid's public split (140/500/1000 nodes):
+
+* ``probe``: frozen embeddings from every size-choosing method of
+  :mod:`benchmarks.linkpred` (the same runs: GAE/VGAE trained on the
+  link-prediction split), probed with scikit-learn logistic regression
+  fitted on the train nodes, its ``C`` tuned on val, scored on test
+  (:func:`damgraph.probe.linear_probe`);
+* ``supervised``: a GCN (Kipf and Welling, 2017) whose hidden layer is fixed
+  at each width (``gcn-fixed``) or DAM-gated from the largest width over a
+  lambda grid (``gcn-dam``), test accuracy at the best validation epoch.
+
+One row per run in ``OUT/nodeclf.csv`` (column ``acc``: probe or test
+accuracy; ``active_dim``: the width used), stored as each finishes and
+skipped by a re-run; ``OUT/nodeclf.json`` (configuration, versions),
+``OUT/nodeclf.md`` (mean ± std table and a summary per part) and
+``OUT/nodeclf.png`` (accuracy against width, one line per method).
 """
 from __future__ import annotations
 
@@ -11,59 +23,136 @@ import argparse
 import sys
 from dataclasses import replace
 from pathlib import Path
-from typing import Sequence
+from typing import Dict, List, Sequence
 
+from benchmarks import linkpred
 from benchmarks.common import (add_sweep_arguments, check_sweep_arguments, config_id, finish_sweep,
                                run_sweep, start_sweep)
+from benchmarks.curves import format_summary, plot_curves, summary
 from damgraph.datasets import load_dataset
+from damgraph.linkpred import LinkPredConfig
 from damgraph.nodeclf import NodeClfConfig, train_node_classifier
 
-METHODS = ("fixed", "dam")
-KEYS = ("dataset", "method", "hidden", "seed", "lam", "config_id")
-GROUP = ("dataset", "method", "hidden", "lam")
-METRICS = ("hidden_width", "test_acc", "val_acc", "epochs", "train_s")
+PARTS = ("probe", "supervised")
+KEYS = ("dataset", "part", "model", "method", "dim", "seed", "lam", "config_id")
+GROUP = ("dataset", "part", "model", "method", "dim", "lam")
+METRICS = ("active_dim", "acc", "val_acc", "epochs", "train_s")
+GCN_LAMBDA_GRID = (0.02, 0.05, 0.1)
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
-    defaults = NodeClfConfig()
+    defaults = LinkPredConfig()
     p = argparse.ArgumentParser(
         prog="python -m benchmarks.nodeclf",
-        description="Node classification accuracy of a DAM-gated GCN against fixed-width GCNs.",
-        epilog="example: python -m benchmarks.nodeclf --datasets cora --seeds 0 1 2 --out results/nc",
+        description="Node classification against embedding size: a linear probe of every method's frozen "
+                    "embeddings, and supervised GCNs with a fixed or DAM-gated hidden width.",
+        epilog="example: python -m benchmarks.nodeclf --quick --out results/nc",
     )
-    p.add_argument("--methods", nargs="+", default=list(METHODS), choices=list(METHODS))
-    p.add_argument("--hidden", nargs="+", type=int, default=[16, 64],
-                   help="fixed: each hidden width; dam: each starting width (default: 16 64)")
+    p.add_argument("--parts", nargs="+", choices=PARTS, default=list(PARTS))
+    p.add_argument("--model", choices=["gae", "vgae"], default=defaults.model,
+                   help="the autoencoder whose embeddings the probe reads (default: gae)")
+    linkpred.add_method_arguments(p)
+    p.add_argument("--gcn-lam", nargs="+", type=float, default=list(GCN_LAMBDA_GRID),
+                   help="DAM penalty weights of the supervised GCN "
+                        f"(default: {' '.join(f'{v:g}' for v in GCN_LAMBDA_GRID)})")
+    p.add_argument("--lr", type=float, default=defaults.lr)
+    p.add_argument("--mask-hidden", action="store_true", help=argparse.SUPPRESS)
+    p.add_argument("--reuse-linkpred", default=None, metavar="CSV",
+                   help="a linkpred.csv whose runs (same settings) become the probe part's rows instead of "
+                        "being trained again")
     p.add_argument("--out", default="results/nodeclf", help="output folder (default: results/nodeclf)")
     add_sweep_arguments(p, defaults)
+    p.set_defaults(lam=list(linkpred.LAMBDA_GRIDS["dam"]), seeds=list(linkpred.DEFAULT_SEEDS))
     args = p.parse_args(argv)
-    check_sweep_arguments(p, args, "hidden")
+    if args.quick:
+        linkpred.apply_quick(args)
+    check_sweep_arguments(p, args, "dims")
+    if min(args.gcn_lam) < 0:
+        p.error("--gcn-lam must be >= 0")
     return args
+
+
+def probe_row(row: dict) -> dict:
+    """A link-prediction row as a probe row: accuracy and its validation."""
+    return {**row, "part": "probe", "acc": row.get("probe_acc"), "val_acc": row.get("probe_val_acc")}
+
+
+def import_probe_rows(source: Path, target: Path, plan: Sequence[dict]) -> int:
+    """Copy the runs of :obj:`source` (a ``linkpred.csv``) that the plan's
+    probe part asks for, with the same settings (``config_id``), into
+    :obj:`target`, unless already there; returns how many."""
+    from benchmarks.common import read_rows, write_csv
+
+    if not source.is_file():
+        raise FileNotFoundError(f"--reuse-linkpred {source}: no such file; give the linkpred.csv of a finished sweep")
+    key = lambda r: tuple(str(r[k]) for k in KEYS)  # noqa: E731
+    wanted = {key(e) for e in plan if e["part"] == "probe"}
+    rows = read_rows(target)
+    have = {key(r) for r in rows}
+    new = [probe_row(r) for r in read_rows(source) if r.get("probe_acc") not in (None, "")]
+    new = [r for r in new if key(r) in wanted and key(r) not in have]
+    if new:
+        write_csv(target, rows + new)
+        print(f"imported {len(new)} probe run(s) from {source}")
+    return len(new)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
-    base = NodeClfConfig(epochs=args.epochs, patience=args.patience, beta_lr=args.beta_lr, device=args.device)
+    lp_base = linkpred.base_config(args)
+    gcn_base = NodeClfConfig(epochs=args.epochs, patience=args.patience, beta_lr=args.beta_lr, device=args.device)
+
+    def load(name: str) -> Dict[str, object]:
+        # The probe's autoencoders read the features as the files hold them (the GAE protocol);
+        # the supervised GCN reads them row-normalised (Kipf and Welling).
+        return {"raw": load_dataset(name, root=args.data_root)[0],
+                "normalized": load_dataset(name, root=args.data_root, normalize_features=True)[0]}
+
     try:
-        data = start_sweep("nodeclf", args, base, argv, lambda name: load_dataset(
-            name, root=args.data_root, normalize_features=True)[0])
+        data = start_sweep("nodeclf", args, {"probe": lp_base, "supervised": gcn_base}, argv, load)
     except (OSError, ValueError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
 
-    def run(entry: dict) -> dict:
-        config = replace(base, hidden=entry["hidden"], seed=entry["seed"], dam=entry["method"] == "dam",
-                         lam=entry["lam"])
-        return {k: v for k, v in train_node_classifier(data[entry["dataset"]], config).row().items()
-                if k not in entry}
+    plan: List[dict] = []
+    if "probe" in args.parts:
+        cid = config_id(lp_base, ("dim", "seed", "gate", "lam"))
+        plan += [{**entry, "part": "probe"} for entry in linkpred.sweep_plan(args, cid)]
+    if "supervised" in args.parts:
+        cid = config_id(gcn_base, ("hidden", "seed", "dam", "lam"))
+        largest = max(args.dims)
+        plan += [{"dataset": d, "part": "supervised", "model": "gcn", "method": m, "dim": h, "seed": s,
+                  "lam": lam, "config_id": cid}
+                 for d in args.datasets for s in args.seeds for m in ("gcn-fixed", "gcn-dam")
+                 for h in ([largest] if m == "gcn-dam" else args.dims)
+                 for lam in (args.gcn_lam if m == "gcn-dam" else [0.0])]
+    probe_run = linkpred.sweep_runner(args, lp_base, {name: d["raw"] for name, d in data.items()})
 
-    cid = config_id(base, ("hidden", "seed", "dam", "lam"))
-    plan = [{"dataset": d, "method": m, "hidden": h, "seed": s, "lam": lam, "config_id": cid}
-            for d in args.datasets for s in args.seeds for m in args.methods for h in args.hidden
-            for lam in (args.lam if m == "dam" else [0.0])]
+    def run(entry: dict) -> dict:
+        if entry["part"] == "probe":
+            row = probe_row(probe_run(entry))
+            return {k: v for k, v in row.items() if k not in entry}
+        config = replace(gcn_base, hidden=entry["dim"], seed=entry["seed"], dam=entry["method"] == "gcn-dam",
+                         lam=entry["lam"])
+        row = train_node_classifier(data[entry["dataset"]]["normalized"], config).row()
+        row = {**row, "acc": row["test_acc"], "active_dim": row["hidden_width"]}
+        return {k: v for k, v in row.items() if k not in entry}
+
     out = Path(args.out)
+    if args.reuse_linkpred:
+        try:
+            import_probe_rows(Path(args.reuse_linkpred), out / "nodeclf.csv", plan)
+        except OSError as err:
+            print(f"error: {err}", file=sys.stderr)
+            return 2
     rows = run_sweep(out / "nodeclf.csv", plan, run, KEYS, quiet=args.quiet)
-    finish_sweep("nodeclf", out, rows, GROUP, METRICS)
+    plot_curves(rows, "acc", out / "nodeclf.png", "node classification on the public split (probe and GCN)")
+    tables = []
+    for part, reference in (("probe", "fixed"), ("supervised", "gcn-fixed")):
+        part_rows = [r for r in rows if r["part"] == part]
+        if part_rows:
+            tables.append(f"{part}:\n\n" + format_summary(summary(part_rows, "acc", reference), "accuracy"))
+    finish_sweep("nodeclf", out, rows, GROUP, METRICS, tables, ["nodeclf.png"])
     return 0
 
 

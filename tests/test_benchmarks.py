@@ -14,7 +14,8 @@ def _rows(path):
 
 def test_linkpred_writes_one_row_per_run_and_resumes(tmp_path, data_root, capsys):
     out = tmp_path / "lp"
-    common = ["--datasets", "cora", "--dims", "8", "--data-root", str(data_root), "--out", str(out), "--quiet"]
+    common = ["--datasets", "cora", "--dims", "8", "--methods", "fixed", "dam", "--lam", "0.03",
+              "--data-root", str(data_root), "--out", str(out), "--quiet"]
     assert linkpred.main(common + ["--seeds", "0", "1", "--epochs", "5"]) == 0
     rows = _rows(out / "linkpred.csv")
     assert len(rows) == 4  # 2 methods x 1 dim x 2 seeds
@@ -60,13 +61,24 @@ def test_bad_arguments_exit_2(bad):
     assert info.value.code == 2
 
 
-def test_nodeclf_runs(tmp_path, data_root):
+def test_nodeclf_runs_the_probe_and_the_supervised_part(tmp_path, data_root):
     out = tmp_path / "nc"
-    assert nodeclf.main(["--datasets", "cora", "--hidden", "16", "--seeds", "0", "--epochs", "5",
+    assert nodeclf.main(["--datasets", "cora", "--dims", "4", "8", "--methods", "fixed", "dam", "pca",
+                         "--lam", "0.03", "--gcn-lam", "0.05", "0.1", "--seeds", "0", "--epochs", "5",
                          "--data-root", str(data_root), "--out", str(out), "--quiet"]) == 0
     rows = _rows(out / "nodeclf.csv")
-    assert [(r["method"], r["hidden"]) for r in rows] == [("fixed", "16"), ("dam", "16")]
-    assert all(0 < float(r["test_acc"]) <= 1 for r in rows)
+    assert [(r["part"], r["method"], r["dim"], r["lam"]) for r in rows] == [
+        ("probe", "fixed", "4", "0.0"), ("probe", "fixed", "8", "0.0"), ("probe", "dam", "8", "0.03"),
+        ("probe", "pca", "4", "0.0"), ("probe", "pca", "8", "0.0"),
+        ("supervised", "gcn-fixed", "4", "0.0"), ("supervised", "gcn-fixed", "8", "0.0"),
+        ("supervised", "gcn-dam", "8", "0.05"), ("supervised", "gcn-dam", "8", "0.1")]
+    assert all(0 < float(r["acc"]) <= 1 for r in rows)
+    # the probe's accuracy is the linear probe's; pca at 4 really gives 4 columns
+    assert all(r["acc"] == r["probe_acc"] for r in rows if r["part"] == "probe")
+    assert [r["active_dim"] for r in rows if r["method"] == "pca"] == ["4", "8"]
+    report = (out / "nodeclf.md").read_text()
+    assert "probe:" in report and "supervised:" in report and (out / "nodeclf.png").stat().st_size > 0
+    assert set(json.loads((out / "nodeclf.json").read_text())["config"]) == {"probe", "supervised"}
 
 
 def test_summary_mean_and_sample_std():
@@ -102,3 +114,18 @@ def test_a_killed_sweep_resumes_without_loss(tmp_path, data_root):
     assert f"reusing {len(done)} finished run(s)" in result.stdout
     rows = _rows(out / "linkpred.csv")
     assert len(rows) == 4 and rows[:len(done)] == done
+
+
+def test_nodeclf_reuses_the_runs_of_a_linkpred_sweep(tmp_path, data_root, capsys):
+    common = ["--datasets", "cora", "--dims", "4", "--methods", "fixed", "--seeds", "0", "--epochs", "5",
+              "--data-root", str(data_root), "--quiet"]
+    assert linkpred.main(common + ["--out", str(tmp_path / "lp")]) == 0
+    capsys.readouterr()
+    argv = common + ["--parts", "probe", "--out", str(tmp_path / "nc")]
+    assert nodeclf.main(argv + ["--reuse-linkpred", str(tmp_path / "lp" / "linkpred.csv")]) == 0
+    out = capsys.readouterr().out
+    assert "imported 1 probe run(s)" in out and "reusing 1 finished run(s)" in out
+    (lp_row,), (nc_row,) = _rows(tmp_path / "lp" / "linkpred.csv"), _rows(tmp_path / "nc" / "nodeclf.csv")
+    assert nc_row["acc"] == lp_row["probe_acc"] and nc_row["part"] == "probe"
+    assert nodeclf.main(argv + ["--reuse-linkpred", str(tmp_path / "missing.csv")]) == 2
+    assert "no such file" in capsys.readouterr().err

@@ -46,3 +46,15 @@ def test_quick_is_a_small_sweep():
     args = linkpred.parse_args(["--quick"])
     assert args.datasets == ["cora"] and args.seeds == [0, 1] and args.dims == [4, 16, 64]
     assert set(args.methods) == {"fixed", "dam", "pca", "matryoshka", "l1", "l0", "spectral"}
+
+
+def test_default_plan_gated_methods_start_from_the_largest_size_over_their_grids():
+    args = linkpred.parse_args([])
+    assert args.dims == [2, 4, 8, 16, 32, 64, 128] and args.datasets == ["cora", "citeseer"]
+    plan = linkpred.sweep_plan(args, "cid")
+    one = [e for e in plan if e["dataset"] == "cora" and e["seed"] == 0]
+    for method, grid in (("dam", args.lam), ("l1", args.l1_lam), ("l0", args.l0_lam)):
+        assert len(grid) >= 2
+        assert [(e["dim"], e["lam"]) for e in one if e["method"] == method] == [(128, lam) for lam in grid]
+    for method in ("fixed", "pca", "matryoshka", "spectral"):
+        assert [e["dim"] for e in one if e["method"] == method] == args.dims
