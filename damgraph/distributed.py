@@ -21,7 +21,7 @@ import os
 import sys
 import time
 from dataclasses import asdict, replace
-from typing import Callable, Optional, Sequence
+from typing import Optional, Sequence
 
 import torch
 import torch.distributed as dist

@@ -16,7 +16,8 @@ from torch_geometric.nn import GAE
 from damgraph.compact import compact
 from damgraph.graphs import GraphInputError, prepare_graph
 from damgraph.io import _jsonable, load_checkpoint, save_checkpoint, versions
-from damgraph.linkpred import link_metrics, split_edges
+from damgraph.encoders import Features
+from damgraph.linkpred import NegativeSampler, encoder_inputs, split_edges, validation_auc
 from damgraph.mask import SizeGate
 from damgraph.models import build_autoencoder, make_optimizer
 from damgraph.training import deterministic, fit, seed_everything
@@ -140,20 +141,27 @@ class DAMEmbedding(BaseEstimator):
 
         train, val = self._split(data)
         train, val = train.to(device), (val.to(device) if val is not None else None)
-        weight = getattr(train, "edge_weight", None)
+        # Built once: the normalised adjacency (validation passes messages over the
+        # training edges), sparse features, the negative sampler's edge lookup.
+        x_train, graph = encoder_inputs(train)
+        negatives = NegativeSampler(train.edge_index, train.num_nodes)
+        pos = train.pos_edge_label_index
 
-        def x_of(d: Data) -> Tensor:
-            return inputs() if inputs is not None else d.x
+        def x_in() -> Features:
+            return inputs() if inputs is not None else x_train
 
         def task_loss() -> Tensor:
-            z = net.encode(x_of(train), train.edge_index, weight)
-            loss = net.recon_loss(z, train.pos_edge_label_index)
+            z = net.encode(x_in(), graph)
+            loss = net.recon_loss(z, pos, negatives(pos.size(1)))
             if self.model == "vgae":
                 loss = loss + net.kl_loss() / prepared.num_nodes
             return loss
 
         def val_score() -> float:
-            return link_metrics(net, val, x_of(val))["auc"]
+            net.eval()
+            with torch.no_grad():
+                z = net.encode(x_in(), graph)
+            return validation_auc(net, val, z)
 
         record = fit(modules, optimizer, task_loss, val_score if val is not None else None,
                      self.lam, self.epochs, self.patience,

@@ -5,9 +5,10 @@ Memory is the propagated features plus one mini-batch, whatever the number
 of steps, and no neighbour sampler (pyg-lib, torch-sparse) is needed."""
 from __future__ import annotations
 
+import copy
 import time
-from dataclasses import dataclass, replace
-from typing import Callable, List, Optional, Tuple
+from dataclasses import dataclass
+from typing import Callable, Optional, Tuple
 
 import torch
 import torch.nn.functional as F
@@ -129,7 +130,7 @@ def train_link_prediction_precomputed(
     pos_all = train_data.pos_edge_label_index.to(device)
     negatives = NegativeSampler(train_data.edge_index.to(device), train_data.num_nodes)
     gates = {name: m for name, m in model.named_modules() if isinstance(m, SizeGate)}
-    val_data = val_data.to(device)
+    val_data = copy.copy(val_data).to(device)  # the caller's split stays where it is
 
     best, best_epoch, best_state = -float("inf"), 0, None
     trajectory, losses = [], []
@@ -175,7 +176,7 @@ def train_link_prediction_precomputed(
 
     test_feats = feats if test_data.edge_index.shape == train_data.edge_index.shape and torch.equal(
         test_data.edge_index, train_data.edge_index) else propagate_features(test_data, hops).to(device)
-    test_auc = _auc(embed(model, test_feats), test_data.to(device))
+    test_auc = _auc(embed(model, test_feats), copy.copy(test_data).to(device))
     gate = model.out_mask
     width = gate.num_active if isinstance(gate, SizeGate) else config.dim
     return PrecomputedResult(config, test_auc, best, width, record, precompute_s, model)
