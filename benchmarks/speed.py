@@ -11,9 +11,10 @@ for every implementation:
 * ``damgraph``: :class:`damgraph.linkpred.LinkPredTraining` with a DAM gate
   on the 16-dim embedding, timed through :func:`damgraph.training.fit`;
 * ``damgraph-nomask``: the same model without the gate;
-* with ``--ablations``, ``damgraph-dense-x`` (features not made sparse) and
-  ``damgraph-edge-index`` (each ``GCNConv`` normalises the edge index at every
-  call, as in PyG).
+* with ``--ablations``, one lever off at a time: ``damgraph-dense-x``
+  (features kept dense) and ``damgraph-edge-index`` (no prebuilt
+  adjacency: each ``GCNConv`` normalises the edge index at every call, as in
+  PyG, and the sparse features are made dense at every call for it).
 
 All run in one process on the same split and features, interleaved in
 blocks of epochs (the order rotating), after a warm-up; the per-epoch time
@@ -27,6 +28,7 @@ damgraph with its own protocol (best validation epoch, patience 100).
 from __future__ import annotations
 
 import argparse
+import copy
 import gc
 import statistics
 import sys
@@ -44,7 +46,7 @@ from torch_geometric.transforms import NormalizeFeatures
 from benchmarks.common import environment, prepare_out, write_csv, write_json
 from damgraph.datasets import DATA_ENV, load_dataset
 from damgraph.io import atomic_write_text
-from damgraph.linkpred import LinkPredConfig, LinkPredTraining, split_edges, train_link_prediction
+from damgraph.linkpred import LinkPredConfig, LinkPredTraining, resolve_device, split_edges, train_link_prediction
 from damgraph.synthetic import community_graph
 from damgraph.training import deterministic, seed_everything
 
@@ -69,10 +71,10 @@ class ReferenceEncoder(torch.nn.Module):
 class ReferenceRun:
     """PyG's autoencoder example: ``train()`` then ``test()`` per epoch."""
 
-    def __init__(self, split: Split, seed: int):
-        self.train_data, self.val_data, self.test_data = split
+    def __init__(self, split: Split, seed: int, device: str = "cpu"):
+        self.train_data, self.val_data, self.test_data = (copy.copy(d).to(device) for d in split)
         seed_everything(seed)
-        self.model = GAE(ReferenceEncoder(self.train_data.num_features, DIM))
+        self.model = GAE(ReferenceEncoder(self.train_data.num_features, DIM)).to(device)
         self.optimizer = torch.optim.Adam(self.model.parameters(), lr=0.01)
 
     def train(self) -> float:
@@ -96,14 +98,22 @@ class ReferenceRun:
             self.test(self.val_data)
 
 
+DEVICE = "cpu"  # set by --device
+
+
 def damgraph_config(impl: str, seed: int) -> LinkPredConfig:
-    return LinkPredConfig(dim=DIM, gate=None if impl == "damgraph-nomask" else "dam", seed=seed)
+    return LinkPredConfig(dim=DIM, gate=None if impl == "damgraph-nomask" else "dam", seed=seed, device=DEVICE)
+
+
+def _synchronize() -> None:
+    if DEVICE.startswith("cuda"):
+        torch.cuda.synchronize()
 
 
 def make_runner(impl: str, split: Split, seed: int) -> Callable[[int], None]:
     """A function that runs ``n`` epochs of :obj:`impl` (state kept across calls)."""
     if impl == "pyg-reference":
-        return ReferenceRun(split, seed).epochs
+        return ReferenceRun(split, seed, DEVICE).epochs
     training = LinkPredTraining(split, damgraph_config(impl, seed),
                                 sparse_features=impl != "damgraph-dense-x",
                                 prebuilt_graph=impl != "damgraph-edge-index")
@@ -171,8 +181,10 @@ def time_epochs(impls: Sequence[str], split: Split, repeats: int, block: int) ->
     for r in range(repeats):
         order = list(impls[r % len(impls):]) + list(impls[:r % len(impls)])
         for impl in order:
+            _synchronize()
             start = time.perf_counter()
             runners[impl](block)
+            _synchronize()
             times[impl].append((time.perf_counter() - start) / block)
     return {impl: {"s_per_epoch": statistics.median(times[impl]), "s_per_epoch_min": min(times[impl])}
             for impl in impls}
@@ -182,7 +194,7 @@ def time_epochs(impls: Sequence[str], split: Split, repeats: int, block: int) ->
 def test_auc(impl: str, split: Split, seed: int, epochs: int) -> Tuple[float, int]:
     """Test AUC and embedding width of a full training run of :obj:`impl` under :obj:`seed`."""
     if impl == "pyg-reference":
-        run = ReferenceRun(split, seed)
+        run = ReferenceRun(split, seed, DEVICE)
         run.epochs(epochs)
         return float(run.test(run.test_data)[0]), DIM
     result = train_link_prediction(split, damgraph_config(impl, seed))
@@ -213,10 +225,15 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p.add_argument("--ablations", action="store_true",
                    help="also time damgraph with dense features and with per-call normalisation")
     p.add_argument("--data-root", default=None, help=f"data root (default: ${DATA_ENV}, else data/)")
+    p.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N (default: cpu); memory is measured on CPU only")
     p.add_argument("--out", default="results/speed", help="output folder (default: results/speed)")
     p.add_argument("--quick", action="store_true",
                    help="Cora and CiteSeer, seeds 0 1, 8 blocks: about a minute")
     args = p.parse_args(argv)
+    try:
+        resolve_device(args.device)
+    except ValueError as err:
+        p.error(str(err))
     if args.quick:
         args.datasets, args.seeds, args.repeats = ["cora", "citeseer"], [0, 1], 8
     for name in ("repeats", "block", "reference_epochs"):
@@ -267,7 +284,9 @@ def markdown(rows: Sequence[dict]) -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    global DEVICE
     args = parse_args(argv)
+    DEVICE = args.device
     out = Path(args.out)
     try:
         prepare_out(out)
@@ -296,12 +315,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             row = {"dataset": name, "impl": impl, "num_nodes": data.num_nodes,
                    "num_edges": data.edge_index.size(1) // 2, **timing[impl],
                    "ratio": timing[impl]["s_per_epoch"] / reference,
-                   "peak_mb": peak_memory_mb(impl, name, args.data_root, args.block),
+                   "peak_mb": peak_memory_mb(impl, name, args.data_root, args.block) if DEVICE == "cpu" else None,
                    "active_dim": float(np.mean(widths)) if widths else DIM,
                    "test_auc": float(np.mean(aucs)) if aucs else float("nan"),
                    "test_auc_std": float(np.std(aucs, ddof=1)) if len(aucs) > 1 else 0.0,
                    "seeds": " ".join(map(str, args.seeds)) if aucs else "",
-                   "threads": torch.get_num_threads()}
+                   "threads": torch.get_num_threads(), "device": DEVICE}
             rows.append(row)
             print(f"{name:>16} {impl:>20}: {row['s_per_epoch'] * 1e3:7.2f} ms/epoch  ratio {row['ratio']:.3f}  "
                   f"test AUC {row['test_auc']:.4f}  peak {row['peak_mb']} MB", flush=True)

@@ -129,7 +129,9 @@ class GCNEncoder(nn.Module):
     def _dropout(self, x: Features) -> Features:
         if self.dropout == 0.0 or not self.training:
             return x
-        return F.dropout(x.to_dense() if isinstance(x, SparseOperator) else x, p=self.dropout, training=True)
+        if isinstance(x, SparseOperator):  # sparse features: draw only for the non-zeros
+            return x.dropout(self.dropout)
+        return F.dropout(x, p=self.dropout, training=True)
 
     def hidden(self, x: Features, edge_index: Graph, edge_weight: Optional[Tensor] = None) -> Tensor:
         """The last hidden representation (the input of the output layer)."""

@@ -10,11 +10,11 @@ import torch.nn.functional as F
 from torch_geometric.data import Data
 
 from damgraph.compact import compacted_size
-from damgraph.encoders import GCNEncoder, Graph
+from damgraph.encoders import Features, GCNEncoder, Graph
 from damgraph.linkpred import resolve_device
 from damgraph.mask import active_widths
 from damgraph.models import build_classifier, count_parameters, make_optimizer
-from damgraph.propagation import gcn_adjacency
+from damgraph.propagation import feature_operator, gcn_adjacency
 from damgraph.training import deterministic, TrainingRecord, fit, run_columns, seed_everything
 
 
@@ -62,11 +62,12 @@ class NodeClfResult:
 
 
 @torch.no_grad()
-def accuracy(model: GCNEncoder, data: Data, mask: torch.Tensor, graph: Optional[Graph] = None) -> float:
+def accuracy(model: GCNEncoder, data: Data, mask: torch.Tensor, graph: Optional[Graph] = None,
+             x: Optional[Features] = None) -> float:
     """Share of the nodes in :obj:`mask` whose predicted class is right
-    (propagating over :obj:`graph`, default ``data.edge_index``)."""
+    (propagating :obj:`x`, default ``data.x``, over :obj:`graph`, default ``data.edge_index``)."""
     model.eval()
-    pred = model(data.x, data.edge_index if graph is None else graph).argmax(dim=-1)
+    pred = model(data.x if x is None else x, data.edge_index if graph is None else graph).argmax(dim=-1)
     return float((pred[mask] == data.y[mask]).float().mean())
 
 
@@ -79,6 +80,7 @@ def train_node_classifier(data: Data, config: NodeClfConfig, progress: bool = Fa
     device = resolve_device(config.device)
     data = copy.copy(data).to(device)
     graph = gcn_adjacency(data.edge_index, data.num_nodes, getattr(data, "edge_weight", None))
+    x = feature_operator(data.x)  # bag-of-words features: sparse products and sparse dropout
     seed_everything(config.seed)
     model = build_classifier(
         data.num_features, int(data.y.max()) + 1, hidden_channels=config.hidden,
@@ -86,13 +88,13 @@ def train_node_classifier(data: Data, config: NodeClfConfig, progress: bool = Fa
     optimizer = make_optimizer(model, config.lr, config.weight_decay, config.beta_lr)
 
     def task_loss() -> torch.Tensor:
-        out = model(data.x, graph)
+        out = model(x, graph)
         return F.cross_entropy(out[data.train_mask], data.y[data.train_mask])
 
-    record = fit(model, optimizer, task_loss, lambda: accuracy(model, data, data.val_mask, graph),
+    record = fit(model, optimizer, task_loss, lambda: accuracy(model, data, data.val_mask, graph, x),
                  config.lam, config.epochs, config.patience,
                  desc=f"gcn hidden={config.hidden} seed={config.seed}" if progress else None)
     return NodeClfResult(
-        config=config, test_acc=accuracy(model, data, data.test_mask, graph), record=record,
+        config=config, test_acc=accuracy(model, data, data.test_mask, graph, x), record=record,
         widths=active_widths(model), num_params=count_parameters(model),
         num_params_compact=compacted_size(model), model=model)

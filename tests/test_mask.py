@@ -87,3 +87,17 @@ def test_penalty_is_the_mean_of_betas_and_betas_skip_weight_decay():
 def test_bad_width_is_refused():
     with pytest.raises(ValueError, match="positive integer"):
         DAMMask(0)
+
+
+def test_num_active_counts_exactly_the_non_zero_gates_at_every_boundary():
+    """num_active is counted without computing g (it is asked every epoch):
+    it must agree with (mask() > 0) everywhere, unit boundaries included."""
+    gen = torch.Generator().manual_seed(0)
+    for width in (1, 3, 16, 100):
+        gate = DAMMask(width)
+        betas = torch.cat([torch.randn(500, generator=gen) * 3, -gate.mu, -gate.mu + 1e-7, -gate.mu - 1e-7,
+                           torch.tensor([0.0, -0.0, 10.0, -10.0])])
+        for beta in betas:
+            with torch.no_grad():
+                gate.beta.fill_(beta)
+            assert gate.num_active == int((gate.mask() > 0).sum()), (width, float(beta))

@@ -61,3 +61,21 @@ def test_encoder_fast_path_equals_edge_index_path_with_gradients(cora_normalized
         assert (a is None) == (b is None)
         if a is not None:
             torch.testing.assert_close(a, b, rtol=1e-3, atol=1e-4)
+
+
+@pytest.mark.parametrize("symmetric", [False, True])
+def test_sparse_dropout_keeps_structure_and_transpose(symmetric):
+    gen = torch.Generator().manual_seed(0)
+    dense = torch.randn(30, 30, generator=gen) * (torch.rand(30, 30, generator=gen) < 0.2)
+    if symmetric:
+        dense = dense + dense.t()
+    op = SparseOperator(dense, symmetric=symmetric)
+    torch.manual_seed(1)
+    dropped = op.dropout(0.5)
+    out = dropped.to_dense()
+    kept = out != 0
+    assert bool((kept <= (dense != 0)).all())                       # only stored entries survive
+    torch.testing.assert_close(out[kept], 2 * dense[kept])          # scaled by 1 / (1 - p)
+    torch.testing.assert_close(dropped.matrix_t.to_dense(), out.t())  # the backward sees the same mask
+    assert 0.3 < kept.sum().item() / (dense != 0).sum().item() < 0.7
+    assert op.dropout(0.0) is op

@@ -48,3 +48,19 @@ def test_scale_slope_is_the_log_log_fit():
     rows = [{"mode": "full", "status": "ok", "num_nodes": n, "num_edges": 5 * n, "s_per_epoch": 1e-6 * n ** 1.5}
             for n in (100_000, 300_000, 1_000_000)]
     assert abs(scale.slope(rows, "full") - 1.5) < 1e-9
+
+
+def test_cuda_without_a_gpu_is_a_one_line_usage_error(capsys):
+    import pytest
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("this machine has a GPU")
+    for module in (speed, scale):
+        with pytest.raises(SystemExit) as err:
+            module.parse_args(["--device", "cuda"])
+        assert err.value.code == 2 and "no GPU is available" in capsys.readouterr().err
+    from damgraph.linkpred import LinkPredConfig, train_link_prediction
+
+    with pytest.raises(ValueError, match="no GPU is available here; use device 'cpu'"):
+        train_link_prediction(None, LinkPredConfig(device="cuda"))
