@@ -91,7 +91,8 @@ class SparseOperator:
         if self._t_order is None:  # where each stored value of M sits among those of M^T
             indices = self.matrix.to_sparse_coo().indices()
             order = torch.arange(indices.size(1), device=indices.device)
-            self._t_order = torch.sparse_coo_tensor(indices, order, self.shape).t().coalesce().values()
+            self._t_order = torch.sparse_coo_tensor(indices, order, self.shape,
+                                                    check_invariants=False).t().coalesce().values()
         out = SparseOperator.__new__(SparseOperator)
         out.matrix = csr(self.matrix, values)
         out.matrix_t = csr(self.matrix_t, values[self._t_order])
