@@ -64,3 +64,17 @@ def test_matryoshka_prefixes_and_points(cora_job):
     full = METHODS["matryoshka"](cora_job(16, cache))
     assert len(cache) == 1 and low["active_dim"] == 4 and full["active_dim"] == 16 and low["matryoshka"]
     assert 0.6 < low["test_auc"] < 1 and 0.6 < full["test_auc"] < 1
+
+
+@pytest.mark.parametrize("method", ["pca", "matryoshka", "l0", "l1"])
+def test_every_method_runs_on_vgae_and_reports_its_width(cora, method):
+    job = Job(split_edges(cora, 0), LinkPredConfig(model="vgae", dim=8, epochs=10, patience=10), [4, 8], "cora", {})
+    row = METHODS[method](job)
+    assert row["model"] == "vgae" and 0.5 < row["test_auc"] <= 1.0
+    if method in ("pca", "matryoshka"):
+        assert row["active_dim"] == 8
+        small = METHODS[method](Job(job.split, LinkPredConfig(model="vgae", dim=4, epochs=10, patience=10),
+                                    [4, 8], "cora", job.cache))
+        assert small["active_dim"] == 4 and len(job.cache) == 1
+    else:
+        assert 1 <= row["active_dim"] <= 8 and row["gate_widths"] == f"encoder.out_mask={row['active_dim']}"
