@@ -203,3 +203,22 @@ def finish_sweep(task: str, out: Path, rows: Sequence[dict], keys: Sequence[str]
     print(report(out, task, rows, keys, metrics, sections))
     files = [out / f"{task}.{ext}" for ext in ("csv", "md", "json")] + [out / f for f in figures]
     print("\nwrote " + ", ".join(map(str, files)))
+
+
+def write_report(out: Path, task: str, text: str, figure: Callable[[Path], None]) -> None:
+    """Write ``OUT/<task>.md`` and the figure ``OUT/<task>.png``, print the
+    report and list the four files (for the benchmarks without a sweep table)."""
+    atomic_write_text(out / f"{task}.md", text + "\n")
+    figure(out / f"{task}.png")
+    print("\n" + text)
+    print("\nwrote " + ", ".join(str(out / f"{task}.{e}") for e in ("csv", "md", "json", "png")))
+
+
+def save_figure(fig, path: Path) -> None:
+    """Save a matplotlib figure atomically as PNG and close it."""
+    import matplotlib.pyplot as plt
+
+    from damgraph.io import atomic_write
+
+    atomic_write(path, lambda f: fig.savefig(f, format="png", dpi=120), binary=True)
+    plt.close(fig)

@@ -29,8 +29,7 @@ from typing import Dict, List, Optional, Sequence
 
 import numpy as np
 
-from benchmarks.common import environment, prepare_out, write_csv, write_json
-from damgraph.io import atomic_write_text
+from benchmarks.common import environment, prepare_out, save_figure, write_csv, write_json, write_report
 
 MODES = ("full", "precomputed")
 
@@ -174,10 +173,7 @@ def plot(rows: Sequence[dict], path: Path) -> None:
         ax.legend(fontsize=8)
     fig.suptitle("DAM-GAE on synthetic community graphs (average degree 10)")
     fig.tight_layout()
-    tmp = path.with_suffix(".tmp.png")
-    fig.savefig(tmp, dpi=120)
-    plt.close(fig)
-    tmp.replace(path)
+    save_figure(fig, path)
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
@@ -242,10 +238,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 print(f"{mode:>12} {n:>10,} nodes: {row['status']}", flush=True)
                 break
     text = markdown(rows)
-    atomic_write_text(out / "scale.md", text + "\n")
-    plot(rows, out / "scale.png")
-    print("\n" + text)
-    print("\nwrote " + ", ".join(str(out / f"scale.{e}") for e in ("csv", "md", "json", "png")))
+    write_report(out, "scale", text, lambda path: plot(rows, path))
     return 0
 
 

@@ -43,9 +43,8 @@ from torch_geometric.data import Data
 from torch_geometric.nn import GAE, GCNConv
 from torch_geometric.transforms import NormalizeFeatures
 
-from benchmarks.common import environment, prepare_out, write_csv, write_json
+from benchmarks.common import environment, prepare_out, save_figure, write_csv, write_json, write_report
 from damgraph.datasets import DATA_ENV, load_dataset
-from damgraph.io import atomic_write_text
 from damgraph.linkpred import LinkPredConfig, LinkPredTraining, resolve_device, split_edges, train_link_prediction
 from damgraph.synthetic import community_graph
 from damgraph.training import deterministic, seed_everything
@@ -268,10 +267,7 @@ def plot(rows: Sequence[dict], path: Path) -> None:
     ax.set_title(f"training epoch time, {torch.get_num_threads()} threads")
     ax.legend(fontsize=8)
     fig.tight_layout()
-    tmp = path.with_suffix(".tmp.png")
-    fig.savefig(tmp, dpi=120)
-    plt.close(fig)
-    tmp.replace(path)
+    save_figure(fig, path)
 
 
 def markdown(rows: Sequence[dict]) -> str:
@@ -330,10 +326,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     overhead = "\n".join(f"- {d}: DAM mask overhead {100 * (mask[d] / nomask[d] - 1):+.1f}% "
                          f"({mask[d] * 1e3:.2f} vs {nomask[d] * 1e3:.2f} ms/epoch)" for d in mask)
     text = markdown(rows) + "\n\n" + overhead
-    atomic_write_text(out / "speed.md", text + "\n")
-    plot(rows, out / "speed.png")
-    print("\n" + text)
-    print("\nwrote " + ", ".join(str(out / f"speed.{e}") for e in ("csv", "md", "json", "png")))
+    write_report(out, "speed", text, lambda path: plot(rows, path))
     return 0
 
 
