@@ -23,6 +23,7 @@ from benchmarks.common import (add_sweep_arguments, check_sweep_arguments, confi
 from damgraph.datasets import load_dataset
 from benchmarks.curves import format_summary, plot_curves, summary
 from benchmarks.sizing import LAMBDA_GRIDS, METHODS, Job, Split
+from damgraph.models import MODELS
 from damgraph.linkpred import LinkPredConfig, split_edges
 
 # What identifies a run in the CSV; config_id holds every other setting.
@@ -40,7 +41,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
                     "85/5/10 edge split.",
         epilog="example: python -m benchmarks.linkpred --datasets cora --seeds 0 1 --out results/lp",
     )
-    p.add_argument("--model", choices=["gae", "vgae"], default=defaults.model)
+    p.add_argument("--model", choices=list(MODELS), default=defaults.model)
     add_method_arguments(p)
     p.add_argument("--lr", type=float, default=defaults.lr)
     p.add_argument("--mask-hidden", action="store_true", help="gate the hidden layer with DAM too")

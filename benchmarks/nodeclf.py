@@ -30,6 +30,7 @@ from benchmarks.common import (add_sweep_arguments, check_sweep_arguments, confi
                                run_sweep, start_sweep)
 from benchmarks.curves import format_summary, plot_curves, summary
 from damgraph.datasets import load_dataset
+from damgraph.models import MODELS
 from damgraph.linkpred import LinkPredConfig
 from damgraph.nodeclf import NodeClfConfig, train_node_classifier
 
@@ -49,7 +50,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         epilog="example: python -m benchmarks.nodeclf --quick --out results/nc",
     )
     p.add_argument("--parts", nargs="+", choices=PARTS, default=list(PARTS))
-    p.add_argument("--model", choices=["gae", "vgae"], default=defaults.model,
+    p.add_argument("--model", choices=list(MODELS), default=defaults.model,
                    help="the autoencoder whose embeddings the probe reads (default: gae)")
     linkpred.add_method_arguments(p)
     p.add_argument("--gcn-lam", nargs="+", type=float, default=list(GCN_LAMBDA_GRID),

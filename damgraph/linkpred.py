@@ -135,6 +135,9 @@ class LinkPredConfig:
     :math:`\\lambda \\cdot \\mathrm{mean}(\\beta)`); ``beta_lr`` is the
     learning rate of the gates' own parameter group. ``device`` is where
     the model and the data live (``"cpu"``, ``"cuda"``, ``"cuda:1"``).
+    ``model="maskgae"`` trains the GAE on a masked-edge pretext task (Li et
+    al., KDD 2023): each step hides ``mask_ratio`` of the training edges,
+    encodes on the rest and reconstructs the hidden ones.
     """
 
     model: str = "gae"
@@ -153,6 +156,7 @@ class LinkPredConfig:
     patience: int = 100
     seed: int = 0
     device: str = "cpu"
+    mask_ratio: float = 0.7
 
 
 @dataclass
@@ -302,13 +306,28 @@ class LinkPredTraining:
         negatives for all), plus :math:`\\frac{1}{N}` KL for VGAE."""
         train_data = self.split[0]
         model = self.model
-        z = model.encode(*self.train_inputs)
         pos = train_data.pos_edge_label_index
+        if self.config.model == "maskgae":
+            z, pos = self._masked_step(pos)
+        else:
+            z = model.encode(*self.train_inputs)
         neg = self.negatives(pos.size(1))
         loss = sum(model.recon_loss(z[:, :m] if m < z.size(1) else z, pos, neg) for m in self.prefixes)
         if self.config.model == "vgae":
             loss = loss + model.kl_loss() / train_data.num_nodes
         return loss
+
+    def _masked_step(self, pos: Tensor) -> Tuple[Tensor, Tensor]:
+        """MaskGAE's random edge masking: hide ``mask_ratio`` of the
+        (undirected) training edges, encode on the visible ones (their
+        :math:`\\hat{\\mathbf{A}}` rebuilt) and return the embeddings with the
+        hidden edges, the positives to reconstruct."""
+        order = torch.randperm(pos.size(1), device=pos.device)
+        hidden = max(1, int(round(self.config.mask_ratio * pos.size(1))))
+        visible = pos[:, order[hidden:]]
+        visible = torch.cat([visible, visible.flip(0)], dim=1)
+        graph = gcn_adjacency(visible, self.split[0].num_nodes)
+        return self.model.encode(self.train_inputs[0], graph), pos[:, order[:hidden]]
 
     def val_score(self) -> float:
         """Validation AUC (:func:`validation_auc`)."""

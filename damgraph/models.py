@@ -73,6 +73,11 @@ class DAMVGAE(VGAE):
         return state
 
 
+#: ``maskgae`` is the GAE architecture trained on a masked-edge pretext task
+#: (:meth:`damgraph.linkpred.LinkPredTraining.task_loss`).
+MODELS = ("gae", "vgae", "maskgae")
+
+
 def build_autoencoder(
     model: str,
     in_channels: int,
@@ -84,12 +89,12 @@ def build_autoencoder(
     mask_hidden: bool = False,
     beta_init: float = 1.0,
 ) -> GAE:
-    """A GAE (``model="gae"``) or VGAE (``model="vgae"``) on a GCN encoder of
+    """A GAE (``model="gae"`` or ``"maskgae"``) or VGAE (``model="vgae"``) on a GCN encoder of
     embedding size :obj:`dim`, gated by :obj:`gate` (``"dam"``, or the
     baselines ``"l1"`` and ``"l0"``; the hidden layers too with
     :obj:`mask_hidden`); ``gate=None`` is the plain fixed-size model."""
-    if model not in ("gae", "vgae"):
-        raise ValueError(f"unknown model {model!r}: use 'gae' or 'vgae'")
+    if model not in MODELS:
+        raise ValueError(f"unknown model {model!r}: use one of {', '.join(MODELS)}")
     encoder = GCNEncoder(
         in_channels, dim, hidden_channels=hidden_channels, num_layers=num_layers,
         dropout=dropout, mask_output=gate is not None, mask_hidden=gate is not None and mask_hidden,

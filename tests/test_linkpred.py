@@ -100,3 +100,17 @@ def test_negative_sampler_never_returns_an_edge_or_a_self_loop(num_nodes):
     assert not any(tuple(p) in edges for p in pairs.t().tolist())
     assert bool((pairs[0] != pairs[1]).all())
     assert 0.3 < pairs.float().mean().item() / (num_nodes - 1) < 0.7  # spread over all nodes
+
+
+def test_maskgae_hides_the_mask_ratio_of_edges_and_trains(cora_split):
+    from damgraph.linkpred import LinkPredTraining
+
+    training = LinkPredTraining(cora_split, LinkPredConfig(model="maskgae", dim=16, mask_ratio=0.7, epochs=60,
+                                                           patience=60))
+    pos = cora_split[0].pos_edge_label_index
+    z, hidden = training._masked_step(pos)
+    assert hidden.size(1) == round(0.7 * pos.size(1)) and z.shape == (cora_split[0].num_nodes, 16)
+    hidden_set = set(map(tuple, hidden.t().tolist()))
+    assert hidden_set <= set(map(tuple, pos.t().tolist()))
+    record = training.fit()
+    assert record.val_score > 0.85
