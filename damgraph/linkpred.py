@@ -281,6 +281,11 @@ class LinkPredTraining:
         split = tuple(copy.copy(d).to(device) for d in split)  # the caller's split stays where it is
         self.split, self.config = split, config
         train_data, val_data, _ = split
+        if config.model == "maskgae":
+            if not 0.0 < config.mask_ratio < 1.0:
+                raise ValueError(f"mask_ratio must be in (0, 1), got {config.mask_ratio}")
+            if getattr(train_data, "edge_weight", None) is not None:
+                raise ValueError("model 'maskgae' does not use edge weights yet; drop them or use model 'gae'")
         seed_everything(config.seed)
         self.model = build_autoencoder(
             config.model, train_data.num_features, config.dim, hidden_channels=config.hidden,
@@ -301,9 +306,10 @@ class LinkPredTraining:
         self.negatives = NegativeSampler(train_data.edge_index, train_data.num_nodes)
 
     def task_loss(self) -> Tensor:
-        """Reconstruction loss of the training positives against as many
-        fresh negatives (summed over the Matryoshka prefixes, one set of
-        negatives for all), plus :math:`\\frac{1}{N}` KL for VGAE."""
+        """Reconstruction loss of the training positives (for ``maskgae`` the
+        hidden ones, :meth:`_masked_step`) against as many fresh negatives
+        (summed over the Matryoshka prefixes, one set of negatives for all),
+        plus :math:`\\frac{1}{N}` KL for VGAE."""
         train_data = self.split[0]
         model = self.model
         pos = train_data.pos_edge_label_index

@@ -114,3 +114,16 @@ def test_maskgae_hides_the_mask_ratio_of_edges_and_trains(cora_split):
     assert hidden_set <= set(map(tuple, pos.t().tolist()))
     record = training.fit()
     assert record.val_score > 0.85
+
+
+def test_maskgae_refuses_a_bad_ratio_and_edge_weights(cora_split):
+    import copy
+
+    from damgraph.linkpred import LinkPredTraining
+
+    with pytest.raises(ValueError, match="mask_ratio must be in"):
+        LinkPredTraining(cora_split, LinkPredConfig(model="maskgae", mask_ratio=1.0))
+    weighted = tuple(copy.copy(d) for d in cora_split)
+    weighted[0].edge_weight = torch.ones(weighted[0].edge_index.size(1))
+    with pytest.raises(ValueError, match="does not use edge weights"):
+        LinkPredTraining(weighted, LinkPredConfig(model="maskgae"))
