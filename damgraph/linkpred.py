@@ -260,7 +260,7 @@ def validation_auc(model: GAE, data: Data, z: Tensor) -> float:
     return roc_auc(pos, neg)
 
 
-def _same_graph(a: Data, b: Data) -> bool:
+def same_graph(a: Data, b: Data) -> bool:
     """Whether two splits pass messages over the same (weighted) edges."""
     wa, wb = getattr(a, "edge_weight", None), getattr(b, "edge_weight", None)
     return (a.edge_index.shape == b.edge_index.shape and torch.equal(a.edge_index, b.edge_index)
@@ -297,7 +297,7 @@ class LinkPredTraining:
         # Validation passes messages over the training edges (RandomLinkSplit).
         if prebuilt_graph:
             self.train_inputs = encoder_inputs(train_data, sparse_features)
-            same = _same_graph(train_data, val_data)
+            same = same_graph(train_data, val_data)
             self.val_inputs = self.train_inputs if same else encoder_inputs(val_data, sparse_features)
         else:  # every GCNConv normalises the edge index itself, at every call (a benchmarks.speed ablation)
             self.train_inputs, self.val_inputs = (

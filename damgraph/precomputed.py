@@ -16,7 +16,7 @@ from torch import Tensor, nn
 from torch_geometric.data import Data
 
 from damgraph.encoders import _gate
-from damgraph.linkpred import LinkPredConfig, NegativeSampler, _same_graph, resolve_device
+from damgraph.linkpred import LinkPredConfig, NegativeSampler, same_graph, resolve_device
 from damgraph.mask import SizeGate, gate_penalty
 from damgraph.metrics import roc_auc
 from damgraph.models import make_optimizer
@@ -174,7 +174,7 @@ def train_link_prediction_precomputed(
     model.load_state_dict(best_state)
     record = TrainingRecord(best, best_epoch, epoch, train_s, trajectory, losses)
 
-    test_feats = feats if _same_graph(train_data, test_data) else propagate_features(test_data, hops).to(device)
+    test_feats = feats if same_graph(train_data, test_data) else propagate_features(test_data, hops).to(device)
     test_auc = _auc(embed(model, test_feats), copy.copy(test_data).to(device))
     gate = model.out_mask
     width = gate.num_active if isinstance(gate, SizeGate) else config.dim
