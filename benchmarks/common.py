@@ -50,7 +50,7 @@ def summarise(rows: Iterable[dict], keys: Sequence[str], metrics: Sequence[str])
     for a metric are left out of it (NaN when none has one)."""
     groups: Dict[tuple, List[dict]] = {}
     for row in rows:
-        groups.setdefault(tuple(str(row[k]) for k in keys), []).append(row)
+        groups.setdefault(tuple(str(row.get(k, LATER_SETTINGS.get(k, ""))) for k in keys), []).append(row)
     table = []
     for group, members in groups.items():
         entry = dict(zip(keys, group), runs=len(members))
@@ -176,10 +176,16 @@ def check_sweep_arguments(parser: argparse.ArgumentParser, args: argparse.Namesp
         parser.error("penalty weights (--lam, --l1-lam, --l0-lam) must be >= 0")
 
 
+# Settings added after result files were first stored, with the value every older run had:
+# left out of the id at that value, so that stored runs keep matching.
+LATER_SETTINGS = {"mask_ratio": 0.7, "decoder": "inner"}
+
+
 def config_id(config, per_run: Sequence[str]) -> str:
     """Every setting of :obj:`config` except the per-run ones, as one string:
     a stored run is reused only when it matches."""
-    return "|".join(f"{k}={v}" for k, v in sorted(asdict(config).items()) if k not in per_run)
+    return "|".join(f"{k}={v}" for k, v in sorted(asdict(config).items())
+                    if k not in per_run and not (k in LATER_SETTINGS and v == LATER_SETTINGS[k]))
 
 
 def start_sweep(task: str, args: argparse.Namespace, config, argv: Sequence[str] | None,

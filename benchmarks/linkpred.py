@@ -23,12 +23,12 @@ from benchmarks.common import (add_sweep_arguments, check_sweep_arguments, confi
 from damgraph.datasets import load_dataset
 from benchmarks.curves import format_summary, plot_curves, summary
 from benchmarks.sizing import LAMBDA_GRIDS, METHODS, Job, Split
-from damgraph.models import MODELS
+from damgraph.models import DECODERS, MODELS
 from damgraph.linkpred import LinkPredConfig, split_edges
 
 # What identifies a run in the CSV; config_id holds every other setting.
 KEYS = ("dataset", "model", "method", "dim", "seed", "lam", "config_id")
-GROUP = ("dataset", "model", "method", "dim", "lam")
+GROUP = ("dataset", "model", "decoder", "method", "dim", "lam")
 METRICS = ("active_dim", "test_auc", "test_ap", "test_hits@20", "test_mrr", "val_auc", "probe_acc", "epochs",
            "train_s")
 
@@ -75,6 +75,8 @@ def add_method_arguments(p: argparse.ArgumentParser) -> None:
                    help=f"penalty weights of the l1 method (default: {grid('l1')})")
     p.add_argument("--l0-lam", nargs="+", type=float, default=list(LAMBDA_GRIDS["l0"]),
                    help=f"penalty weights of the l0 method (default: {grid('l0')})")
+    p.add_argument("--decoder", choices=list(DECODERS), default="inner",
+                   help="edge decoder: inner product, or an MLP on z_i * z_j (not with matryoshka)")
     p.add_argument("--quick", action="store_true",
                    help="a small but meaningful sweep in about 2 minutes: Cora, seeds 0 1, dims 4 16 64, "
                         "every method, 200 epochs, patience 50")
@@ -99,7 +101,8 @@ def sweep_plan(args: argparse.Namespace, cid: str) -> List[dict]:
 def base_config(args: argparse.Namespace) -> LinkPredConfig:
     return LinkPredConfig(
         model=args.model, epochs=args.epochs, patience=args.patience,
-        lr=args.lr, beta_lr=args.beta_lr, mask_hidden=args.mask_hidden, device=args.device)
+        lr=args.lr, beta_lr=args.beta_lr, mask_hidden=args.mask_hidden, device=args.device,
+        decoder=args.decoder)
 
 
 def sweep_runner(args: argparse.Namespace, base: LinkPredConfig, data: Dict[str, object]) -> Callable[[dict], dict]:

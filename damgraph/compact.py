@@ -110,6 +110,10 @@ def compact(model: nn.Module) -> nn.Module:
     encoders = [m for m in model.modules() if isinstance(m, GCNEncoder)]
     if not encoders and size_gates(model):
         raise TypeError("compact() supports gates inside damgraph.GCNEncoder only")
+    for module in model.modules():  # an MLP decoder reads the embedding: cut its closed inputs too
+        decoder, encoder = getattr(module, "decoder", None), getattr(module, "encoder", None)
+        if hasattr(decoder, "keep_inputs") and isinstance(getattr(encoder, "out_mask", None), SizeGate):
+            decoder.keep_inputs(_open_units(encoder.out_mask, "output")[0])
     for encoder in encoders:
         _compact_encoder(encoder)
     return model

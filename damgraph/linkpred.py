@@ -137,7 +137,8 @@ class LinkPredConfig:
     the model and the data live (``"cpu"``, ``"cuda"``, ``"cuda:1"``).
     ``model="maskgae"`` trains the GAE on a masked-edge pretext task (Li et
     al., KDD 2023): each step hides ``mask_ratio`` of the training edges,
-    encodes on the rest and reconstructs the hidden ones.
+    encodes on the rest and reconstructs the hidden ones. ``decoder`` is
+    ``"inner"`` (inner product) or ``"mlp"`` (:class:`~damgraph.models.MLPEdgeDecoder`).
     """
 
     model: str = "gae"
@@ -157,6 +158,7 @@ class LinkPredConfig:
     seed: int = 0
     device: str = "cpu"
     mask_ratio: float = 0.7
+    decoder: str = "inner"
 
 
 @dataclass
@@ -281,6 +283,9 @@ class LinkPredTraining:
         split = tuple(copy.copy(d).to(device) for d in split)  # the caller's split stays where it is
         self.split, self.config = split, config
         train_data, val_data, _ = split
+        if config.matryoshka and config.decoder != "inner":
+            raise ValueError("Matryoshka prefixes need the inner-product decoder (an MLP decoder has a fixed "
+                             "input size); use decoder 'inner'")
         if config.model == "maskgae":
             if not 0.0 < config.mask_ratio < 1.0:
                 raise ValueError(f"mask_ratio must be in (0, 1), got {config.mask_ratio}")
@@ -290,7 +295,7 @@ class LinkPredTraining:
         self.model = build_autoencoder(
             config.model, train_data.num_features, config.dim, hidden_channels=config.hidden,
             num_layers=config.num_layers, dropout=config.dropout, gate=config.gate,
-            mask_hidden=config.mask_hidden).to(device)
+            mask_hidden=config.mask_hidden, decoder=config.decoder).to(device)
         self.optimizer = make_optimizer(self.model, config.lr, config.weight_decay, config.beta_lr)
         self.prefixes = matryoshka_prefixes(config.dim) if config.matryoshka else [config.dim]
         # The encoder's arguments for the training and the validation split.

@@ -24,6 +24,36 @@ class InnerProductDecoder(_PyGInnerProductDecoder):
         return torch.sigmoid(value) if sigmoid else value
 
 
+class MLPEdgeDecoder(nn.Module):
+    r"""An MLP edge decoder, as MaskGAE's (Li et al., KDD 2023):
+    :math:`\sigma(\mathrm{MLP}(\mathbf{z}_i \odot \mathbf{z}_j))` with one
+    hidden ReLU layer. With it the embedding size no longer equals the
+    decoder's capacity: result tables record which decoder a row used.
+    Closed embedding units feed zeros, so :func:`damgraph.compact` drops
+    their input columns (:meth:`keep_inputs`)."""
+
+    def __init__(self, in_channels: int, hidden_channels: int = 64):
+        super().__init__()
+        self.lin_in = nn.Linear(in_channels, hidden_channels)
+        self.lin_out = nn.Linear(hidden_channels, 1)
+
+    def forward(self, z: Tensor, edge_index: Tensor, sigmoid: bool = True) -> Tensor:
+        h = z.index_select(0, edge_index[0]) * z.index_select(0, edge_index[1])
+        value = self.lin_out(torch.relu(self.lin_in(h))).view(-1)
+        return torch.sigmoid(value) if sigmoid else value
+
+    @torch.no_grad()
+    def keep_inputs(self, index: Tensor) -> None:
+        """Keep only the input units :obj:`index` (in place)."""
+        lin = nn.Linear(int(index.numel()), self.lin_in.out_features).to(self.lin_in.weight.device)
+        lin.weight.copy_(self.lin_in.weight[:, index])
+        lin.bias.copy_(self.lin_in.bias)
+        self.lin_in = lin
+
+
+DECODERS = ("inner", "mlp")
+
+
 class DAMVGAE(VGAE):
     r"""The Variational Graph Auto-Encoder (`Kipf and Welling, 2016
     <https://arxiv.org/abs/1611.07308>`_) with a DAM-gated latent.
@@ -88,18 +118,24 @@ def build_autoencoder(
     gate: Optional[str] = "dam",
     mask_hidden: bool = False,
     beta_init: float = 1.0,
+    decoder: str = "inner",
 ) -> GAE:
     """A GAE (``model="gae"`` or ``"maskgae"``) or VGAE (``model="vgae"``) on a GCN encoder of
     embedding size :obj:`dim`, gated by :obj:`gate` (``"dam"``, or the
     baselines ``"l1"`` and ``"l0"``; the hidden layers too with
-    :obj:`mask_hidden`); ``gate=None`` is the plain fixed-size model."""
+    :obj:`mask_hidden`); ``gate=None`` is the plain fixed-size model.
+    :obj:`decoder` is ``"inner"`` (the inner product) or ``"mlp"``
+    (:class:`MLPEdgeDecoder`)."""
+    if decoder not in DECODERS:
+        raise ValueError(f"unknown decoder {decoder!r}: use one of {', '.join(DECODERS)}")
     if model not in MODELS:
         raise ValueError(f"unknown model {model!r}: use one of {', '.join(MODELS)}")
     encoder = GCNEncoder(
         in_channels, dim, hidden_channels=hidden_channels, num_layers=num_layers,
         dropout=dropout, mask_output=gate is not None, mask_hidden=gate is not None and mask_hidden,
         variational=model == "vgae", beta_init=beta_init, gate=gate or "dam")
-    return DAMVGAE(encoder) if model == "vgae" else GAE(encoder, InnerProductDecoder())
+    dec = MLPEdgeDecoder(dim) if decoder == "mlp" else InnerProductDecoder()
+    return DAMVGAE(encoder, dec) if model == "vgae" else GAE(encoder, dec)
 
 
 def build_classifier(

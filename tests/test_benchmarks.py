@@ -27,7 +27,7 @@ def test_linkpred_writes_one_row_per_run_and_resumes(tmp_path, data_root, capsys
     meta = json.loads((out / "linkpred.json").read_text())
     assert meta["config"]["epochs"] == 5 and "torch" in meta["environment"]
     table = (out / "linkpred.md").read_text()
-    assert "| cora | gae | dam | 8 | 0.03 | 2 |" in table
+    assert "| cora | gae | inner | dam | 8 | 0.03 | 2 |" in table
 
     # A second run with one more seed reuses the four stored runs.
     capsys.readouterr()

@@ -104,3 +104,19 @@ def test_plain_model_is_unchanged_and_closed_gate_is_refused(tiny_graph):
     _set_betas(model, -6.0)
     with pytest.raises(ValueError, match="every unit of the output gate is closed \\(DAMMask\\)"):
         compact(model)
+
+
+def test_compact_cuts_the_mlp_decoders_closed_inputs(tiny_graph):
+    from damgraph.models import build_autoencoder
+
+    torch.manual_seed(0)
+    model = build_autoencoder("gae", 5, 8, decoder="mlp").eval()
+    with torch.no_grad():
+        model.encoder.out_mask.beta.fill_(-2.0)  # closes the lowest units
+    keep = model.encoder.out_mask.num_active
+    assert 0 < keep < 8
+    small = compact(model).eval()
+    assert small.decoder.lin_in.in_features == keep
+    pairs = torch.tensor([[0, 1, 2, 4], [3, 5, 1, 0]])
+    z, z_small = model.encode(tiny_graph.x, tiny_graph.edge_index), small.encode(tiny_graph.x, tiny_graph.edge_index)
+    torch.testing.assert_close(small.decoder(z_small, pairs), model.decoder(z, pairs), rtol=1e-5, atol=1e-6)

@@ -127,3 +127,10 @@ def test_maskgae_refuses_a_bad_ratio_and_edge_weights(cora_split):
     weighted[0].edge_weight = torch.ones(weighted[0].edge_index.size(1))
     with pytest.raises(ValueError, match="does not use edge weights"):
         LinkPredTraining(weighted, LinkPredConfig(model="maskgae"))
+
+
+def test_the_decoder_is_recorded_and_matryoshka_needs_the_inner_product(cora_split):
+    result = train_link_prediction(cora_split, LinkPredConfig(dim=8, decoder="mlp", gate=None, epochs=20, patience=20))
+    assert result.row()["decoder"] == "mlp" and 0.5 < result.test_auc <= 1.0
+    with pytest.raises(ValueError, match="Matryoshka prefixes need the inner-product decoder"):
+        train_link_prediction(cora_split, LinkPredConfig(dim=8, decoder="mlp", matryoshka=True))

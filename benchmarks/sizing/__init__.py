@@ -44,11 +44,15 @@ def probe_columns(z: torch.Tensor, job: Job) -> Dict[str, float]:
 
 
 def embedding_columns(z_val: torch.Tensor, z_test: torch.Tensor, job: Job,
-                      probe_z: Optional[torch.Tensor] = None) -> Dict[str, float]:
-    """Validation AUC, every test metric (inner-product decoder) and the
-    linear probe (of :obj:`probe_z`, default the test-graph embeddings)."""
-    val = score_embeddings(z_val, job.split[1])
-    test = score_embeddings(z_test, job.split[2])
+                      probe_z: Optional[torch.Tensor] = None,
+                      decoder: Optional[torch.nn.Module] = None) -> Dict[str, float]:
+    """Validation AUC, every test metric (with :obj:`decoder`, default the
+    inner product) and the linear probe (of :obj:`probe_z`, default the
+    test-graph embeddings)."""
+    if decoder is not None:
+        decoder = decoder.cpu().eval()
+    val = score_embeddings(z_val, job.split[1], decoder)
+    test = score_embeddings(z_test, job.split[2], decoder)
     return {"test_auc": test.pop("auc"), "test_ap": test.pop("ap"),
             **{f"test_{k}": v for k, v in test.items()}, "val_auc": val["auc"],
             **probe_columns(z_test if probe_z is None else probe_z, job)}
