@@ -12,7 +12,7 @@ import sys
 import time
 from dataclasses import asdict
 from pathlib import Path
-from typing import Callable, Dict, Iterable, List, Sequence
+from typing import Callable, Dict, Iterable, List, Optional, Sequence
 
 import numpy as np
 
@@ -38,6 +38,19 @@ def environment() -> Dict[str, str]:
 
     return {**versions(), "platform": platform.platform(), "processor": platform.machine(),
             "cpu_count": str(os.cpu_count()), "torch_threads": str(torch.get_num_threads())}
+
+
+def proc_status_mb(field: str) -> Optional[float]:
+    """A memory field of ``/proc/self/status`` (``VmRSS``, ``VmHWM``) in MiB;
+    ``None`` where there is no such file (not Linux)."""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith(field + ":"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        return None
+    return None
 
 
 def write_json(path: Path, payload: dict) -> None:

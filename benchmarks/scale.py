@@ -29,24 +29,13 @@ from typing import Dict, List, Optional, Sequence
 
 import numpy as np
 
-from benchmarks.common import environment, prepare_out, save_figure, write_csv, write_json, write_report
+from benchmarks.common import environment, proc_status_mb, prepare_out, save_figure, write_csv, write_json, write_report
 
 MODES = ("full", "precomputed")
 
 
-def _status_mb(field: str) -> Optional[float]:
-    try:
-        with open("/proc/self/status") as f:
-            for line in f:
-                if line.startswith(field + ":"):
-                    return int(line.split()[1]) / 1024
-    except OSError:
-        return None
-    return None
-
-
 def _peak_rss_mb() -> Optional[float]:
-    peak = _status_mb("VmHWM")
+    peak = proc_status_mb("VmHWM")
     if peak is not None:
         return peak
     import resource  # not Linux: ru_maxrss (bytes on macOS)

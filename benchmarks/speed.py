@@ -41,12 +41,12 @@ import numpy as np
 import torch
 from torch_geometric.data import Data
 from torch_geometric.nn import GAE, GCNConv
-from torch_geometric.transforms import NormalizeFeatures
 
-from benchmarks.common import environment, prepare_out, save_figure, write_csv, write_json, write_report
-from damgraph.datasets import DATA_ENV, load_dataset
+from benchmarks.common import environment, proc_status_mb, prepare_out, save_figure, write_csv, write_json, write_report
+from damgraph import datasets
+from damgraph.datasets import DATA_ENV
 from damgraph.linkpred import LinkPredConfig, LinkPredTraining, resolve_device, split_edges, train_link_prediction
-from damgraph.synthetic import community_graph
+from damgraph.synthetic import synthetic_size
 from damgraph.training import deterministic, seed_everything
 
 Split = Tuple[Data, Data, Data]
@@ -119,17 +119,6 @@ def make_runner(impl: str, split: Split, seed: int) -> Callable[[int], None]:
     return lambda n: training.fit(epochs=n, patience=n)
 
 
-def _status_kb(field: str) -> Optional[int]:
-    try:
-        with open("/proc/self/status") as f:
-            for line in f:
-                if line.startswith(field + ":"):
-                    return int(line.split()[1])
-    except OSError:
-        return None
-    return None
-
-
 def _memory_probe(impl: str, name: str, root: Optional[str], block: int, threads: int, queue) -> None:
     """In a fresh process: load and split the graph, then train :obj:`impl`
     for two blocks and report the peak resident memory above the resident
@@ -143,12 +132,12 @@ def _memory_probe(impl: str, name: str, root: Optional[str], block: int, threads
     except OSError:
         queue.put(None)
         return
-    before = _status_kb("VmRSS")
+    before = proc_status_mb("VmRSS")
     with deterministic():
         run = make_runner(impl, split, 0)
         run(2 * block)
-    peak = _status_kb("VmHWM")
-    queue.put(None if before is None or peak is None else round(max(peak - before, 0) / 1024, 1))
+    peak = proc_status_mb("VmHWM")
+    queue.put(None if before is None or peak is None else round(max(peak - before, 0), 1))
 
 
 def peak_memory_mb(impl: str, name: str, root: Optional[str], block: int) -> Optional[float]:
@@ -203,9 +192,7 @@ def test_auc(impl: str, split: Split, seed: int, epochs: int) -> Tuple[float, in
 def load_graph(name: str, root: Optional[str]) -> Data:
     """A Planetoid dataset with row-normalised features (as PyG's example),
     or ``synthetic-<N>``: :func:`damgraph.synthetic.community_graph` with N nodes."""
-    if name.startswith("synthetic-"):
-        return community_graph(int(float(name.split("-", 1)[1])), seed=0)
-    return NormalizeFeatures()(load_dataset(name, root=root)[0])
+    return datasets.load_graph(name, root, normalize_features=True)
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
@@ -241,10 +228,9 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     for name in args.datasets:
         if name.startswith("synthetic-"):
             try:
-                if int(float(name.split("-", 1)[1])) < 10:
-                    raise ValueError
-            except ValueError:
-                p.error(f"{name!r}: write synthetic-<nodes> with at least 10 nodes, e.g. synthetic-10000")
+                synthetic_size(name)
+            except ValueError as err:
+                p.error(str(err))
     return args
 
 

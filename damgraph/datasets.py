@@ -40,6 +40,17 @@ def _cache_root() -> Path:
     return Path(base) / "damgraph" / "planetoid"
 
 
+def load_graph(name: str, root: Union[str, Path, None] = None, normalize_features: bool = False):
+    """The graph (a PyG ``Data``) behind a dataset name: a Planetoid name
+    (:func:`load_dataset`), or ``synthetic-<nodes>`` for
+    :func:`damgraph.synthetic.community_graph` with that many nodes, seed 0."""
+    if name.startswith("synthetic-"):
+        from damgraph.synthetic import community_graph, synthetic_size
+
+        return community_graph(synthetic_size(name), seed=0)
+    return load_dataset(name, root=root, normalize_features=normalize_features)[0]
+
+
 def load_dataset(
     name: str,
     root: Union[str, Path, None] = None,

@@ -28,7 +28,7 @@ import torch.distributed as dist
 from torch import Tensor, nn
 from torch.nn.parallel import DistributedDataParallel
 
-from damgraph.datasets import DATA_ENV
+from damgraph.datasets import DATA_ENV, load_graph
 from damgraph.io import atomic_write_text, versions
 from damgraph.linkpred import (LinkPredConfig, LinkPredTraining, link_metrics, resolve_device, split_edges)
 from damgraph.training import deterministic, fit
@@ -111,16 +111,6 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     p.add_argument("--device", default="cpu", help="cpu or cuda (each rank takes cuda:LOCAL_RANK)")
     p.add_argument("--out", required=True, help="result JSON, written by rank 0")
     return p.parse_args(argv)
-
-
-def load_graph(name: str, root: Optional[str]):
-    if name.startswith("synthetic-"):
-        from damgraph.synthetic import community_graph
-
-        return community_graph(int(float(name.split("-", 1)[1])), seed=0)
-    from damgraph.datasets import load_dataset
-
-    return load_dataset(name, root=root)[0]
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:

@@ -17,7 +17,7 @@ from damgraph.compact import compacted_size
 from damgraph.encoders import Features, Graph
 from damgraph.mask import SizeGate, active_widths
 from damgraph.metrics import ranking_metrics, roc_auc
-from damgraph.models import build_autoencoder, count_parameters, make_optimizer
+from damgraph.models import InnerProductDecoder, build_autoencoder, count_parameters, make_optimizer
 from damgraph.propagation import feature_operator, gcn_adjacency
 from damgraph.training import deterministic, TrainingRecord, fit, run_columns, seed_everything
 
@@ -207,7 +207,6 @@ def score_embeddings(z: torch.Tensor, data: Data, decoder: Optional[torch.nn.Mod
     the shared negatives and MRR (OGB's terms), ranking by the logits.
     :obj:`decoder` defaults to the inner product."""
     from sklearn.metrics import average_precision_score, roc_auc_score
-    from torch_geometric.nn.models import InnerProductDecoder
 
     decoder = decoder or InnerProductDecoder()
     pos_scores = decoder(z, data.pos_edge_label_index, sigmoid=False)

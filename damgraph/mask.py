@@ -146,10 +146,7 @@ def dam_penalty(model: nn.Module) -> Tensor:
     r"""The DAM regulariser :math:`\frac{1}{L}\sum_{l} \beta_l` over the
     :math:`L` gated layers of :obj:`model` (zero when there are none).
     Multiply by :math:`\lambda` and add to the task loss."""
-    masks = dam_masks(model)
-    if not masks:
-        return torch.zeros(())
-    return torch.stack([m.regularization() for m in masks]).mean()
+    return gate_penalty(dam_masks(model))
 
 
 def active_widths(model: nn.Module) -> Dict[str, int]:

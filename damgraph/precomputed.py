@@ -21,7 +21,7 @@ from damgraph.mask import SizeGate, gate_penalty
 from damgraph.metrics import roc_auc
 from damgraph.models import make_optimizer
 from damgraph.propagation import gcn_adjacency
-from damgraph.training import TrainingRecord, deterministic, seed_everything
+from damgraph.training import TrainingRecord, deterministic, seed_everything, snapshot
 
 
 @torch.no_grad()
@@ -167,7 +167,7 @@ def train_link_prediction_precomputed(
             score = sync_score(score)
         if score > best:
             best, best_epoch = score, epoch
-            best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+            best_state = snapshot(model)
         elif epoch - best_epoch >= config.patience:
             break
     train_s = time.perf_counter() - t0

@@ -63,17 +63,6 @@ class SparseOperator:
     def shape(self) -> torch.Size:
         return self.matrix.shape
 
-    def size(self, dim: Optional[int] = None) -> Union[torch.Size, int]:
-        return self.shape if dim is None else self.shape[dim]
-
-    @property
-    def device(self) -> torch.device:
-        return self.matrix.device
-
-    @property
-    def dtype(self) -> torch.dtype:
-        return self.matrix.dtype
-
     def nnz(self) -> int:
         return int(self.matrix._nnz())
 

@@ -8,6 +8,18 @@ from torch_geometric.data import Data
 from torch_geometric.utils import coalesce, to_undirected
 
 
+def synthetic_size(name: str) -> int:
+    """The node count in a ``synthetic-<nodes>`` name (``1e6`` allowed), or a
+    one-line :class:`ValueError` naming the fix."""
+    try:
+        n = int(float(name.split("-", 1)[1]))
+    except (IndexError, ValueError):
+        n = 0
+    if n < 10:
+        raise ValueError(f"{name!r}: write synthetic-<nodes> with at least 10 nodes, e.g. synthetic-10000")
+    return n
+
+
 def community_graph(
     num_nodes: int,
     avg_degree: float = 10.0,

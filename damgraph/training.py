@@ -103,7 +103,7 @@ def fit(
         score = val_score()
         if score > best_score:
             best_score, best_epoch = score, epoch
-            best_state = _snapshot(model)
+            best_state = snapshot(model)
         elif epoch - best_epoch >= patience:
             break
     train_s = time.perf_counter() - start
@@ -113,7 +113,7 @@ def fit(
     return TrainingRecord(best_score, best_epoch, epoch, train_s, trajectory, losses)
 
 
-def _snapshot(model: nn.Module) -> Dict[str, object]:
+def snapshot(model: nn.Module) -> Dict[str, object]:
     """A copy of :obj:`model`'s state (tensors cloned: a deepcopy of the
     state dict costs several times more, at every improving epoch)."""
     return {k: v.detach().clone() if isinstance(v, Tensor) else copy.deepcopy(v)
