@@ -1,7 +1,7 @@
 """damgraph: compact node embeddings whose size is learned by DiscriminAtive Masking."""
 from damgraph.mask import DAMMask, SizeGate, active_widths, dam_masks, dam_penalty, gate_penalty
-from damgraph.encoders import GCNEncoder
-from damgraph.models import (DAMVGAE, build_autoencoder, build_classifier, count_parameters,
+from damgraph.encoders import GCNEncoder, GNNEncoder
+from damgraph.models import (DAMVGAE, MaskGAE, build_autoencoder, build_classifier, count_parameters,
                              make_optimizer)
 from damgraph.compact import compact
 from damgraph.datasets import DatasetNotFoundError, load_dataset
@@ -14,7 +14,7 @@ from damgraph.io import load_embeddings, save_embeddings
 __version__ = "0.1.0"
 
 __all__ = [
-    "DAMMask", "GCNEncoder", "DAMVGAE", "build_autoencoder", "build_classifier", "compact",
+    "DAMMask", "GCNEncoder", "GNNEncoder", "DAMVGAE", "MaskGAE", "build_autoencoder", "build_classifier", "compact",
     "count_parameters", "make_optimizer", "dam_masks", "dam_penalty", "active_widths", "SizeGate",
     "gate_penalty",
     "load_dataset", "DatasetNotFoundError", "LinkPredConfig", "split_edges", "train_link_prediction",

@@ -1,15 +1,17 @@
-"""GCN encoder whose output (and optionally hidden) width sits behind DAM gates."""
+"""GNN encoder (GCN, GraphSAGE or GAT layers) whose output (and optionally
+hidden) width sits behind DAM gates."""
 from __future__ import annotations
 
 from typing import List, Optional, Tuple, Union
 
 import torch.nn.functional as F
 from torch import Tensor, nn
-from torch_geometric.nn import GCNConv
+from torch_geometric.nn import GATConv, GCNConv, SAGEConv
+from torch_geometric.nn.conv import MessagePassing
 
 from damgraph.gates import HardConcreteGate, L1Scale
 from damgraph.mask import DAMMask
-from damgraph.propagation import SparseOperator
+from damgraph.propagation import SparseOperator, gcn_adjacency
 
 #: Node features: a dense matrix, or a sparse one wrapped by :func:`damgraph.propagation.feature_operator`.
 Features = Union[Tensor, SparseOperator]
@@ -18,12 +20,35 @@ Features = Union[Tensor, SparseOperator]
 Graph = Union[Tensor, SparseOperator]
 
 GATES = ("dam", "l1", "l0")
+#: Message-passing layers: GCN (Kipf and Welling, 2017), GraphSAGE with mean
+#: aggregation (Hamilton et al., 2017), single-head GAT (Velickovic et al., 2018).
+CONVS = ("gcn", "sage", "gat")
+ACTIVATIONS = {"relu": F.relu, "elu": F.elu}
 
 
-def gcn_layer(conv: GCNConv, x: Features, graph: Graph, edge_weight: Optional[Tensor] = None) -> Tensor:
-    """``conv(x, graph)``; with a prebuilt :math:`\\hat{\\mathbf{A}}` the same
-    function as :math:`\\hat{\\mathbf{A}}\\mathbf{X}\\mathbf{W} + \\mathbf{b}` from
-    ``conv``'s own parameters, as CSR products."""
+def make_conv(kind: str, in_channels: int, out_channels: int) -> MessagePassing:
+    """A PyG layer of kind :obj:`kind` (one of :data:`CONVS`)."""
+    if kind == "gcn":
+        return GCNConv(in_channels, out_channels)
+    if kind == "sage":
+        return SAGEConv(in_channels, out_channels)
+    if kind == "gat":
+        return GATConv(in_channels, out_channels, heads=1)
+    raise ValueError(f"unknown conv {kind!r}: choose one of {', '.join(CONVS)}")
+
+
+def gcn_layer(conv: nn.Module, x: Features, graph: Graph, edge_weight: Optional[Tensor] = None) -> Tensor:
+    """``conv(x, graph)``; for a :class:`GCNConv` on a prebuilt
+    :math:`\\hat{\\mathbf{A}}` the same function as
+    :math:`\\hat{\\mathbf{A}}\\mathbf{X}\\mathbf{W} + \\mathbf{b}` from ``conv``'s own
+    parameters, as CSR products. Other layers (SAGE, GAT) take an edge index
+    and dense features, and no edge weights."""
+    if not isinstance(conv, GCNConv):
+        if isinstance(graph, SparseOperator):
+            raise TypeError(f"{conv.__class__.__name__} needs an edge index, not a prebuilt GCN adjacency")
+        if isinstance(x, SparseOperator):
+            x = x.to_dense()
+        return conv(x, graph)
     if isinstance(graph, SparseOperator):
         h = x @ conv.lin.weight.t() if isinstance(x, SparseOperator) else conv.lin(x)
         h = graph @ h
@@ -45,19 +70,25 @@ def _gate(width: int, on: bool, kind: str, beta_init: float) -> nn.Module:
     raise ValueError(f"unknown gate {kind!r}: choose one of {', '.join(GATES)}")
 
 
-class GCNEncoder(nn.Module):
-    r"""A stack of :class:`~torch_geometric.nn.conv.GCNConv` layers
-    (`Kipf and Welling, ICLR 2017 <https://arxiv.org/abs/1609.02907>`_) whose
-    output passes through a :class:`~damgraph.DAMMask`:
+class GNNEncoder(nn.Module):
+    r"""A stack of message-passing layers, by default
+    :class:`~torch_geometric.nn.conv.GCNConv` (`Kipf and Welling, ICLR 2017
+    <https://arxiv.org/abs/1609.02907>`_), whose output passes through a
+    :class:`~damgraph.DAMMask`:
 
     .. math::
-        \mathbf{H}^{(l+1)} = g^{(l+1)} \odot \sigma\big(\hat{\mathbf{A}}\,
-        \mathrm{dropout}(\mathbf{H}^{(l)})\,\mathbf{W}^{(l)} + \mathbf{b}^{(l)}\big),
-        \qquad \mathbf{Z} = g^{\mathrm{out}} \odot \big(\hat{\mathbf{A}}
+        \mathbf{H}^{(l+1)} = g^{(l+1)} \odot \sigma\big(\mathrm{BN}\big(\hat{\mathbf{A}}\,
+        \mathrm{dropout}(\mathbf{H}^{(l)})\,\mathbf{W}^{(l)} + \mathbf{b}^{(l)}\big)\big),
+        \qquad \mathbf{Z} = g^{\mathrm{out}} \odot \mathrm{BN}\big(\hat{\mathbf{A}}
         \mathbf{H}^{(L-1)} \mathbf{W}^{(L-1)} + \mathbf{b}^{(L-1)}\big),
 
     with :math:`\hat{\mathbf{A}}` the symmetric-normalised adjacency with self
-    loops. With both gates switched off it is the plain GCN encoder of GAE.
+    loops, and the batch norms (BN) only with :obj:`batch_norm`. With both
+    gates switched off and no batch norm it is the plain GCN encoder of GAE.
+    ``conv="sage"`` (:class:`~torch_geometric.nn.conv.SAGEConv`, mean
+    aggregation) and ``conv="gat"`` (:class:`~torch_geometric.nn.conv.GATConv`,
+    one head) replace the GCN layers; they take an edge index (see
+    :meth:`prepare_graph`).
 
     With :obj:`variational=True` the last layer is two heads, and
     :meth:`forward` returns the *ungated* :math:`(\mu, \log\sigma)`; the output
@@ -68,7 +99,7 @@ class GCNEncoder(nn.Module):
         out_channels (int): Embedding size (the starting width when gated).
         hidden_channels (int, optional): Hidden width; defaults to
             :obj:`2 * out_channels` as in PyG's autoencoder example.
-        num_layers (int, optional): Number of GCN layers. (default: :obj:`2`)
+        num_layers (int, optional): Number of layers. (default: :obj:`2`)
         dropout (float, optional): Dropout on the input of every layer.
             (default: :obj:`0.0`)
         mask_output (bool, optional): Gate the output with DAM. (default: :obj:`True`)
@@ -80,6 +111,12 @@ class GCNEncoder(nn.Module):
         gate (str, optional): The kind of gate: ``"dam"``, or the baselines
             ``"l1"`` (:class:`~damgraph.gates.L1Scale`) and ``"l0"``
             (:class:`~damgraph.gates.HardConcreteGate`). (default: :obj:`"dam"`)
+        conv (str, optional): ``"gcn"``, ``"sage"`` or ``"gat"``. (default: :obj:`"gcn"`)
+        batch_norm (bool, optional): Batch norm after every layer (before the
+            activation; on the output layer too unless variational), as in
+            MaskGAE. (default: :obj:`False`)
+        activation (str, optional): ``"relu"`` or ``"elu"`` on the hidden
+            layers. (default: :obj:`"relu"`)
     """
 
     def __init__(
@@ -94,27 +131,39 @@ class GCNEncoder(nn.Module):
         variational: bool = False,
         beta_init: float = 1.0,
         gate: str = "dam",
+        conv: str = "gcn",
+        batch_norm: bool = False,
+        activation: str = "relu",
     ):
         super().__init__()
         if num_layers < 1:
             raise ValueError(f"num_layers must be >= 1, got {num_layers}")
         if not 0.0 <= dropout < 1.0:
             raise ValueError(f"dropout must be in [0, 1), got {dropout}")
+        if conv not in CONVS:
+            raise ValueError(f"unknown conv {conv!r}: choose one of {', '.join(CONVS)}")
+        if activation not in ACTIVATIONS:
+            raise ValueError(f"unknown activation {activation!r}: choose one of {', '.join(ACTIVATIONS)}")
         hidden_channels = hidden_channels or 2 * out_channels
         self.in_channels = in_channels
         self.out_channels = out_channels
         self.dropout = dropout
         self.variational = variational
+        self.conv = conv
+        self.activation = activation
 
         widths = [in_channels] + [hidden_channels] * (num_layers - 1)
-        self.convs = nn.ModuleList(GCNConv(a, b) for a, b in zip(widths[:-1], widths[1:]))
+        self.convs = nn.ModuleList(make_conv(conv, a, b) for a, b in zip(widths[:-1], widths[1:]))
+        self.norms = nn.ModuleList(
+            nn.BatchNorm1d(b) if batch_norm else nn.Identity() for b in widths[1:])
         self.hidden_masks = nn.ModuleList(
             _gate(b, mask_hidden, gate, beta_init) for b in widths[1:])
         if variational:
-            self.conv_mu = GCNConv(widths[-1], out_channels)
-            self.conv_logstd = GCNConv(widths[-1], out_channels)
+            self.conv_mu = make_conv(conv, widths[-1], out_channels)
+            self.conv_logstd = make_conv(conv, widths[-1], out_channels)
         else:
-            self.conv_out = GCNConv(widths[-1], out_channels)
+            self.conv_out = make_conv(conv, widths[-1], out_channels)
+        self.out_norm = nn.BatchNorm1d(out_channels) if batch_norm and not variational else nn.Identity()
         self.out_mask = _gate(out_channels, mask_output, gate, beta_init)
 
     def reset_parameters(self) -> None:
@@ -122,9 +171,20 @@ class GCNEncoder(nn.Module):
             if module is not self and hasattr(module, "reset_parameters"):
                 module.reset_parameters()
 
-    def output_convs(self) -> List[GCNConv]:
+    def output_convs(self) -> List[nn.Module]:
         """The layer(s) producing the embedding (one, or the mu/logstd heads)."""
         return [self.conv_mu, self.conv_logstd] if self.variational else [self.conv_out]
+
+    def prepare_graph(self, edge_index: Tensor, num_nodes: int, edge_weight: Optional[Tensor] = None) -> Graph:
+        """The graph in the form :meth:`forward` is fastest with: for GCN
+        layers :math:`\\hat{\\mathbf{A}}` built once
+        (:func:`~damgraph.propagation.gcn_adjacency`), for SAGE and GAT the
+        edge index itself (they do not use edge weights)."""
+        if self.conv == "gcn":
+            return gcn_adjacency(edge_index, num_nodes, edge_weight)
+        if edge_weight is not None:
+            raise ValueError(f"conv {self.conv!r} does not use edge weights; drop them or use conv 'gcn'")
+        return edge_index
 
     def _dropout(self, x: Features) -> Features:
         if self.dropout == 0.0 or not self.training:
@@ -135,15 +195,16 @@ class GCNEncoder(nn.Module):
 
     def hidden(self, x: Features, edge_index: Graph, edge_weight: Optional[Tensor] = None) -> Tensor:
         """The last hidden representation (the input of the output layer)."""
-        for conv, gate in zip(self.convs, self.hidden_masks):
-            x = gate(F.relu(gcn_layer(conv, self._dropout(x), edge_index, edge_weight)))
+        act = ACTIVATIONS[self.activation]
+        for conv, norm, gate in zip(self.convs, self.norms, self.hidden_masks):
+            x = gate(act(norm(gcn_layer(conv, self._dropout(x), edge_index, edge_weight))))
         return self._dropout(x)
 
     def forward(
         self, x: Features, edge_index: Graph, edge_weight: Optional[Tensor] = None
     ) -> Union[Tensor, Tuple[Tensor, Tensor]]:
         """Embeddings of every node. :obj:`edge_index` is either an edge
-        index (with optional :obj:`edge_weight`) or a prebuilt
+        index (with optional :obj:`edge_weight`) or, for GCN layers, a prebuilt
         :func:`~damgraph.propagation.gcn_adjacency`, which is faster when the
         same graph is encoded many times; :obj:`x` may be a sparse
         :func:`~damgraph.propagation.feature_operator`."""
@@ -151,4 +212,8 @@ class GCNEncoder(nn.Module):
         if self.variational:
             return (gcn_layer(self.conv_mu, h, edge_index, edge_weight),
                     gcn_layer(self.conv_logstd, h, edge_index, edge_weight))
-        return self.out_mask(gcn_layer(self.conv_out, h, edge_index, edge_weight))
+        return self.out_mask(self.out_norm(gcn_layer(self.conv_out, h, edge_index, edge_weight)))
+
+
+#: The name the GCN-only encoder had; the same class.
+GCNEncoder = GNNEncoder

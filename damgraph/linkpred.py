@@ -17,6 +17,7 @@ from damgraph.compact import compacted_size
 from damgraph.encoders import Features, Graph
 from damgraph.mask import SizeGate, active_widths
 from damgraph.metrics import ranking_metrics, roc_auc
+from damgraph.masking import MASKINGS, PathMasker, mask_edges
 from damgraph.models import InnerProductDecoder, build_autoencoder, count_parameters, make_optimizer
 from damgraph.propagation import feature_operator, gcn_adjacency
 from damgraph.training import deterministic, TrainingRecord, fit, run_columns, seed_everything
@@ -114,15 +115,21 @@ class NegativeSampler:
         return pairs
 
 
-def encoder_inputs(data: Data, sparse_features: bool = True) -> Tuple[Features, Graph]:
-    """``(x, graph)`` of a split for :meth:`GCNEncoder.forward` in their
-    fastest form: :math:`\\hat{\\mathbf{A}}` of the split's
-    message-passing edges built once (:func:`~damgraph.propagation.gcn_adjacency`)
-    and, with :obj:`sparse_features`, sparse features as a CSR operator."""
+def encoder_inputs(data: Data, sparse_features: bool = True, encoder: Optional[torch.nn.Module] = None
+                   ) -> Tuple[Features, Graph]:
+    """``(x, graph)`` of a split for :meth:`GNNEncoder.forward` in their
+    fastest form: the graph of the split's message-passing edges as
+    :obj:`encoder`'s :meth:`~damgraph.GNNEncoder.prepare_graph` gives it
+    (by default, and for GCN layers, :math:`\\hat{\\mathbf{A}}` built once by
+    :func:`~damgraph.propagation.gcn_adjacency`) and, with
+    :obj:`sparse_features`, sparse features as a CSR operator."""
     x = data.x
     if sparse_features and x is not None:
         x = feature_operator(x)
-    return x, gcn_adjacency(data.edge_index, data.num_nodes, getattr(data, "edge_weight", None))
+    weight = getattr(data, "edge_weight", None)
+    if encoder is not None and hasattr(encoder, "prepare_graph"):
+        return x, encoder.prepare_graph(data.edge_index, data.num_nodes, weight)
+    return x, gcn_adjacency(data.edge_index, data.num_nodes, weight)
 
 
 @dataclass
@@ -136,9 +143,18 @@ class LinkPredConfig:
     learning rate of the gates' own parameter group. ``device`` is where
     the model and the data live (``"cpu"``, ``"cuda"``, ``"cuda:1"``).
     ``model="maskgae"`` trains the GAE on a masked-edge pretext task (Li et
-    al., KDD 2023): each step hides ``mask_ratio`` of the training edges,
-    encodes on the rest and reconstructs the hidden ones. ``decoder`` is
-    ``"inner"`` (inner product) or ``"mlp"`` (:class:`~damgraph.models.MLPEdgeDecoder`).
+    al., KDD 2023): each step hides training edges, encodes on the rest and
+    reconstructs the hidden ones: with ``masking="edge"`` a fraction
+    ``mask_ratio`` of the edges, with ``masking="path"`` the edges of random
+    walks of ``walk_length`` steps from ``mask_ratio`` of the nodes
+    (:mod:`damgraph.masking`); ``degree_weight > 0`` adds MaskGAE's degree
+    regression (:class:`~damgraph.models.DegreeDecoder`) with that weight.
+    ``decoder`` is ``"inner"`` (inner product) or ``"mlp"``
+    (:class:`~damgraph.models.MLPEdgeDecoder`, ``decoder_hidden`` units,
+    ``decoder_dropout``). ``conv`` (``"gcn"``, ``"sage"``, ``"gat"``),
+    ``batch_norm`` and ``activation`` shape the encoder
+    (:class:`~damgraph.GNNEncoder`); ``grad_clip > 0`` clips the weights'
+    gradient norm.
     """
 
     model: str = "gae"
@@ -159,6 +175,15 @@ class LinkPredConfig:
     device: str = "cpu"
     mask_ratio: float = 0.7
     decoder: str = "inner"
+    conv: str = "gcn"
+    batch_norm: bool = False
+    activation: str = "relu"
+    masking: str = "edge"
+    walk_length: int = 3
+    degree_weight: float = 0.0
+    decoder_hidden: int = 64
+    decoder_dropout: float = 0.0
+    grad_clip: float = 0.0
 
 
 @dataclass
@@ -189,6 +214,18 @@ class LinkPredResult:
             val_auc=self.record.val_score,
             **run_columns(self.record, self.widths, self.num_params, self.num_params_compact))
         return row
+
+
+def matryoshka_prefix(z: Tensor, size: int, decoder: str = "inner") -> Tensor:
+    """The first :obj:`size` columns of :obj:`z`: sliced for the inner
+    product, zero-padded to the full width for an MLP decoder (whose input
+    size is fixed; zero columns add nothing to its first layer, so the
+    decoder cut to its first :obj:`size` inputs scores the prefix alone)."""
+    if size >= z.size(1):
+        return z
+    if decoder == "inner":
+        return z[:, :size]
+    return torch.cat([z[:, :size], z.new_zeros(z.size(0), z.size(1) - size)], dim=1)
 
 
 def matryoshka_prefixes(dim: int) -> list:
@@ -282,32 +319,39 @@ class LinkPredTraining:
         split = tuple(copy.copy(d).to(device) for d in split)  # the caller's split stays where it is
         self.split, self.config = split, config
         train_data, val_data, _ = split
-        if config.matryoshka and config.decoder != "inner":
-            raise ValueError("Matryoshka prefixes need the inner-product decoder (an MLP decoder has a fixed "
-                             "input size); use decoder 'inner'")
         if config.model == "maskgae":
             if not 0.0 < config.mask_ratio < 1.0:
                 raise ValueError(f"mask_ratio must be in (0, 1), got {config.mask_ratio}")
+            if config.masking not in MASKINGS:
+                raise ValueError(f"unknown masking {config.masking!r}: use one of {', '.join(MASKINGS)}")
             if getattr(train_data, "edge_weight", None) is not None:
                 raise ValueError("model 'maskgae' does not use edge weights yet; drop them or use model 'gae'")
+        elif config.degree_weight > 0:
+            raise ValueError("degree_weight needs model 'maskgae' (it regresses the masked degrees)")
         seed_everything(config.seed)
         self.model = build_autoencoder(
             config.model, train_data.num_features, config.dim, hidden_channels=config.hidden,
             num_layers=config.num_layers, dropout=config.dropout, gate=config.gate,
-            mask_hidden=config.mask_hidden, decoder=config.decoder).to(device)
+            mask_hidden=config.mask_hidden, decoder=config.decoder, conv=config.conv,
+            batch_norm=config.batch_norm, activation=config.activation, decoder_hidden=config.decoder_hidden,
+            decoder_dropout=config.decoder_dropout, degree_decoder=config.degree_weight > 0).to(device)
         self.optimizer = make_optimizer(self.model, config.lr, config.weight_decay, config.beta_lr)
         self.prefixes = matryoshka_prefixes(config.dim) if config.matryoshka else [config.dim]
         # The encoder's arguments for the training and the validation split.
         # Validation passes messages over the training edges (RandomLinkSplit).
+        encoder = self.model.encoder
         if prebuilt_graph:
-            self.train_inputs = encoder_inputs(train_data, sparse_features)
+            self.train_inputs = encoder_inputs(train_data, sparse_features, encoder)
             same = same_graph(train_data, val_data)
-            self.val_inputs = self.train_inputs if same else encoder_inputs(val_data, sparse_features)
+            self.val_inputs = self.train_inputs if same else encoder_inputs(val_data, sparse_features, encoder)
         else:  # every GCNConv normalises the edge index itself, at every call (a benchmarks.speed ablation)
             self.train_inputs, self.val_inputs = (
                 (feature_operator(d.x) if sparse_features else d.x, d.edge_index, getattr(d, "edge_weight", None))
                 for d in (train_data, val_data))
         self.negatives = NegativeSampler(train_data.edge_index, train_data.num_nodes)
+        self.path_masker = (PathMasker(train_data.pos_edge_label_index, train_data.num_nodes, config.mask_ratio,
+                                       config.walk_length)
+                            if config.model == "maskgae" and config.masking == "path" else None)
 
     def task_loss(self) -> Tensor:
         """Reconstruction loss of the training positives (for ``maskgae`` the
@@ -322,22 +366,23 @@ class LinkPredTraining:
         else:
             z = model.encode(*self.train_inputs)
         neg = self.negatives(pos.size(1))
-        loss = sum(model.recon_loss(z[:, :m] if m < z.size(1) else z, pos, neg) for m in self.prefixes)
+        loss = sum(model.recon_loss(matryoshka_prefix(z, m, self.config.decoder), pos, neg) for m in self.prefixes)
         if self.config.model == "vgae":
             loss = loss + model.kl_loss() / train_data.num_nodes
+        if self.config.degree_weight > 0:
+            loss = loss + self.config.degree_weight * model.degree_loss(z, pos)
         return loss
 
     def _masked_step(self, pos: Tensor) -> Tuple[Tensor, Tensor]:
-        """MaskGAE's random edge masking: hide ``mask_ratio`` of the
-        (undirected) training edges, encode on the visible ones (their
-        :math:`\\hat{\\mathbf{A}}` rebuilt) and return the embeddings with the
-        hidden edges, the positives to reconstruct."""
-        order = torch.randperm(pos.size(1), device=pos.device)
-        hidden = max(1, int(round(self.config.mask_ratio * pos.size(1))))
-        visible = pos[:, order[hidden:]]
-        visible = torch.cat([visible, visible.flip(0)], dim=1)
-        graph = gcn_adjacency(visible, self.split[0].num_nodes)
-        return self.model.encode(self.train_inputs[0], graph), pos[:, order[:hidden]]
+        """MaskGAE's step: hide training edges (:mod:`damgraph.masking`),
+        encode on the visible ones (their graph rebuilt) and return the
+        embeddings with the hidden edges, the positives to reconstruct."""
+        if self.path_masker is not None:
+            visible, hidden = self.path_masker()
+        else:
+            visible, hidden = mask_edges(pos, self.config.mask_ratio)
+        graph = self.model.encoder.prepare_graph(visible, self.split[0].num_nodes)
+        return self.model.encode(self.train_inputs[0], graph), hidden
 
     def val_score(self) -> float:
         """Validation AUC (:func:`validation_auc`)."""
@@ -351,7 +396,8 @@ class LinkPredTraining:
         config = self.config
         return fit(self.model, self.optimizer, self.task_loss, self.val_score, config.lam,
                    epochs or config.epochs, patience or config.patience,
-                   desc=f"{config.model} dim={config.dim} seed={config.seed}" if progress else None)
+                   desc=f"{config.model} dim={config.dim} seed={config.seed}" if progress else None,
+                   grad_clip=config.grad_clip)
 
 
 @deterministic()
@@ -371,7 +417,7 @@ def train_link_prediction(
     record = training.fit(progress=progress)
     model = training.model
     test_data = training.split[2]
-    scores = link_metrics(model, test_data, *encoder_inputs(test_data))
+    scores = link_metrics(model, test_data, *encoder_inputs(test_data, encoder=model.encoder))
     return LinkPredResult(
         config=config, test_auc=scores.pop("auc"), test_ap=scores.pop("ap"), test_ranking=scores, record=record,
         widths=active_widths(model), num_params=count_parameters(model),

@@ -4,12 +4,13 @@ from __future__ import annotations
 from typing import Optional
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 from torch_geometric.nn import GAE, VGAE
 from torch_geometric.nn.models.autoencoder import MAX_LOGSTD
 from torch_geometric.nn.models.autoencoder import InnerProductDecoder as _PyGInnerProductDecoder
 
-from damgraph.encoders import GCNEncoder
+from damgraph.encoders import GNNEncoder
 from damgraph.mask import SizeGate, gate_parameters
 
 
@@ -24,23 +25,21 @@ class InnerProductDecoder(_PyGInnerProductDecoder):
         return torch.sigmoid(value) if sigmoid else value
 
 
-class MLPEdgeDecoder(nn.Module):
-    r"""An MLP edge decoder, as MaskGAE's (Li et al., KDD 2023):
-    :math:`\sigma(\mathrm{MLP}(\mathbf{z}_i \odot \mathbf{z}_j))` with one
-    hidden ReLU layer. With it the embedding size no longer equals the
-    decoder's capacity: result tables record which decoder a row used.
-    Closed embedding units feed zeros, so :func:`damgraph.compact` drops
-    their input columns (:meth:`keep_inputs`)."""
+class _TwoLayerMLP(nn.Module):
+    """``Linear -> ReLU -> Linear`` to one output, with dropout on its input;
+    :meth:`keep_inputs` cuts the input columns of closed embedding units."""
 
-    def __init__(self, in_channels: int, hidden_channels: int = 64):
+    def __init__(self, in_channels: int, hidden_channels: int = 64, dropout: float = 0.0):
         super().__init__()
+        if not 0.0 <= dropout < 1.0:
+            raise ValueError(f"decoder dropout must be in [0, 1), got {dropout}")
+        self.dropout = dropout
         self.lin_in = nn.Linear(in_channels, hidden_channels)
         self.lin_out = nn.Linear(hidden_channels, 1)
 
-    def forward(self, z: Tensor, edge_index: Tensor, sigmoid: bool = True) -> Tensor:
-        h = z.index_select(0, edge_index[0]) * z.index_select(0, edge_index[1])
-        value = self.lin_out(torch.relu(self.lin_in(h))).view(-1)
-        return torch.sigmoid(value) if sigmoid else value
+    def mlp(self, h: Tensor) -> Tensor:
+        h = F.dropout(h, self.dropout, self.training)
+        return self.lin_out(torch.relu(self.lin_in(h))).view(-1)
 
     @torch.no_grad()
     def keep_inputs(self, index: Tensor) -> None:
@@ -49,6 +48,28 @@ class MLPEdgeDecoder(nn.Module):
         lin.weight.copy_(self.lin_in.weight[:, index])
         lin.bias.copy_(self.lin_in.bias)
         self.lin_in = lin
+
+
+class MLPEdgeDecoder(_TwoLayerMLP):
+    r"""An MLP edge decoder, as MaskGAE's (Li et al., KDD 2023):
+    :math:`\sigma(\mathrm{MLP}(\mathbf{z}_i \odot \mathbf{z}_j))` with one
+    hidden ReLU layer and dropout on its input. With it the embedding size no
+    longer equals the decoder's capacity: result tables record which decoder
+    a row used. Closed embedding units feed zeros, so :func:`damgraph.compact`
+    drops their input columns (:meth:`keep_inputs`)."""
+
+    def forward(self, z: Tensor, edge_index: Tensor, sigmoid: bool = True) -> Tensor:
+        value = self.mlp(z.index_select(0, edge_index[0]) * z.index_select(0, edge_index[1]))
+        return torch.sigmoid(value) if sigmoid else value
+
+
+class DegreeDecoder(_TwoLayerMLP):
+    """MaskGAE's auxiliary degree regressor: an MLP from a node's embedding to
+    the number of its masked edges (``ReLU`` output, squared error), which
+    pushes structural information into the embedding."""
+
+    def forward(self, z: Tensor) -> Tensor:
+        return torch.relu(self.mlp(z))
 
 
 DECODERS = ("inner", "mlp")
@@ -74,13 +95,13 @@ class DAMVGAE(VGAE):
     embedding and the same distribution of :math:`\mathbf{z}`.
 
     Args:
-        encoder (GCNEncoder): A variational encoder.
+        encoder (GNNEncoder): A variational encoder.
         decoder (torch.nn.Module, optional): Defaults to the inner product.
     """
 
-    def __init__(self, encoder: GCNEncoder, decoder: Optional[nn.Module] = None):
+    def __init__(self, encoder: GNNEncoder, decoder: Optional[nn.Module] = None):
         if not getattr(encoder, "variational", False):
-            raise ValueError("DAMVGAE needs a GCNEncoder built with variational=True")
+            raise ValueError("DAMVGAE needs a GNNEncoder built with variational=True")
         super().__init__(encoder, decoder or InnerProductDecoder())
 
     def encode(self, *args, **kwargs) -> Tensor:
@@ -103,8 +124,31 @@ class DAMVGAE(VGAE):
         return state
 
 
-#: ``maskgae`` is the GAE architecture trained on a masked-edge pretext task
-#: (:meth:`damgraph.linkpred.LinkPredTraining.task_loss`).
+class MaskGAE(GAE):
+    r"""The graph autoencoder of MaskGAE (`Li et al., KDD 2023
+    <https://arxiv.org/abs/2205.10053>`_): a GAE trained to reconstruct edges
+    hidden from its encoder (the masking lives in
+    :meth:`damgraph.linkpred.LinkPredTraining.task_loss`), with an optional
+    auxiliary :class:`DegreeDecoder` (:obj:`degree_decoder`) regressing each
+    node's number of hidden edges from its embedding. The output gate of
+    the encoder works as for GAE; :func:`damgraph.compact` also cuts the
+    degree decoder's inputs."""
+
+    def __init__(self, encoder: nn.Module, decoder: Optional[nn.Module] = None,
+                 degree_decoder: Optional[DegreeDecoder] = None):
+        super().__init__(encoder, decoder or InnerProductDecoder())
+        self.degree_decoder = degree_decoder
+
+    def degree_loss(self, z: Tensor, hidden_edges: Tensor) -> Tensor:
+        """Squared error of the predicted against the true number of hidden
+        edges at each node (zero without a degree decoder)."""
+        if self.degree_decoder is None:
+            return z.new_zeros(())
+        target = torch.bincount(hidden_edges.flatten(), minlength=z.size(0)).to(z.dtype)
+        return F.mse_loss(self.degree_decoder(z), target)
+
+
+#: ``maskgae`` is the GAE trained on a masked-edge pretext task (:class:`MaskGAE`).
 MODELS = ("gae", "vgae", "maskgae")
 
 
@@ -119,23 +163,41 @@ def build_autoencoder(
     mask_hidden: bool = False,
     beta_init: float = 1.0,
     decoder: str = "inner",
+    conv: str = "gcn",
+    batch_norm: bool = False,
+    activation: str = "relu",
+    decoder_hidden: int = 64,
+    decoder_dropout: float = 0.0,
+    degree_decoder: bool = False,
 ) -> GAE:
     """A GAE (``model="gae"`` or ``"maskgae"``) or VGAE (``model="vgae"``) on a GCN encoder of
     embedding size :obj:`dim`, gated by :obj:`gate` (``"dam"``, or the
     baselines ``"l1"`` and ``"l0"``; the hidden layers too with
     :obj:`mask_hidden`); ``gate=None`` is the plain fixed-size model.
     :obj:`decoder` is ``"inner"`` (the inner product) or ``"mlp"``
-    (:class:`MLPEdgeDecoder`)."""
+    (:class:`MLPEdgeDecoder` with :obj:`decoder_hidden` units and
+    :obj:`decoder_dropout`); :obj:`conv`, :obj:`batch_norm` and
+    :obj:`activation` shape the encoder (:class:`~damgraph.GNNEncoder`).
+    ``maskgae`` builds a :class:`MaskGAE`, with a :class:`DegreeDecoder` when
+    :obj:`degree_decoder`."""
     if decoder not in DECODERS:
         raise ValueError(f"unknown decoder {decoder!r}: use one of {', '.join(DECODERS)}")
     if model not in MODELS:
         raise ValueError(f"unknown model {model!r}: use one of {', '.join(MODELS)}")
-    encoder = GCNEncoder(
+    if degree_decoder and model != "maskgae":
+        raise ValueError("the degree decoder belongs to model 'maskgae' (it regresses masked degrees)")
+    encoder = GNNEncoder(
         in_channels, dim, hidden_channels=hidden_channels, num_layers=num_layers,
         dropout=dropout, mask_output=gate is not None, mask_hidden=gate is not None and mask_hidden,
-        variational=model == "vgae", beta_init=beta_init, gate=gate or "dam")
-    dec = MLPEdgeDecoder(dim) if decoder == "mlp" else InnerProductDecoder()
-    return DAMVGAE(encoder, dec) if model == "vgae" else GAE(encoder, dec)
+        variational=model == "vgae", beta_init=beta_init, gate=gate or "dam",
+        conv=conv, batch_norm=batch_norm, activation=activation)
+    dec = MLPEdgeDecoder(dim, decoder_hidden, decoder_dropout) if decoder == "mlp" else InnerProductDecoder()
+    if model == "vgae":
+        return DAMVGAE(encoder, dec)
+    if model == "maskgae":
+        degree = DegreeDecoder(dim, decoder_hidden, decoder_dropout) if degree_decoder else None
+        return MaskGAE(encoder, dec, degree)
+    return GAE(encoder, dec)
 
 
 def build_classifier(
@@ -146,10 +208,10 @@ def build_classifier(
     dropout: float = 0.5,
     dam: bool = True,
     beta_init: float = 1.0,
-) -> GCNEncoder:
+) -> GNNEncoder:
     """The GCN node classifier of Kipf and Welling (2017) returning logits,
     with DAM gates on its hidden layer(s) (never on the class logits)."""
-    return GCNEncoder(
+    return GNNEncoder(
         in_channels, num_classes, hidden_channels=hidden_channels, num_layers=num_layers,
         dropout=dropout, mask_output=False, mask_hidden=dam, beta_init=beta_init)
 

@@ -61,17 +61,22 @@ def fit(
     epochs: int,
     patience: int,
     desc: Optional[str] = None,
+    grad_clip: float = 0.0,
 ) -> TrainingRecord:
     """Train :obj:`model` for up to :obj:`epochs` steps of
     ``task_loss() + lam * gate_penalty(model)`` (the DAM penalty for DAM gates), scoring ``val_score()`` after
     each step. Keeps (loads back) the weights of the best validation epoch and
     stops after :obj:`patience` epochs without improvement; with
     ``val_score=None`` it trains every epoch and keeps the last. With
-    :obj:`desc` a tqdm bar shows the epochs."""
+    :obj:`desc` a tqdm bar shows the epochs; a positive :obj:`grad_clip`
+    clips the total gradient norm of the weights (not of the gates, whose
+    drift stays steady) before each step."""
     if epochs < 1 or patience < 1:
         raise ValueError(f"epochs and patience must be >= 1, got {epochs} and {patience}")
     gates = {name: m for name, m in model.named_modules() if isinstance(m, SizeGate)}
     gate_list = list(gates.values())
+    gate_ids = {id(p) for gate in gate_list for p in gate.parameters()}
+    weights = [p for p in model.parameters() if id(p) not in gate_ids]
     best_score, best_epoch, best_state = -float("inf"), 0, None
     trajectory: List[Dict[str, int]] = []
     losses: List[float] = []
@@ -92,6 +97,8 @@ def fit(
             raise FloatingPointError(f"the training loss became {loss.item()} at epoch {epoch}; "
                                      "lower the learning rate or lam, or scale the features")
         loss.backward()
+        if grad_clip > 0:
+            nn.utils.clip_grad_norm_(weights, grad_clip)
         optimizer.step()
 
         trajectory.append({name: gate.num_active for name, gate in gates.items()})

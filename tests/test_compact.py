@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from damgraph import DAMMask, GCNEncoder, build_autoencoder, build_classifier, compact, count_parameters
+from damgraph import DAMMask, GCNEncoder, GNNEncoder, build_autoencoder, build_classifier, compact, count_parameters
 
 
 def _set_betas(model, *betas):
@@ -120,3 +120,47 @@ def test_compact_cuts_the_mlp_decoders_closed_inputs(tiny_graph):
     pairs = torch.tensor([[0, 1, 2, 4], [3, 5, 1, 0]])
     z, z_small = model.encode(tiny_graph.x, tiny_graph.edge_index), small.encode(tiny_graph.x, tiny_graph.edge_index)
     torch.testing.assert_close(small.decoder(z_small, pairs), model.decoder(z, pairs), rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("conv", ["gcn", "sage", "gat"])
+@pytest.mark.parametrize("batch_norm", [False, True])
+def test_every_conv_with_batch_norm_compacts_exactly(tiny_graph, conv, batch_norm):
+    """SAGE and GAT layers, batch norms and the hidden/output gates cut to
+    the same embedding; a cut GAT layer keeps its closed units' share of the
+    attention logits."""
+    torch.manual_seed(0)
+    encoder = GNNEncoder(5, 8, hidden_channels=10, num_layers=3, mask_hidden=True, conv=conv,
+                         batch_norm=batch_norm, activation="elu")
+    _randomise_biases(encoder)
+    with torch.no_grad():
+        for module in encoder.modules():
+            if hasattr(module, "att_src"):
+                module.att_src.normal_()
+                module.att_dst.normal_()
+            if isinstance(module, torch.nn.BatchNorm1d):
+                module.running_mean.normal_()
+                module.running_var.uniform_(0.5, 2.0)
+                module.weight.normal_()
+    _set_betas(encoder, -1.6, -3.1, -2.2)
+    encoder.eval()
+    graph = encoder.prepare_graph(tiny_graph.edge_index, tiny_graph.num_nodes)
+    z = encoder(tiny_graph.x, graph)
+    small = compact(encoder).eval()
+    assert small.out_channels == 4 and not any(isinstance(m, DAMMask) for m in small.modules())
+    torch.testing.assert_close(small(tiny_graph.x, graph), z[:, 4:], rtol=1e-4, atol=1e-5)
+    assert count_parameters(small) < count_parameters(encoder)
+
+
+def test_mlp_and_degree_decoders_lose_the_closed_inputs(tiny_graph):
+    torch.manual_seed(0)
+    model = build_autoencoder("maskgae", 5, dim=8, decoder="mlp", degree_decoder=True, decoder_hidden=6,
+                              batch_norm=True)
+    _set_betas(model, -2.2)
+    model.eval()
+    z = model.encode(tiny_graph.x, tiny_graph.edge_index)
+    small = compact(model).eval()
+    z_small = small.encode(tiny_graph.x, tiny_graph.edge_index)
+    edges = torch.tensor([[0, 1, 2], [3, 4, 5]])
+    torch.testing.assert_close(small.decoder(z_small, edges), model.decoder(z, edges))
+    torch.testing.assert_close(small.degree_decoder(z_small), model.degree_decoder(z))
+    assert small.degree_decoder.lin_in.in_features == 4

@@ -129,8 +129,57 @@ def test_maskgae_refuses_a_bad_ratio_and_edge_weights(cora_split):
         LinkPredTraining(weighted, LinkPredConfig(model="maskgae"))
 
 
-def test_the_decoder_is_recorded_and_matryoshka_needs_the_inner_product(cora_split):
+def test_the_decoder_is_recorded_and_matryoshka_pads_prefixes_for_an_mlp_decoder(cora_split):
+    from damgraph.linkpred import matryoshka_prefix
+
     result = train_link_prediction(cora_split, LinkPredConfig(dim=8, decoder="mlp", gate=None, epochs=20, patience=20))
     assert result.row()["decoder"] == "mlp" and 0.5 < result.test_auc <= 1.0
-    with pytest.raises(ValueError, match="Matryoshka prefixes need the inner-product decoder"):
-        train_link_prediction(cora_split, LinkPredConfig(dim=8, decoder="mlp", matryoshka=True))
+    z = torch.randn(5, 8)
+    assert torch.equal(matryoshka_prefix(z, 3), z[:, :3])
+    padded = matryoshka_prefix(z, 3, "mlp")
+    assert padded.shape == (5, 8) and torch.equal(padded[:, :3], z[:, :3]) and not padded[:, 3:].any()
+    result = train_link_prediction(cora_split, LinkPredConfig(dim=8, decoder="mlp", gate=None, matryoshka=True,
+                                                              epochs=20, patience=20))
+    assert 0.5 < result.test_auc <= 1.0
+
+
+def test_masking_hides_undirected_edges_and_path_walks_follow_edges():
+    from damgraph.masking import PathMasker, mask_edges
+
+    torch.manual_seed(0)
+    pos = torch.tensor([[0, 1, 2, 3, 0, 5], [1, 2, 3, 4, 4, 6]])  # a 5-cycle and a separate edge
+    visible, hidden = mask_edges(pos, 0.5)
+    assert hidden.size(1) == 3 and visible.size(1) == 2 * 3
+    vis = set(map(tuple, visible.t().tolist()))
+    for a, b in hidden.t().tolist():  # hidden in both directions
+        assert (a, b) not in vis and (b, a) not in vis
+    masker = PathMasker(pos, num_nodes=8, ratio=0.25, walk_length=3)  # 2 roots; node 7 has no edges
+    for _ in range(20):
+        visible, hidden = masker()
+        assert 1 <= hidden.size(1) <= 6 and visible.size(1) == 2 * (6 - hidden.size(1))
+        vis = set(map(tuple, visible.t().tolist()))
+        assert not any((a, b) in vis or (b, a) in vis for a, b in hidden.t().tolist())
+
+
+def test_maskgae_with_path_masking_degree_head_and_each_conv(cora_split):
+    from damgraph import compact
+
+    for conv in ("gcn", "sage", "gat"):
+        config = LinkPredConfig(model="maskgae", dim=16, conv=conv, masking="path", degree_weight=2e-3,
+                                decoder="mlp", decoder_dropout=0.2, batch_norm=True, activation="elu",
+                                dropout=0.5, grad_clip=1.0, lam=0.1, epochs=15, patience=15)
+        result = train_link_prediction(cora_split, config)
+        row = result.row()
+        assert row["conv"] == conv and row["masking"] == "path" and 0.5 < result.test_auc <= 1.0
+        assert result.model.degree_decoder is not None
+        small = compact(result.model).eval()
+        model = result.model.eval()
+        data = cora_split[0]
+        graph = model.encoder.prepare_graph(data.edge_index, data.num_nodes)
+        z, z_small = model.encode(data.x, graph), small.encode(data.x, graph)
+        keep = model.encoder.out_mask.active_indices()
+        torch.testing.assert_close(z_small, z[:, keep], rtol=1e-4, atol=1e-5)
+    with pytest.raises(ValueError, match="unknown masking"):
+        train_link_prediction(cora_split, LinkPredConfig(model="maskgae", masking="nodes"))
+    with pytest.raises(ValueError, match="degree_weight needs model 'maskgae'"):
+        train_link_prediction(cora_split, LinkPredConfig(model="gae", degree_weight=0.1))

@@ -1,8 +1,13 @@
 """``matryoshka``: one model at the largest size trained with the
 reconstruction loss summed over the nested prefixes 2, 4, 8, ... (Kusupati et
 al., NeurIPS 2022), evaluated at each prefix: the first k columns are the
-k-dimensional embedding. The best epoch is chosen on the full width's
-validation AUC."""
+k-dimensional embedding (with an MLP decoder, the decoder cut to its first k
+inputs; in training the prefixes reach it zero-padded). The best epoch is
+chosen on the full width's validation AUC."""
+import copy
+
+import torch
+
 from benchmarks.sizing import curve_model, embedding_columns
 
 
@@ -10,6 +15,10 @@ def run(job) -> dict:
     base = curve_model(job, "matryoshka", gate=None, matryoshka=True)
     k = min(job.config.dim, base.z_train.size(1))
     row = base.result.row()
-    row.update(embedding_columns(base.z_train[:, :k], base.z_test[:, :k], job))
+    decoder = base.result.model.decoder
+    if hasattr(decoder, "keep_inputs"):
+        decoder = copy.deepcopy(decoder).cpu()
+        decoder.keep_inputs(torch.arange(k))
+    row.update(embedding_columns(base.z_train[:, :k], base.z_test[:, :k], job, decoder=decoder))
     row.update(active_dim=k, shared_train=True, base_dim=base.z_train.size(1))
     return row
