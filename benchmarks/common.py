@@ -164,8 +164,6 @@ def add_sweep_arguments(parser: argparse.ArgumentParser, defaults) -> None:
     parser.add_argument("--epochs", type=int, default=defaults.epochs, help="most epochs per run")
     parser.add_argument("--patience", type=int, default=defaults.patience,
                         help="stop after this many epochs without a better validation score")
-    parser.add_argument("--lam", nargs="+", type=float, default=[defaults.lam],
-                        help=f"DAM penalty weights lambda, one run each (default: {defaults.lam})")
     parser.add_argument("--beta-lr", type=float, default=defaults.beta_lr, help="learning rate of the DAM betas")
     parser.add_argument("--data-root", default=None, help=f"data root (default: ${DATA_ENV}, else data/)")
     parser.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N (default: cpu)")
@@ -175,7 +173,7 @@ def add_sweep_arguments(parser: argparse.ArgumentParser, defaults) -> None:
 def check_sweep_arguments(parser: argparse.ArgumentParser, args: argparse.Namespace, sizes: str) -> None:
     """Refuse out-of-range values with argparse's usage error (exit code 2)."""
     for name in ("epochs", "patience"):
-        if getattr(args, name) < 1:
+        if getattr(args, name) is not None and getattr(args, name) < 1:
             parser.error(f"--{name} must be >= 1")
     if min(getattr(args, sizes)) < 1:
         parser.error(f"--{sizes} must be positive")
@@ -191,7 +189,9 @@ def check_sweep_arguments(parser: argparse.ArgumentParser, args: argparse.Namesp
 
 # Settings added after result files were first stored, with the value every older run had:
 # left out of the id at that value, so that stored runs keep matching.
-LATER_SETTINGS = {"mask_ratio": 0.7, "decoder": "inner"}
+LATER_SETTINGS = {"mask_ratio": 0.7, "decoder": "inner", "conv": "gcn", "batch_norm": False, "activation": "relu",
+                  "masking": "edge", "walk_length": 3, "degree_weight": 0.0, "decoder_hidden": 64,
+                  "decoder_dropout": 0.0, "grad_clip": 0.0}
 
 
 def config_id(config, per_run: Sequence[str]) -> str:

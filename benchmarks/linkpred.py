@@ -23,8 +23,10 @@ from benchmarks.common import (add_sweep_arguments, check_sweep_arguments, confi
 from damgraph.datasets import load_dataset
 from benchmarks.curves import format_summary, plot_curves, summary
 from benchmarks.sizing import LAMBDA_GRIDS, METHODS, Job, Split
+from damgraph.encoders import ACTIVATIONS, CONVS
+from damgraph.masking import MASKINGS
 from damgraph.models import DECODERS, MODELS
-from damgraph.linkpred import LinkPredConfig, split_edges
+from damgraph.linkpred import LinkPredConfig, model_config, split_edges
 
 # What identifies a run in the CSV; config_id holds every other setting.
 KEYS = ("dataset", "model", "method", "dim", "seed", "lam", "config_id")
@@ -43,16 +45,86 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     )
     p.add_argument("--model", choices=list(MODELS), default=defaults.model)
     add_method_arguments(p)
-    p.add_argument("--lr", type=float, default=defaults.lr)
     p.add_argument("--mask-hidden", action="store_true", help="gate the hidden layer with DAM too")
     p.add_argument("--out", default="results/linkpred", help="output folder (default: results/linkpred)")
     add_sweep_arguments(p, defaults)
-    p.set_defaults(lam=list(LAMBDA_GRIDS["dam"]), seeds=list(DEFAULT_SEEDS))
+    add_training_arguments(p)
+    p.set_defaults(lam=None, seeds=list(DEFAULT_SEEDS))
     args = p.parse_args(argv)
     if args.quick:
         apply_quick(args)
+    apply_model_grids(args)
     check_sweep_arguments(p, args, "dims")
+    check_training_arguments(p, args)
     return args
+
+
+def check_training_arguments(p: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """Out-of-range training options get argparse's usage error (exit 2)."""
+    for name in ("dropout", "decoder_dropout"):
+        value = getattr(args, name)
+        if value is not None and not 0.0 <= value < 1.0:
+            p.error(f"--{name.replace('_', '-')} must be in [0, 1)")
+    if args.mask_ratio is not None and not 0.0 < args.mask_ratio < 1.0:
+        p.error("--mask-ratio must be in (0, 1)")
+    for name in ("hidden", "decoder_hidden"):
+        value = getattr(args, name)
+        if value is not None and value < 1:
+            p.error(f"--{name.replace('_', '-')} must be >= 1")
+    for name in ("degree_weight", "weight_decay", "grad_clip"):
+        value = getattr(args, name)
+        if value is not None and value < 0:
+            p.error(f"--{name.replace('_', '-')} must be >= 0")
+
+
+#: The flags that override a model's settings (``None``: the model's setting).
+TRAINING_FLAGS = ("patience", "decoder", "decoder_hidden", "decoder_dropout", "conv", "masking", "mask_ratio", "degree_weight",
+                  "dropout", "hidden", "batch_norm", "activation", "lr", "weight_decay", "grad_clip", "epochs")
+
+
+def add_training_arguments(p: argparse.ArgumentParser) -> None:
+    """Encoder, decoder, masking and optimiser options; unset, each takes the
+    model's setting (:data:`~damgraph.linkpred.MODEL_SETTINGS`, else
+    :class:`LinkPredConfig`'s)."""
+    p.set_defaults(epochs=None, patience=None)
+    p.add_argument("--decoder", choices=list(DECODERS), default=None,
+                   help="edge decoder: inner product, or an MLP on z_i * z_j (gae/vgae: inner; maskgae: mlp)")
+    p.add_argument("--decoder-hidden", type=int, default=None, help="hidden units of the MLP decoder")
+    p.add_argument("--decoder-dropout", type=float, default=None, help="dropout on the MLP decoder's input")
+    p.add_argument("--conv", choices=list(CONVS), default=None, help="encoder layers (default: gcn)")
+    p.add_argument("--masking", choices=list(MASKINGS), default=None,
+                   help="maskgae: hide random edges, or the edges of random walks (default: path)")
+    p.add_argument("--mask-ratio", type=float, default=None,
+                   help="maskgae: fraction of edges hidden (edge) or of nodes starting a walk (path); default 0.7")
+    p.add_argument("--degree-weight", type=float, default=None,
+                   help="maskgae: weight of the degree-regression head (0: none; default 0.002)")
+    p.add_argument("--dropout", type=float, default=None, help="encoder dropout (gae: 0; maskgae: 0.5)")
+    p.add_argument("--hidden", type=int, default=None, help="encoder hidden width (gae: 2 x dim; maskgae: 128)")
+    p.add_argument("--batch-norm", action=argparse.BooleanOptionalAction, default=None,
+                   help="batch norm in the encoder (maskgae: on)")
+    p.add_argument("--activation", choices=list(ACTIVATIONS), default=None, help="relu (gae) or elu (maskgae)")
+    p.add_argument("--lr", type=float, default=None, help="learning rate (default: 0.01)")
+    p.add_argument("--weight-decay", type=float, default=None, help="Adam weight decay (gae: 0; maskgae: 5e-5)")
+    p.add_argument("--grad-clip", type=float, default=None, help="gradient-norm clipping (gae: none; maskgae: 1)")
+
+
+#: DAM penalty grids per model where they differ from :data:`LAMBDA_GRIDS`:
+#: maskgae's one value from a Cora seed-0 scan from 128 dimensions (0.01/0.03/
+#: 0.1/0.3 -> widths 98/53/28/15, validation AUC 0.959/0.952/0.951/0.949;
+#: docs/results/maskgae-selection): the largest lam that kept validation AUC
+#: within 0.01 of the widest model's.
+MODEL_DAM_GRIDS: Dict[str, Sequence[float]] = {"maskgae": (0.1,)}
+
+
+def apply_model_grids(args: argparse.Namespace) -> None:
+    """``--lam`` unset: the model's DAM grid."""
+    if args.lam is None:
+        args.lam = list(MODEL_DAM_GRIDS.get(args.model, LAMBDA_GRIDS["dam"]))
+
+
+def model_settings(args: argparse.Namespace) -> Dict[str, object]:
+    """The training settings :obj:`args` sets (the rest: the model's, :data:`MODEL_SETTINGS`)."""
+    return {k: getattr(args, k) for k in TRAINING_FLAGS if getattr(args, k, None) is not None}
 
 
 DEFAULT_DIMS = (2, 4, 8, 16, 32, 64, 128)
@@ -71,12 +143,13 @@ def add_method_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--dims", nargs="+", type=int, default=list(DEFAULT_DIMS),
                    help="embedding sizes; the gated methods start from the largest "
                         f"(default: {' '.join(map(str, DEFAULT_DIMS))})")
+    p.add_argument("--lam", nargs="+", type=float, default=None,
+                   help="penalty weights of the dam method (default: gae/vgae "
+                        f"{grid('dam')}; maskgae {' '.join(f'{v:g}' for v in MODEL_DAM_GRIDS['maskgae'])})")
     p.add_argument("--l1-lam", nargs="+", type=float, default=list(LAMBDA_GRIDS["l1"]),
                    help=f"penalty weights of the l1 method (default: {grid('l1')})")
     p.add_argument("--l0-lam", nargs="+", type=float, default=list(LAMBDA_GRIDS["l0"]),
                    help=f"penalty weights of the l0 method (default: {grid('l0')})")
-    p.add_argument("--decoder", choices=list(DECODERS), default="inner",
-                   help="edge decoder: inner product, or an MLP on z_i * z_j (not with matryoshka)")
     p.add_argument("--quick", action="store_true",
                    help="a small but meaningful sweep in about 2 minutes: Cora, seeds 0 1, dims 4 16 64, "
                         "every method, 200 epochs, patience 50")
@@ -99,10 +172,8 @@ def sweep_plan(args: argparse.Namespace, cid: str) -> List[dict]:
 
 
 def base_config(args: argparse.Namespace) -> LinkPredConfig:
-    return LinkPredConfig(
-        model=args.model, epochs=args.epochs, patience=args.patience,
-        lr=args.lr, beta_lr=args.beta_lr, mask_hidden=args.mask_hidden, device=args.device,
-        decoder=args.decoder)
+    return model_config(args.model, beta_lr=args.beta_lr, mask_hidden=args.mask_hidden,
+                        device=args.device, **model_settings(args))
 
 
 def sweep_runner(args: argparse.Namespace, base: LinkPredConfig, data: Dict[str, object]) -> Callable[[dict], dict]:

@@ -56,18 +56,20 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p.add_argument("--gcn-lam", nargs="+", type=float, default=list(GCN_LAMBDA_GRID),
                    help="DAM penalty weights of the supervised GCN "
                         f"(default: {' '.join(f'{v:g}' for v in GCN_LAMBDA_GRID)})")
-    p.add_argument("--lr", type=float, default=defaults.lr)
     p.add_argument("--mask-hidden", action="store_true", help=argparse.SUPPRESS)
     p.add_argument("--reuse-linkpred", default=None, metavar="CSV",
                    help="a linkpred.csv whose runs (same settings) become the probe part's rows instead of "
                         "being trained again")
     p.add_argument("--out", default="results/nodeclf", help="output folder (default: results/nodeclf)")
     add_sweep_arguments(p, defaults)
-    p.set_defaults(lam=list(linkpred.LAMBDA_GRIDS["dam"]), seeds=list(linkpred.DEFAULT_SEEDS))
+    linkpred.add_training_arguments(p)
+    p.set_defaults(lam=None, seeds=list(linkpred.DEFAULT_SEEDS))
     args = p.parse_args(argv)
     if args.quick:
         linkpred.apply_quick(args)
+    linkpred.apply_model_grids(args)
     check_sweep_arguments(p, args, "dims")
+    linkpred.check_training_arguments(p, args)
     if min(args.gcn_lam) < 0:
         p.error("--gcn-lam must be >= 0")
     return args
@@ -101,7 +103,9 @@ def import_probe_rows(source: Path, target: Path, plan: Sequence[dict]) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     lp_base = linkpred.base_config(args)
-    gcn_base = NodeClfConfig(epochs=args.epochs, patience=args.patience, beta_lr=args.beta_lr, device=args.device)
+    epochs = args.epochs if args.epochs is not None else LinkPredConfig().epochs  # --epochs: both parts
+    patience = args.patience if args.patience is not None else LinkPredConfig().patience
+    gcn_base = NodeClfConfig(epochs=epochs, patience=patience, beta_lr=args.beta_lr, device=args.device)
 
     def load(name: str) -> Dict[str, object]:
         # The probe's autoencoders read the features as the files hold them (the GAE protocol);

@@ -195,7 +195,8 @@ def build_parser() -> argparse.ArgumentParser:
                        help="embedding file format (default: from the suffix of --out)")
     embed.add_argument("--features", help="node features: CSV 'id,f1,..' or .npy (row i = node i)")
     embed.add_argument("--dim", type=int, default=128, help="starting width (default: 128)")
-    embed.add_argument("--model", choices=("gae", "vgae"), default="gae")
+    embed.add_argument("--model", choices=("gae", "vgae", "maskgae"), default="gae",
+                       help="maskgae: masked-edge pretext task with MaskGAE's settings (undirected graphs)")
     embed.add_argument("--lam", type=float, default=0.03, help="DAM penalty weight (default: 0.03)")
     embed.add_argument("--lr", type=float, default=0.01, help="Adam learning rate (default: 0.01)")
     embed.add_argument("--epochs", type=int, default=400)

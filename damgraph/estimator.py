@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import copy
 import warnings
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, List, Union
 
@@ -17,9 +18,10 @@ from damgraph.compact import compact
 from damgraph.graphs import GraphInputError, prepare_graph
 from damgraph.io import _jsonable, load_checkpoint, save_checkpoint, versions
 from damgraph.encoders import Features
-from damgraph.linkpred import NegativeSampler, encoder_inputs, split_edges, validation_auc
+from damgraph.linkpred import NegativeSampler, autoencoder, encoder_inputs, model_config, split_edges, validation_auc
+from damgraph.masking import PathMasker, mask_edges
 from damgraph.mask import SizeGate
-from damgraph.models import build_autoencoder, make_optimizer
+from damgraph.models import MODELS, make_optimizer
 from damgraph.training import deterministic, fit, seed_everything
 
 # The smallest graph the validation split can serve: it needs at least one
@@ -57,7 +59,9 @@ class DAMEmbedding(BaseEstimator):
 
     Args:
         dim (int): Starting embedding width; DAM learns how many to keep.
-        model (str): ``"gae"`` or ``"vgae"``.
+        model (str): ``"gae"``, ``"vgae"`` or ``"maskgae"`` (masked-edge
+            pretext task with MaskGAE's settings,
+            :data:`damgraph.linkpred.MODEL_SETTINGS`; undirected graphs only).
         lam (float): DAM penalty weight :math:`\\lambda`.
         epochs (int): Most training epochs.
         patience (int): Epochs without a better validation AUC before stopping.
@@ -103,8 +107,10 @@ class DAMEmbedding(BaseEstimator):
     def _validate(self) -> None:
         if int(self.dim) != self.dim or self.dim < 1:
             raise ValueError(f"dim must be a positive integer, got {self.dim!r}")
-        if self.model not in ("gae", "vgae"):
-            raise ValueError(f"model must be 'gae' or 'vgae', got {self.model!r}")
+        if self.model not in MODELS:
+            raise ValueError(f"model must be one of {', '.join(MODELS)}, got {self.model!r}")
+        if self.model == "maskgae" and self.directed:
+            raise ValueError("model 'maskgae' masks undirected edges; use directed=False or model 'gae'")
         if self.lam < 0:
             raise ValueError(f"lam must be >= 0, got {self.lam}")
         if self.epochs < 1 or self.patience < 1:
@@ -123,6 +129,9 @@ class DAMEmbedding(BaseEstimator):
         data = prepared.data
         if data.edge_index.size(1) == 0:
             raise GraphInputError("the graph has no edges (after removing self-loops); nothing to learn from")
+        if self.model == "maskgae" and getattr(data, "edge_weight", None) is not None:
+            raise GraphInputError("model 'maskgae' does not use edge weights yet; give the graph without "
+                                  "weights or use model 'gae'")
         n_pairs = prepared.num_edges
         need = max(MIN_EDGES_FOR_VALIDATION, int(np.ceil(1 / self.val_fraction))) if self.val_fraction > 0 else 0
         if n_pairs < need:
@@ -134,23 +143,31 @@ class DAMEmbedding(BaseEstimator):
         device = torch.device(self.device)
         featureless = getattr(data, "x", None) is None
         in_channels = self.input_dim if featureless else data.num_features
-        net = build_autoencoder(self.model, in_channels, self.dim)
+        config = model_config(self.model, dim=self.dim)
+        net = autoencoder(config, in_channels)
         inputs = LearnedInput(prepared.num_nodes, self.input_dim) if featureless else None
         modules = _bundle(net, inputs).to(device)
-        optimizer = make_optimizer(modules, self.lr, 0.0, self.beta_lr)
+        optimizer = make_optimizer(modules, self.lr, config.weight_decay, self.beta_lr)
 
         train, val = self._split(data)
         train, val = train.to(device), (val.to(device) if val is not None else None)
         # Built once: the normalised adjacency (validation passes messages over the
         # training edges), sparse features, the negative sampler's edge lookup.
-        x_train, graph = encoder_inputs(train)
+        x_train, graph = encoder_inputs(train, encoder=net.encoder)
         negatives = NegativeSampler(train.edge_index, train.num_nodes)
         pos = train.pos_edge_label_index
+        masker = (PathMasker(pos, train.num_nodes, config.mask_ratio, config.walk_length)
+                  if config.model == "maskgae" and config.masking == "path" else None)
 
         def x_in() -> Features:
             return inputs() if inputs is not None else x_train
 
         def task_loss() -> Tensor:
+            if self.model == "maskgae":  # reconstruct hidden edges from the visible ones
+                visible, hidden = masker() if masker is not None else mask_edges(pos, config.mask_ratio)
+                z = net.encode(x_in(), net.encoder.prepare_graph(visible, train.num_nodes))
+                return (net.recon_loss(z, hidden, negatives(hidden.size(1)))
+                        + config.degree_weight * net.degree_loss(z, hidden))
             z = net.encode(x_in(), graph)
             loss = net.recon_loss(z, pos, negatives(pos.size(1)))
             if self.model == "vgae":
@@ -165,7 +182,7 @@ class DAMEmbedding(BaseEstimator):
 
         record = fit(modules, optimizer, task_loss, val_score if val is not None else None,
                      self.lam, self.epochs, self.patience,
-                     desc="embedding" if self.verbose else None)
+                     desc="embedding" if self.verbose else None, grad_clip=config.grad_clip)
         gate = net.encoder.out_mask
         if isinstance(gate, SizeGate) and gate.num_active == 0:
             raise ValueError(f"lam={self.lam} closed every dimension; try a smaller lam (e.g. {self.lam / 10:g})")
@@ -227,8 +244,9 @@ class DAMEmbedding(BaseEstimator):
         state, config = load_checkpoint(path)
         est = cls(**config["params"])
         width = config["n_active"] if config["compacted"] else est.dim
-        net = build_autoencoder(est.model, config["in_channels"], width, hidden_channels=2 * est.dim,
-                                gate=None if config["compacted"] else "dam")
+        base = model_config(est.model, dim=est.dim)
+        net = autoencoder(replace(base, dim=width, hidden=base.hidden or 2 * est.dim,
+                                  gate=None if config["compacted"] else "dam"), config["in_channels"])
         inputs = LearnedInput(config["num_nodes"], est.input_dim) if "inputs.x" in state else None
         _bundle(net, inputs).load_state_dict(state)
         est.model_ = net.eval()

@@ -147,3 +147,20 @@ def test_embedding_rows_follow_node_ids(names, rnd):
     assert set(results[0]) == set(names)
     for name in names:
         np.testing.assert_allclose(results[0][name], results[1][name], rtol=1e-5, atol=1e-6)
+
+
+def test_maskgae_embeds_and_reloads_exactly(community_graph, tmp_path):
+    with pytest.raises(GraphInputError, match="does not use edge weights"):
+        DAMEmbedding(model="maskgae").fit(community_graph)
+    community_graph = nx.Graph(community_graph.edges)  # unweighted
+    community_graph.add_node("loner")
+    est = DAMEmbedding(dim=16, model="maskgae", lam=0.1, epochs=40, patience=40, val_fraction=0.1,
+                       seed=0).fit(community_graph)
+    assert est.embedding_.shape == (41, est.n_active_) and 1 <= est.n_active_ <= 16
+    assert 0.5 < est.val_auc_ <= 1.0 and np.isfinite(est.embedding_).all()
+    assert est.model_.degree_decoder.lin_in.in_features == est.n_active_  # the compacted degree head
+    est.save(tmp_path / "m.pt")
+    again = DAMEmbedding.load(tmp_path / "m.pt")
+    np.testing.assert_array_equal(again.transform(community_graph), est.embedding_)
+    with pytest.raises(ValueError, match="masks undirected edges"):
+        DAMEmbedding(model="maskgae", directed=True).fit(community_graph)

@@ -78,3 +78,19 @@ def test_every_method_runs_on_vgae_and_reports_its_width(cora, method):
         assert small["active_dim"] == 4 and len(job.cache) == 1
     else:
         assert 1 <= row["active_dim"] <= 8 and row["gate_widths"] == f"encoder.out_mask={row['active_dim']}"
+
+
+@pytest.mark.parametrize("method", ["fixed", "dam", "pca", "matryoshka", "l0", "l1"])
+def test_every_method_runs_on_maskgae_with_its_mlp_decoder(cora, method):
+    from damgraph.linkpred import model_config
+
+    config = lambda dim: model_config("maskgae", dim=dim, epochs=10, patience=10, lam=0.1)  # noqa: E731
+    job = Job(split_edges(cora, 0), config(8), [4, 8], "cora", {})
+    row = METHODS[method](job)
+    assert row["model"] == "maskgae" and row["decoder"] == "mlp" and row["masking"] == "path"
+    assert 0.5 < row["test_auc"] <= 1.0 and 0.1 < row["probe_acc"] <= 1.0
+    if method in ("pca", "matryoshka"):
+        small = METHODS[method](Job(job.split, config(4), [4, 8], "cora", job.cache))
+        assert small["active_dim"] == 4 and 0.5 < small["test_auc"] <= 1.0
+    elif method != "fixed":
+        assert 1 <= row["active_dim"] <= 8 and row["gate_widths"] == f"encoder.out_mask={row['active_dim']}"
