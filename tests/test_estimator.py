@@ -94,7 +94,7 @@ def test_bad_input_to_fit():
         DAMEmbedding().fit(nx.path_graph(5))
     small = DAMEmbedding(dim=4, epochs=3, val_fraction=0).fit(nx.path_graph(5))  # works without validation
     assert small.embedding_.shape[0] == 5 and small.val_auc_ is None and small.best_epoch_ == 3
-    with pytest.raises(ValueError, match="model must be 'gae' or 'vgae'"):
+    with pytest.raises(ValueError, match="model must be one of gae, vgae, maskgae"):
         DAMEmbedding(model="gat").fit(nx.path_graph(30))
     with pytest.raises(ValueError, match="closed every dimension"):
         DAMEmbedding(dim=4, lam=1e4, epochs=80, val_fraction=0, beta_lr=0.5).fit(nx.karate_club_graph())
