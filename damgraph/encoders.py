@@ -37,7 +37,7 @@ def make_conv(kind: str, in_channels: int, out_channels: int) -> MessagePassing:
     raise ValueError(f"unknown conv {kind!r}: choose one of {', '.join(CONVS)}")
 
 
-def gcn_layer(conv: nn.Module, x: Features, graph: Graph, edge_weight: Optional[Tensor] = None) -> Tensor:
+def conv_layer(conv: nn.Module, x: Features, graph: Graph, edge_weight: Optional[Tensor] = None) -> Tensor:
     """``conv(x, graph)``; for a :class:`GCNConv` on a prebuilt
     :math:`\\hat{\\mathbf{A}}` the same function as
     :math:`\\hat{\\mathbf{A}}\\mathbf{X}\\mathbf{W} + \\mathbf{b}` from ``conv``'s own
@@ -197,7 +197,7 @@ class GNNEncoder(nn.Module):
         """The last hidden representation (the input of the output layer)."""
         act = ACTIVATIONS[self.activation]
         for conv, norm, gate in zip(self.convs, self.norms, self.hidden_masks):
-            x = gate(act(norm(gcn_layer(conv, self._dropout(x), edge_index, edge_weight))))
+            x = gate(act(norm(conv_layer(conv, self._dropout(x), edge_index, edge_weight))))
         return self._dropout(x)
 
     def forward(
@@ -210,9 +210,9 @@ class GNNEncoder(nn.Module):
         :func:`~damgraph.propagation.feature_operator`."""
         h = self.hidden(x, edge_index, edge_weight)
         if self.variational:
-            return (gcn_layer(self.conv_mu, h, edge_index, edge_weight),
-                    gcn_layer(self.conv_logstd, h, edge_index, edge_weight))
-        return self.out_mask(self.out_norm(gcn_layer(self.conv_out, h, edge_index, edge_weight)))
+            return (conv_layer(self.conv_mu, h, edge_index, edge_weight),
+                    conv_layer(self.conv_logstd, h, edge_index, edge_weight))
+        return self.out_mask(self.out_norm(conv_layer(self.conv_out, h, edge_index, edge_weight)))
 
 
 #: The name the GCN-only encoder had; the same class.
