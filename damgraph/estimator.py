@@ -19,7 +19,7 @@ from damgraph.graphs import GraphInputError, prepare_graph
 from damgraph.io import _jsonable, load_checkpoint, save_checkpoint, versions
 from damgraph.encoders import Features
 from damgraph.linkpred import NegativeSampler, autoencoder, encoder_inputs, model_config, split_edges, validation_auc
-from damgraph.masking import PathMasker, mask_edges
+from damgraph.masking import make_masker
 from damgraph.mask import SizeGate
 from damgraph.models import MODELS, make_optimizer
 from damgraph.training import deterministic, fit, seed_everything
@@ -156,15 +156,15 @@ class DAMEmbedding(BaseEstimator):
         x_train, graph = encoder_inputs(train, encoder=net.encoder)
         negatives = NegativeSampler(train.edge_index, train.num_nodes)
         pos = train.pos_edge_label_index
-        masker = (PathMasker(pos, train.num_nodes, config.mask_ratio, config.walk_length)
-                  if config.model == "maskgae" and config.masking == "path" else None)
+        masker = (make_masker(pos, train.num_nodes, config.masking, config.mask_ratio, config.walk_length)
+                  if config.model == "maskgae" else None)
 
         def x_in() -> Features:
             return inputs() if inputs is not None else x_train
 
         def task_loss() -> Tensor:
             if self.model == "maskgae":  # reconstruct hidden edges from the visible ones
-                visible, hidden = masker() if masker is not None else mask_edges(pos, config.mask_ratio)
+                visible, hidden = masker()
                 z = net.encode(x_in(), net.encoder.prepare_graph(visible, train.num_nodes))
                 return (net.recon_loss(z, hidden, negatives(hidden.size(1)))
                         + config.degree_weight * net.degree_loss(z, hidden))

@@ -17,7 +17,7 @@ from damgraph.compact import compacted_size
 from damgraph.encoders import Features, Graph
 from damgraph.mask import SizeGate, active_widths
 from damgraph.metrics import ranking_metrics, roc_auc
-from damgraph.masking import MASKINGS, PathMasker, mask_edges
+from damgraph.masking import make_masker
 from damgraph.models import InnerProductDecoder, build_autoencoder, count_parameters, make_optimizer
 from damgraph.propagation import feature_operator, gcn_adjacency
 from damgraph.training import deterministic, TrainingRecord, fit, run_columns, seed_everything
@@ -350,8 +350,6 @@ class LinkPredTraining:
         if config.model == "maskgae":
             if not 0.0 < config.mask_ratio < 1.0:
                 raise ValueError(f"mask_ratio must be in (0, 1), got {config.mask_ratio}")
-            if config.masking not in MASKINGS:
-                raise ValueError(f"unknown masking {config.masking!r}: use one of {', '.join(MASKINGS)}")
             if getattr(train_data, "edge_weight", None) is not None:
                 raise ValueError("model 'maskgae' does not use edge weights yet; drop them or use model 'gae'")
         elif config.degree_weight > 0:
@@ -372,9 +370,8 @@ class LinkPredTraining:
                 (feature_operator(d.x) if sparse_features else d.x, d.edge_index, getattr(d, "edge_weight", None))
                 for d in (train_data, val_data))
         self.negatives = NegativeSampler(train_data.edge_index, train_data.num_nodes)
-        self.path_masker = (PathMasker(train_data.pos_edge_label_index, train_data.num_nodes, config.mask_ratio,
-                                       config.walk_length)
-                            if config.model == "maskgae" and config.masking == "path" else None)
+        self.masker = (make_masker(train_data.pos_edge_label_index, train_data.num_nodes, config.masking,
+                                   config.mask_ratio, config.walk_length) if config.model == "maskgae" else None)
 
     def task_loss(self) -> Tensor:
         """Reconstruction loss of the training positives (for ``maskgae`` the
@@ -385,7 +382,7 @@ class LinkPredTraining:
         model = self.model
         pos = train_data.pos_edge_label_index
         if self.config.model == "maskgae":
-            z, pos = self._masked_step(pos)
+            z, pos = self._masked_step()
         else:
             z = model.encode(*self.train_inputs)
         neg = self.negatives(pos.size(1))
@@ -396,14 +393,11 @@ class LinkPredTraining:
             loss = loss + self.config.degree_weight * model.degree_loss(z, pos)
         return loss
 
-    def _masked_step(self, pos: Tensor) -> Tuple[Tensor, Tensor]:
+    def _masked_step(self) -> Tuple[Tensor, Tensor]:
         """MaskGAE's step: hide training edges (:mod:`damgraph.masking`),
         encode on the visible ones (their graph rebuilt) and return the
         embeddings with the hidden edges, the positives to reconstruct."""
-        if self.path_masker is not None:
-            visible, hidden = self.path_masker()
-        else:
-            visible, hidden = mask_edges(pos, self.config.mask_ratio)
+        visible, hidden = self.masker()
         graph = self.model.encoder.prepare_graph(visible, self.split[0].num_nodes)
         return self.model.encode(self.train_inputs[0], graph), hidden
 

@@ -4,7 +4,7 @@ them. Both strategies hide undirected edges (both directions at once), so a
 hidden edge never reaches the encoder through its reverse."""
 from __future__ import annotations
 
-from typing import Tuple
+from typing import Callable, Tuple
 
 import torch
 from torch import Tensor
@@ -69,3 +69,15 @@ class PathMasker:
         if not hidden.any():  # nothing to reconstruct: hide one edge
             hidden[torch.randint(self.pos.size(1), (1,), device=device)] = True
         return _visible(self.pos, hidden), self.pos[:, hidden]
+
+
+def make_masker(pos: Tensor, num_nodes: int, masking: str, ratio: float,
+                walk_length: int = 3) -> Callable[[], Tuple[Tensor, Tensor]]:
+    """A function drawing one ``(visible, hidden)`` split of :obj:`pos` per
+    call: :class:`PathMasker` for ``masking="path"``, :func:`mask_edges` for
+    ``"edge"``."""
+    if masking == "path":
+        return PathMasker(pos, num_nodes, ratio, walk_length)
+    if masking == "edge":
+        return lambda: mask_edges(pos, ratio)
+    raise ValueError(f"unknown masking {masking!r}: use one of {', '.join(MASKINGS)}")

@@ -108,7 +108,7 @@ def test_maskgae_hides_the_mask_ratio_of_edges_and_trains(cora_split):
     training = LinkPredTraining(cora_split, LinkPredConfig(model="maskgae", dim=16, mask_ratio=0.7, epochs=60,
                                                            patience=60))
     pos = cora_split[0].pos_edge_label_index
-    z, hidden = training._masked_step(pos)
+    z, hidden = training._masked_step()
     assert hidden.size(1) == round(0.7 * pos.size(1)) and z.shape == (cora_split[0].num_nodes, 16)
     hidden_set = set(map(tuple, hidden.t().tolist()))
     assert hidden_set <= set(map(tuple, pos.t().tolist()))
