@@ -63,7 +63,7 @@ def summarise(rows: Iterable[dict], keys: Sequence[str], metrics: Sequence[str])
     for a metric are left out of it (NaN when none has one)."""
     groups: Dict[tuple, List[dict]] = {}
     for row in rows:
-        groups.setdefault(tuple(str(row.get(k, LATER_SETTINGS.get(k, ""))) for k in keys), []).append(row)
+        groups.setdefault(tuple(str(row.get(k, "")) for k in keys), []).append(row)
     table = []
     for group, members in groups.items():
         entry = dict(zip(keys, group), runs=len(members))
@@ -77,7 +77,7 @@ def summarise(rows: Iterable[dict], keys: Sequence[str], metrics: Sequence[str])
     return table
 
 
-COUNT_METRICS = ("active_dim", "hidden_width", "epochs", "best_epoch")
+COUNT_METRICS = ("width", "width", "epochs", "best_epoch")
 
 
 def format_table(table: Sequence[dict], keys: Sequence[str], metrics: Sequence[str]) -> str:
@@ -157,48 +157,22 @@ def report(out: Path, task: str, rows: Sequence[dict], keys: Sequence[str], metr
     return text
 
 
-def add_sweep_arguments(parser: argparse.ArgumentParser, defaults) -> None:
-    """The options every benchmark shares; :obj:`defaults` is the task's config."""
+def add_sweep_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options every benchmark sweep shares (the training settings come
+    from :func:`damgraph.config.add_config_arguments`)."""
     parser.add_argument("--datasets", nargs="+", default=["cora", "citeseer"], help="cora, citeseer, pubmed")
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2, 3, 4])
-    parser.add_argument("--epochs", type=int, default=defaults.epochs, help="most epochs per run")
-    parser.add_argument("--patience", type=int, default=defaults.patience,
-                        help="stop after this many epochs without a better validation score")
-    parser.add_argument("--beta-lr", type=float, default=defaults.beta_lr, help="learning rate of the DAM betas")
     parser.add_argument("--data-root", default=None, help=f"data root (default: ${DATA_ENV}, else data/)")
-    parser.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N (default: cpu)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
-def check_sweep_arguments(parser: argparse.ArgumentParser, args: argparse.Namespace, sizes: str) -> None:
-    """Refuse out-of-range values with argparse's usage error (exit code 2)."""
-    for name in ("epochs", "patience"):
-        if getattr(args, name) is not None and getattr(args, name) < 1:
-            parser.error(f"--{name} must be >= 1")
-    if min(getattr(args, sizes)) < 1:
-        parser.error(f"--{sizes} must be positive")
+def check_settings(parser: argparse.ArgumentParser, make: Callable[[], object]) -> object:
+    """``make()`` (a config, or configs), or argparse's usage error (exit
+    code 2) with the config's message when a setting is out of range."""
     try:
-        from damgraph.linkpred import resolve_device
-
-        resolve_device(args.device)
-    except ValueError as err:
+        return make()
+    except (TypeError, ValueError) as err:
         parser.error(str(err))
-    if min(args.lam) < 0 or min(getattr(args, "l1_lam", [0])) < 0 or min(getattr(args, "l0_lam", [0])) < 0:
-        parser.error("penalty weights (--lam, --l1-lam, --l0-lam) must be >= 0")
-
-
-# Settings added after result files were first stored, with the value every older run had:
-# left out of the id at that value, so that stored runs keep matching.
-LATER_SETTINGS = {"mask_ratio": 0.7, "decoder": "inner", "conv": "gcn", "batch_norm": False, "activation": "relu",
-                  "masking": "edge", "walk_length": 3, "degree_weight": 0.0, "decoder_hidden": 64,
-                  "decoder_dropout": 0.0, "grad_clip": 0.0}
-
-
-def config_id(config, per_run: Sequence[str]) -> str:
-    """Every setting of :obj:`config` except the per-run ones, as one string:
-    a stored run is reused only when it matches."""
-    return "|".join(f"{k}={v}" for k, v in sorted(asdict(config).items())
-                    if k not in per_run and not (k in LATER_SETTINGS and v == LATER_SETTINGS[k]))
 
 
 def start_sweep(task: str, args: argparse.Namespace, config, argv: Sequence[str] | None,

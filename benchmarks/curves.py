@@ -2,7 +2,7 @@
 
 Works on result rows (one per run, as in ``OUT/<task>.csv``): a point of a
 method's curve is the mean over seeds of one (method, dim, lam) group, placed
-at its mean *used* width (``active_dim``), so DAM's points sit at the widths
+at its mean *used* width (``width``), so DAM's points sit at the widths
 it learned.
 """
 from __future__ import annotations
@@ -13,7 +13,7 @@ from typing import Dict, List, Sequence
 import numpy as np
 
 
-def curve_points(rows: Sequence[dict], score: str, size: str = "active_dim") -> Dict[str, Dict[str, List[dict]]]:
+def curve_points(rows: Sequence[dict], score: str, size: str = "width") -> Dict[str, Dict[str, List[dict]]]:
     """``{dataset: {method: [point, ...]}}``, each point the mean and sample
     std of :obj:`score` and :obj:`size` over the seeds of one configuration,
     sorted by size."""

@@ -12,7 +12,7 @@ Two parts, on Planetoid's public split (140/500/1000 nodes):
   lambda grid (``gcn-dam``), test accuracy at the best validation epoch.
 
 One row per run in ``OUT/nodeclf.csv`` (column ``acc``: probe or test
-accuracy; ``active_dim``: the width used), stored as each finishes and
+accuracy; ``width``: the width used), stored as each finishes and
 skipped by a re-run; ``OUT/nodeclf.json`` (configuration, versions),
 ``OUT/nodeclf.md`` (mean ± std table and a summary per part) and
 ``OUT/nodeclf.png`` (accuracy against width, one line per method).
@@ -26,23 +26,20 @@ from pathlib import Path
 from typing import Dict, List, Sequence
 
 from benchmarks import linkpred
-from benchmarks.common import (add_sweep_arguments, check_sweep_arguments, config_id, finish_sweep,
-                               run_sweep, start_sweep)
+from benchmarks.common import add_sweep_arguments, check_settings, finish_sweep, run_sweep, start_sweep
 from benchmarks.curves import format_summary, plot_curves, summary
+from damgraph.config import MODELS, NodeClfConfig, add_config_arguments, config_id, with_settings
 from damgraph.datasets import load_dataset
-from damgraph.models import MODELS
-from damgraph.linkpred import LinkPredConfig
-from damgraph.nodeclf import NodeClfConfig, train_node_classifier
+from damgraph.nodeclf import train_node_classifier
 
 PARTS = ("probe", "supervised")
 KEYS = ("dataset", "part", "model", "method", "dim", "seed", "lam", "config_id")
 GROUP = ("dataset", "part", "model", "method", "dim", "lam")
-METRICS = ("active_dim", "acc", "val_acc", "epochs", "train_s")
+METRICS = ("width", "acc", "val_acc", "epochs", "train_s")
 GCN_LAMBDA_GRID = (0.02, 0.05, 0.1)
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
-    defaults = LinkPredConfig()
     p = argparse.ArgumentParser(
         prog="python -m benchmarks.nodeclf",
         description="Node classification against embedding size: a linear probe of every method's frozen "
@@ -50,29 +47,34 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         epilog="example: python -m benchmarks.nodeclf --quick --out results/nc",
     )
     p.add_argument("--parts", nargs="+", choices=PARTS, default=list(PARTS))
-    p.add_argument("--model", choices=list(MODELS), default=defaults.model,
+    p.add_argument("--model", choices=list(MODELS), default="gae",
                    help="the autoencoder whose embeddings the probe reads (default: gae)")
     linkpred.add_method_arguments(p)
     p.add_argument("--gcn-lam", nargs="+", type=float, default=list(GCN_LAMBDA_GRID),
                    help="DAM penalty weights of the supervised GCN "
                         f"(default: {' '.join(f'{v:g}' for v in GCN_LAMBDA_GRID)})")
-    p.add_argument("--mask-hidden", action="store_true", help=argparse.SUPPRESS)
     p.add_argument("--reuse-linkpred", default=None, metavar="CSV",
                    help="a linkpred.csv whose runs (same settings) become the probe part's rows instead of "
                         "being trained again")
     p.add_argument("--out", default="results/nodeclf", help="output folder (default: results/nodeclf)")
-    add_sweep_arguments(p, defaults)
-    linkpred.add_training_arguments(p)
-    p.set_defaults(lam=None, seeds=list(linkpred.DEFAULT_SEEDS))
+    add_sweep_arguments(p)
+    add_config_arguments(p, linkpred.TRAINING_FLAGS, epochs="most epochs of both parts",
+                         patience="stop after this many epochs without a better validation score (both parts)",
+                         beta_lr="learning rate of DAM's beta (both parts)", device="cpu, cuda or cuda:N (both parts)")
+    p.set_defaults(seeds=list(linkpred.DEFAULT_SEEDS))
     args = p.parse_args(argv)
-    if args.quick:
-        linkpred.apply_quick(args)
-    linkpred.apply_model_grids(args)
-    check_sweep_arguments(p, args, "dims")
-    linkpred.check_training_arguments(p, args)
-    if min(args.gcn_lam) < 0:
-        p.error("--gcn-lam must be >= 0")
+    linkpred.finish_arguments(p, args)
+    gcn = check_settings(p, lambda: gcn_config(args))
+    check_settings(p, lambda: [with_settings(gcn, lam=lam) for lam in args.gcn_lam] +
+                   [with_settings(gcn, hidden=h) for h in args.dims])
     return args
+
+
+def gcn_config(args: argparse.Namespace) -> NodeClfConfig:
+    """The supervised part's settings: Kipf and Welling's, with the flags
+    both parts share on top."""
+    return with_settings(NodeClfConfig(), epochs=args.epochs, patience=args.patience, beta_lr=args.beta_lr,
+                         device=args.device)
 
 
 def probe_row(row: dict) -> dict:
@@ -103,9 +105,7 @@ def import_probe_rows(source: Path, target: Path, plan: Sequence[dict]) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     lp_base = linkpred.base_config(args)
-    epochs = args.epochs if args.epochs is not None else LinkPredConfig().epochs  # --epochs: both parts
-    patience = args.patience if args.patience is not None else LinkPredConfig().patience
-    gcn_base = NodeClfConfig(epochs=epochs, patience=patience, beta_lr=args.beta_lr, device=args.device)
+    gcn_base = gcn_config(args)
 
     def load(name: str) -> Dict[str, object]:
         # The probe's autoencoders read the features as the files hold them (the GAE protocol);
@@ -121,7 +121,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     plan: List[dict] = []
     if "probe" in args.parts:
-        cid = config_id(lp_base, ("dim", "seed", "gate", "lam"))
+        cid = config_id(lp_base, linkpred.PER_RUN)
         plan += [{**entry, "part": "probe"} for entry in linkpred.sweep_plan(args, cid)]
     if "supervised" in args.parts:
         cid = config_id(gcn_base, ("hidden", "seed", "dam", "lam"))
@@ -140,7 +140,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         config = replace(gcn_base, hidden=entry["dim"], seed=entry["seed"], dam=entry["method"] == "gcn-dam",
                          lam=entry["lam"])
         row = train_node_classifier(data[entry["dataset"]]["normalized"], config).row()
-        row = {**row, "acc": row["test_acc"], "active_dim": row["hidden_width"]}
+        row = {**row, "acc": row["test_acc"]}
         return {k: v for k, v in row.items() if k not in entry}
 
     out = Path(args.out)

@@ -4,10 +4,10 @@ Synthetic community graphs (:func:`damgraph.synthetic.community_graph`,
 average degree about 10, 64 informative features, seed 0) from 10^4 nodes
 up, split 85/5/10 as every link-prediction run. Two modes:
 
-* ``full``: full-batch DAM-GAE (:class:`damgraph.linkpred.LinkPredTraining`),
+* ``full``: full-batch DAM-GAE (:class:`damgraph.linkpred.LinkPredTask`),
   one step over every training edge per epoch;
 * ``precomputed``: features propagated once (SIGN), then an MLP encoder on
-  mini-batches of edges (:mod:`damgraph.precomputed`); memory does not grow
+  mini-batches of edges (the task's ``precomputed`` mode); memory does not grow
   with the number of steps.
 
 Each (mode, size) runs in a fresh process, so its peak resident memory
@@ -23,7 +23,6 @@ import argparse
 import multiprocessing as mp
 import sys
 import time
-from dataclasses import replace
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence
 
@@ -31,7 +30,7 @@ import numpy as np
 
 from benchmarks.common import environment, proc_status_mb, prepare_out, save_figure, write_csv, write_json, write_report
 
-MODES = ("full", "precomputed")
+from damgraph.config import MODES
 
 
 def _peak_rss_mb() -> Optional[float]:
@@ -47,8 +46,9 @@ def run_one(mode: str, num_nodes: int, epochs: int, batch_size: int, threads: in
     """One (mode, size) measurement, in the calling process."""
     import torch
 
-    from damgraph.linkpred import LinkPredConfig, LinkPredTraining, link_metrics, split_edges
-    from damgraph.precomputed import train_link_prediction_precomputed
+    from damgraph.config import LinkPredConfig
+    from damgraph.linkpred import LinkPredTask
+    from damgraph.splits import split_edges
     from damgraph.synthetic import community_graph
 
     torch.set_num_threads(threads)
@@ -60,22 +60,17 @@ def run_one(mode: str, num_nodes: int, epochs: int, batch_size: int, threads: in
            "prepare_s": round(prepare_s, 2)}
     del data
     # Every epoch is kept (patience = epochs): the time per epoch is that of a full run.
-    config = LinkPredConfig(dim=16, epochs=epochs, patience=epochs, device=device)
-    if mode == "full":
-        start = time.perf_counter()
-        training = LinkPredTraining(split, config)
-        setup_s = time.perf_counter() - start
-        record = training.fit()
-        test = link_metrics(training.model, training.split[2])
-        gate = training.model.encoder.out_mask
-        row.update(setup_s=round(setup_s, 2), test_auc=test["auc"], val_auc=record.val_score,
-                   active_dim=gate.num_active)
-    else:
-        # Many steps per epoch: the betas take the weights' learning rate.
-        result = train_link_prediction_precomputed(split, replace(config, beta_lr=config.lr), batch_size=batch_size)
-        record = result.record
-        row.update(setup_s=round(result.precompute_s, 2), test_auc=result.test_auc, val_auc=result.val_auc,
-                   active_dim=result.active_dim)
+    # Many steps per epoch in precomputed mode: the betas take the weights' learning rate.
+    config = LinkPredConfig(dim=16, epochs=epochs, patience=epochs, device=device, mode=mode, batch_size=batch_size,
+                            beta_lr=0.01 if mode == "precomputed" else 0.2)
+    start = time.perf_counter()
+    task = LinkPredTask(split, config)
+    task.encoder_inputs(task.split[0])  # the normalised adjacency, or the propagated features
+    setup_s = time.perf_counter() - start
+    record = task.fit()
+    test = task.test_metrics()
+    row.update(setup_s=round(setup_s, 2), test_auc=test["auc"], val_auc=record.val_score,
+               width=task.model.encoder.out_gate.num_open)
     row.update(epochs=record.epochs, s_per_epoch=record.train_s / record.epochs,
                peak_rss_mb=round(_peak_rss_mb() or float("nan"), 1), threads=threads, status="ok")
     return row
@@ -126,7 +121,7 @@ def markdown(rows: Sequence[dict]) -> str:
         if r.get("status") == "ok":
             lines.append(f"| {r['mode']} | {r['num_nodes']:,} | {r['num_edges']:,} | {r['s_per_epoch']:.3f} | "
                          f"{r['epochs']} | {r['setup_s']} | {r['peak_rss_mb']:,.0f} | {r['test_auc']:.4f} | "
-                         f"{r['active_dim']} | ok |")
+                         f"{r['width']} | ok |")
         else:
             lines.append(f"| {r['mode']} | {r['num_nodes']:,} | | | | | | | | {r['status']} |")
     for mode in dict.fromkeys(r["mode"] for r in rows):
@@ -188,7 +183,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     if args.epochs < 1 or args.batch_size < 1:
         p.error("--epochs and --batch-size must be >= 1")
     try:
-        from damgraph.linkpred import resolve_device
+        from damgraph.runtime import resolve_device
 
         resolve_device(args.device)
     except ValueError as err:
@@ -222,7 +217,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             write_csv(out / "scale.csv", rows)
             if row.get("status") == "ok":
                 print(f"{mode:>12} {n:>10,} nodes: {row['s_per_epoch']:.3f} s/epoch, peak {row['peak_rss_mb']:,.0f} MB, "
-                      f"test AUC {row['test_auc']:.4f}, width {row['active_dim']}", flush=True)
+                      f"test AUC {row['test_auc']:.4f}, width {row['width']}", flush=True)
             else:
                 print(f"{mode:>12} {n:>10,} nodes: {row['status']}", flush=True)
                 break

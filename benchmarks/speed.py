@@ -8,9 +8,9 @@ step. One epoch is one training step plus the per-epoch validation scoring,
 for every implementation:
 
 * ``pyg-reference``: the above, scored on the validation split;
-* ``damgraph``: :class:`damgraph.linkpred.LinkPredTraining` with a DAM gate
+* ``damgraph``: :class:`damgraph.linkpred.LinkPredTask` with a DAM gate
   on the 16-dim embedding, timed through :func:`damgraph.training.fit`;
-* ``damgraph-nomask``: the same model without the gate;
+* ``damgraph-nogate``: the same model without the gate;
 * with ``--ablations``, one lever off at a time: ``damgraph-dense-x``
   (features kept dense) and ``damgraph-edge-index`` (no prebuilt
   adjacency: each ``GCNConv`` normalises the edge index at every call, as in
@@ -45,12 +45,14 @@ from torch_geometric.nn import GAE, GCNConv
 from benchmarks.common import environment, proc_status_mb, prepare_out, save_figure, write_csv, write_json, write_report
 from damgraph import datasets
 from damgraph.datasets import DATA_ENV
-from damgraph.linkpred import LinkPredConfig, LinkPredTraining, resolve_device, split_edges, train_link_prediction
+from damgraph.config import LinkPredConfig
+from damgraph.linkpred import LinkPredTask, train_link_prediction
+from damgraph.runtime import deterministic, resolve_device, seed_everything
+from damgraph.splits import split_edges
 from damgraph.synthetic import synthetic_size
-from damgraph.training import deterministic, seed_everything
 
 Split = Tuple[Data, Data, Data]
-IMPLS = ("pyg-reference", "damgraph", "damgraph-nomask")
+IMPLS = ("pyg-reference", "damgraph", "damgraph-nogate")
 ABLATIONS = ("damgraph-dense-x", "damgraph-edge-index")
 DIM = 16
 
@@ -101,7 +103,7 @@ DEVICE = "cpu"  # set by --device
 
 
 def damgraph_config(impl: str, seed: int) -> LinkPredConfig:
-    return LinkPredConfig(dim=DIM, gate=None if impl == "damgraph-nomask" else "dam", seed=seed, device=DEVICE)
+    return LinkPredConfig(dim=DIM, gate=None if impl == "damgraph-nogate" else "dam", seed=seed, device=DEVICE)
 
 
 def _synchronize() -> None:
@@ -113,10 +115,9 @@ def make_runner(impl: str, split: Split, seed: int) -> Callable[[int], None]:
     """A function that runs ``n`` epochs of :obj:`impl` (state kept across calls)."""
     if impl == "pyg-reference":
         return ReferenceRun(split, seed, DEVICE).epochs
-    training = LinkPredTraining(split, damgraph_config(impl, seed),
-                                sparse_features=impl != "damgraph-dense-x",
-                                prebuilt_graph=impl != "damgraph-edge-index")
-    return lambda n: training.fit(epochs=n, patience=n)
+    task = LinkPredTask(split, damgraph_config(impl, seed), sparse_features=impl != "damgraph-dense-x",
+                        prebuilt_graph=impl != "damgraph-edge-index")
+    return lambda n: task.fit(epochs=n, patience=n)
 
 
 def _memory_probe(impl: str, name: str, root: Optional[str], block: int, threads: int, queue) -> None:
@@ -186,7 +187,7 @@ def test_auc(impl: str, split: Split, seed: int, epochs: int) -> Tuple[float, in
         run.epochs(epochs)
         return float(run.test(run.test_data)[0]), DIM
     result = train_link_prediction(split, damgraph_config(impl, seed))
-    return result.test_auc, result.active_dim
+    return result.test_auc, result.width
 
 
 def load_graph(name: str, root: Optional[str]) -> Data:
@@ -261,7 +262,7 @@ def markdown(rows: Sequence[dict]) -> str:
     for r in rows:
         auc = f"{r['test_auc']:.4f} ± {r['test_auc_std']:.4f}" if r["test_auc"] == r["test_auc"] else "-"
         lines.append(f"| {r['dataset']} | {r['impl']} | {r['s_per_epoch'] * 1e3:.2f} | {r['ratio']:.3f} | {auc} "
-                     f"| {r['active_dim']:.1f} | {r['peak_mb']} |")
+                     f"| {r['width']:.1f} | {r['peak_mb']} |")
     return "\n".join(lines)
 
 
@@ -298,7 +299,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                    "num_edges": data.edge_index.size(1) // 2, **timing[impl],
                    "ratio": timing[impl]["s_per_epoch"] / reference,
                    "peak_mb": peak_memory_mb(impl, name, args.data_root, args.block) if DEVICE == "cpu" else None,
-                   "active_dim": float(np.mean(widths)) if widths else DIM,
+                   "width": float(np.mean(widths)) if widths else DIM,
                    "test_auc": float(np.mean(aucs)) if aucs else float("nan"),
                    "test_auc_std": float(np.std(aucs, ddof=1)) if len(aucs) > 1 else 0.0,
                    "seeds": " ".join(map(str, args.seeds)) if aucs else "",
@@ -308,7 +309,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                   f"test AUC {row['test_auc']:.4f}  peak {row['peak_mb']} MB", flush=True)
         write_csv(out / "speed.csv", rows)  # after each dataset: an interruption keeps the finished ones
     mask = {r["dataset"]: r["s_per_epoch"] for r in rows if r["impl"] == "damgraph"}
-    nomask = {r["dataset"]: r["s_per_epoch"] for r in rows if r["impl"] == "damgraph-nomask"}
+    nomask = {r["dataset"]: r["s_per_epoch"] for r in rows if r["impl"] == "damgraph-nogate"}
     overhead = "\n".join(f"- {d}: DAM mask overhead {100 * (mask[d] / nomask[d] - 1):+.1f}% "
                          f"({mask[d] * 1e3:.2f} vs {nomask[d] * 1e3:.2f} ms/epoch)" for d in mask)
     text = markdown(rows) + "\n\n" + overhead

@@ -13,6 +13,7 @@ from typing import Any, Dict, List, Optional, Sequence
 
 import numpy as np
 
+from damgraph.config import ESTIMATOR_SETTINGS, add_config_arguments, settings_from_args
 from damgraph.datasets import PLANETOID_NAMES, DatasetNotFoundError, load_dataset
 from damgraph.graphs import GraphInputError, prepare_graph
 
@@ -105,10 +106,8 @@ def cmd_embed(args: argparse.Namespace) -> int:
     _check_writable(out)
     graph = read_graph(args.input, args.format, args.data_root)
     features = read_features(args.features) if args.features else None
-    est = DAMEmbedding(dim=args.dim, model=args.model, lam=args.lam, lr=args.lr, epochs=args.epochs,
-                       patience=args.patience,
-                       val_fraction=args.val_fraction, directed=args.directed, seed=args.seed,
-                       device=args.device, verbose=not args.quiet)
+    est = DAMEmbedding(val_fraction=args.val_fraction, directed=args.directed, verbose=not args.quiet,
+                       **settings_from_args(args, ESTIMATOR_SETTINGS))
     start = time.perf_counter()
     est.fit(graph, features)
     seconds = time.perf_counter() - start
@@ -117,20 +116,21 @@ def cmd_embed(args: argparse.Namespace) -> int:
         files += est.save(args.save_model)
     sidecar = out.with_name(out.name + ".json")
     import json
+    from dataclasses import asdict
 
-    from damgraph.io import _jsonable
+    from damgraph.io import jsonable
 
     atomic_write_text(sidecar, json.dumps({
-        "input": args.input, "config": est.get_params(), "versions": versions(),
-        "nodes": len(est.node_ids_), "learned_width": est.n_active_, "val_auc": est.val_auc_,
+        "input": args.input, "params": est.get_params(), "config": asdict(est.config_), "versions": versions(),
+        "nodes": len(est.node_ids_), "learned_width": est.width_, "val_auc": est.val_auc_,
         "best_epoch": est.best_epoch_, "seconds": round(seconds, 3), "graph_report": est.graph_report_,
-        "files": [str(f) for f in files], "node_ids": [_jsonable(i) for i in est.node_ids_]}, indent=2) + "\n")
+        "files": [str(f) for f in files], "node_ids": [jsonable(i) for i in est.node_ids_]}, indent=2) + "\n")
     files.append(sidecar)
     report = est.graph_report_
     val = f"{est.val_auc_:.4f}" if est.val_auc_ is not None else "n/a (val_fraction 0)"
     print(f"embedded {len(est.node_ids_)} nodes, {report['input_edges']} input edges "
           f"({report['self_loops']} self-loops, {report['duplicates']} duplicates dropped, "
-          f"{report['isolated']} isolated): learned width {est.n_active_} of {args.dim}, val AUC {val}, "
+          f"{report['isolated']} isolated): learned width {est.width_} of {est.config_.dim}, val AUC {val}, "
           f"{seconds:.1f} s")
     print("wrote " + ", ".join(str(f) for f in files))
     return 0
@@ -194,17 +194,10 @@ def build_parser() -> argparse.ArgumentParser:
     embed.add_argument("--out-format", choices=("auto", "npy", "w2v", "csv"), default="auto",
                        help="embedding file format (default: from the suffix of --out)")
     embed.add_argument("--features", help="node features: CSV 'id,f1,..' or .npy (row i = node i)")
-    embed.add_argument("--dim", type=int, default=128, help="starting width (default: 128)")
-    embed.add_argument("--model", choices=("gae", "vgae", "maskgae"), default="gae",
-                       help="maskgae: masked-edge pretext task with MaskGAE's settings (undirected graphs)")
-    embed.add_argument("--lam", type=float, default=0.03, help="DAM penalty weight (default: 0.03)")
-    embed.add_argument("--lr", type=float, default=0.01, help="Adam learning rate (default: 0.01)")
-    embed.add_argument("--epochs", type=int, default=400)
-    embed.add_argument("--patience", type=int, default=100)
+    add_config_arguments(embed, ESTIMATOR_SETTINGS, model="the autoencoder; maskgae: masked-edge pretext task "
+                                                     "with MaskGAE's settings (undirected graphs)")
     embed.add_argument("--val-fraction", type=float, default=0.05,
                        help="edges held out to pick the best epoch (default: 0.05; 0 disables)")
-    embed.add_argument("--seed", type=int, default=0)
-    embed.add_argument("--device", default="cpu", help="cpu or cuda")
     embed.add_argument("--save-model", help="also save the compacted model (weights + JSON config)")
     embed.add_argument("--quiet", action="store_true", help="no progress bar")
     embed.set_defaults(run=cmd_embed)
@@ -220,7 +213,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.run(args)
-    except (UsageError, GraphInputError, DatasetNotFoundError, ValueError, OSError, FloatingPointError) as err:
+    except (UsageError, GraphInputError, DatasetNotFoundError, ValueError, TypeError, OSError,
+            FloatingPointError) as err:
         message = " ".join(str(err).split())
         print(f"error: {message}", file=sys.stderr)
         return 2

@@ -8,8 +8,8 @@ import torch
 from torch import Tensor, nn
 from torch_geometric.nn import GATConv, GCNConv, SAGEConv
 
-from damgraph.encoders import GNNEncoder
-from damgraph.mask import SizeGate, size_gates
+from damgraph.encoders import GNNEncoder, SIGNEncoder
+from damgraph.gates import SizeGate, size_gates
 from damgraph.models import count_parameters
 
 
@@ -171,8 +171,8 @@ def _sliced_norm(norm: nn.Module, keep: Tensor, scale: Optional[Tensor] = None) 
 
 def _open_units(gate: SizeGate, where: str) -> tuple[Tensor, Tensor]:
     with torch.no_grad():
-        g = gate.mask()
-    keep = gate.active_indices()
+        g = gate.values()
+    keep = gate.open_indices()
     if keep.numel() == 0:
         raise ValueError(
             f"every unit of the {where} gate is closed ({gate.__class__.__name__}); "
@@ -182,7 +182,7 @@ def _open_units(gate: SizeGate, where: str) -> tuple[Tensor, Tensor]:
 
 def _compact_encoder(encoder: GNNEncoder) -> None:
     """Fold and cut every gate of ``encoder`` in place."""
-    for i, gate in enumerate(encoder.hidden_masks):
+    for i, gate in enumerate(encoder.hidden_gates):
         if not isinstance(gate, SizeGate):
             continue
         keep, g = _open_units(gate, f"hidden layer {i}")
@@ -197,9 +197,9 @@ def _compact_encoder(encoder: GNNEncoder) -> None:
             encoder.conv_logstd = _sliced_conv(encoder.conv_logstd, in_index=keep, in_scale=g)
         else:
             encoder.conv_out = _sliced_conv(encoder.conv_out, in_index=keep, in_scale=g)
-        encoder.hidden_masks[i] = nn.Identity()
+        encoder.hidden_gates[i] = nn.Identity()
 
-    gate = encoder.out_mask
+    gate = encoder.out_gate
     if isinstance(gate, SizeGate):
         keep, g = _open_units(gate, "output")
         if encoder.variational:
@@ -211,15 +211,30 @@ def _compact_encoder(encoder: GNNEncoder) -> None:
             encoder.out_norm = _sliced_norm(encoder.out_norm, keep, scale=g)
         else:
             encoder.conv_out = _sliced_conv(encoder.conv_out, out_index=keep, out_scale=g)
-        encoder.out_mask = nn.Identity()
+        encoder.out_gate = nn.Identity()
         encoder.out_channels = int(keep.numel())
+
+
+def _compact_sign(encoder: SIGNEncoder) -> None:
+    """Fold and cut the output gate of a SIGN encoder in place: its output
+    map's rows of the closed units go, the open ones are scaled by :math:`g`."""
+    gate = encoder.out_gate
+    if not isinstance(gate, SizeGate):
+        return
+    keep, g = _open_units(gate, "output")
+    lin = nn.Linear(encoder.lin_out.in_features, int(keep.numel())).to(keep.device)
+    with torch.no_grad():
+        lin.weight.copy_(encoder.lin_out.weight[keep] * g.unsqueeze(1))
+        lin.bias.copy_(encoder.lin_out.bias[keep] * g)
+    encoder.lin_out, encoder.out_gate = lin, nn.Identity()
+    encoder.out_channels = int(keep.numel())
 
 
 def compact(model: nn.Module) -> nn.Module:
     """A physically smaller copy of :obj:`model` with no DAM gate left inside.
 
     Every gated layer is cut to its open units (the contiguous top block, see
-    :class:`~damgraph.DAMMask`) with the gate values folded into the weights:
+    :class:`~damgraph.DAMGate`) with the gate values folded into the weights:
     a gated hidden layer loses its closed output units and the next layer's
     matching input weights are scaled by :math:`g`; the output gate is folded
     into the output layer's weights and bias. The compacted model's embedding
@@ -227,23 +242,30 @@ def compact(model: nn.Module) -> nn.Module:
     rounding), without fine-tuning. :obj:`model` itself is left unchanged.
 
     Args:
-        model (torch.nn.Module): A :class:`~damgraph.GNNEncoder`, or any
-            module containing them (GAE, VGAE, classifier).
+        model (torch.nn.Module): A :class:`~damgraph.GNNEncoder` or
+            :class:`~damgraph.encoders.SIGNEncoder`, or any module containing
+            them (GAE, VGAE, MaskGAE, classifier). Gates anywhere else are
+            refused with a :class:`TypeError`.
     """
     model = copy.deepcopy(model)
-    encoders = [m for m in model.modules() if isinstance(m, GNNEncoder)]
-    if not encoders and size_gates(model):
-        raise TypeError("compact() supports gates inside damgraph.GNNEncoder only")
+    encoders = [m for m in model.modules() if isinstance(m, (GNNEncoder, SIGNEncoder))]
+    inside = {id(g) for e in encoders for g in size_gates(e)}
+    if any(id(g) not in inside for g in size_gates(model)):
+        raise TypeError("compact() cuts gates inside damgraph.GNNEncoder and damgraph.encoders.SIGNEncoder "
+                        "only; this model has a gate elsewhere")
     for module in model.modules():  # MLP (edge, degree) decoders read the embedding: cut their closed inputs
         encoder = getattr(module, "encoder", None)
-        if not isinstance(getattr(encoder, "out_mask", None), SizeGate):
+        if not isinstance(getattr(encoder, "out_gate", None), SizeGate):
             continue
         for name in ("decoder", "degree_decoder"):
             head = getattr(module, name, None)
             if hasattr(head, "keep_inputs"):
-                head.keep_inputs(_open_units(encoder.out_mask, "output")[0])
+                head.keep_inputs(_open_units(encoder.out_gate, "output")[0])
     for encoder in encoders:
-        _compact_encoder(encoder)
+        if isinstance(encoder, SIGNEncoder):
+            _compact_sign(encoder)
+        else:
+            _compact_encoder(encoder)
     return model
 
 

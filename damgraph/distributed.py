@@ -6,12 +6,15 @@
         --rdzv_endpoint HOST:29500 -m damgraph.distributed --dataset cora --out ddp.json
 
 Every rank holds the graph and the model (the model is small; the edges
-are what is many). In ``full`` mode each rank computes the reconstruction
-loss on its own shard of the training edges (every ``world_size``-th edge)
-with its own negatives; in ``precomputed`` mode it takes every
-``world_size``-th mini-batch. DDP averages the gradients, so one step is a
-step on the whole edge set. Backend: gloo on CPU, nccl on GPU. Rank 0
-writes the result JSON.
+are what is many) and trains the one :class:`~damgraph.linkpred.LinkPredTask`
+on its share: in ``full`` mode the reconstruction loss of every
+``world_size``-th training edge (for MaskGAE, of the edges rank 0's mask
+hides, broadcast to every rank) with its own negatives; in ``precomputed``
+mode every ``world_size``-th mini-batch. DDP averages the gradients, so one
+step is a step on the whole edge set, and one process trains exactly as
+:func:`~damgraph.linkpred.train_link_prediction`. Every model and setting of
+the full-batch path is supported in ``full`` mode. Backend: gloo on CPU,
+nccl on GPU. Rank 0 writes the result JSON.
 """
 from __future__ import annotations
 
@@ -20,7 +23,7 @@ import json
 import os
 import sys
 import time
-from dataclasses import asdict, replace
+from dataclasses import asdict
 from typing import Optional, Sequence
 
 import torch
@@ -28,30 +31,27 @@ import torch.distributed as dist
 from torch import Tensor, nn
 from torch.nn.parallel import DistributedDataParallel
 
+from damgraph.config import MODELS, LinkPredConfig, add_config_arguments, model_config, settings_from_args
 from damgraph.datasets import DATA_ENV, load_graph
 from damgraph.io import atomic_write_text, versions
-from damgraph.linkpred import (LinkPredConfig, LinkPredTraining, link_metrics, resolve_device, split_edges)
-from damgraph.training import deterministic, fit
+from damgraph.linkpred import LinkPredTask
+from damgraph.runtime import deterministic, resolve_device
+from damgraph.splits import split_edges
 
 
-class ShardLoss(nn.Module):
-    """This rank's reconstruction loss: its shard of the training positives
-    against as many fresh negatives (plus VGAE's KL). Wrapped in DDP, its
-    backward all-reduces the gradients of the whole autoencoder."""
+class RankLoss(nn.Module):
+    """:meth:`LinkPredTask.loss` as a module, so that
+    :class:`~torch.nn.parallel.DistributedDataParallel` can wrap it: its
+    backward all-reduces the gradients of the whole autoencoder (the task
+    computes this rank's share of the positives)."""
 
-    def __init__(self, training: LinkPredTraining, rank: int, world_size: int):
+    def __init__(self, task: LinkPredTask):
         super().__init__()
-        self.model = training.model
-        self.training_run = training
-        self.pos = training.split[0].pos_edge_label_index[:, rank::world_size]
+        self.trained = task.module  # registered, so DDP finds its parameters
+        self.task = task
 
-    def forward(self) -> Tensor:
-        run = self.training_run
-        z = self.model.encode(*run.train_inputs)
-        loss = self.model.recon_loss(z, self.pos, run.negatives(self.pos.size(1)))
-        if run.config.model == "vgae":
-            loss = loss + self.model.kl_loss() / run.split[0].num_nodes
-        return loss
+    def forward(self, step: int) -> Tensor:
+        return self.task.loss(step)
 
 
 def rank0_value(value: float, device: torch.device) -> float:
@@ -62,52 +62,44 @@ def rank0_value(value: float, device: torch.device) -> float:
     return float(t.item())
 
 
+def broadcast_mask(hidden: Tensor) -> None:
+    """Rank 0's MaskGAE mask (a boolean per edge) on every rank, in place, so
+    that every rank encodes the same visible graph."""
+    t = hidden.to(torch.uint8)
+    dist.broadcast(t, src=0)
+    hidden.copy_(t.bool())
+
+
 @deterministic()
-def train_distributed(split, config: LinkPredConfig, mode: str = "full", batch_size: int = 65536) -> dict:
-    """Train on this rank's share under an initialised process group and
-    return the test scores (the same on every rank)."""
+def train_distributed(split, config: LinkPredConfig) -> dict:
+    """Train :class:`LinkPredTask` on this rank's share under an initialised
+    process group and return the test scores (the same on every rank). One
+    process (``world_size`` 1) trains exactly as
+    :func:`~damgraph.linkpred.train_link_prediction`."""
     rank, world = dist.get_rank(), dist.get_world_size()
     device = resolve_device(config.device)
-    ddp_args = {"device_ids": [device.index]} if device.type == "cuda" else {}
-    if mode == "precomputed":
-        from damgraph.precomputed import train_link_prediction_precomputed
-
-        result = train_link_prediction_precomputed(
-            split, config, batch_size=batch_size, rank=rank, world_size=world,
-            wrap=lambda m: DistributedDataParallel(m, **ddp_args),
-            sync_score=lambda s: rank0_value(s, device))
-        return {"test_auc": result.test_auc, "val_auc": result.val_auc, "active_dim": result.active_dim,
-                "best_epoch": result.record.best_epoch, "epochs": result.record.epochs,
-                "train_s": result.record.train_s}
-    training = LinkPredTraining(split, config)
-    torch.manual_seed(config.seed * 1000 + rank)  # the model is built; now each rank its own negatives
-    loss = DistributedDataParallel(ShardLoss(training, rank, world), **ddp_args)
-    record = fit(training.model, training.optimizer, loss, lambda: rank0_value(training.val_score(), device),
-                 config.lam, config.epochs, config.patience)
-    scores = link_metrics(training.model, training.split[2])
-    gate = training.model.encoder.out_mask
-    return {"test_auc": scores["auc"], "test_ap": scores["ap"],
-            **{f"test_{k}": v for k, v in scores.items() if k not in ("auc", "ap")},
-            "val_auc": record.val_score, "active_dim": getattr(gate, "num_active", config.dim),
+    task = LinkPredTask(split, config, rank=rank, world_size=world, sync_mask=broadcast_mask)
+    ddp = DistributedDataParallel(RankLoss(task), **({"device_ids": [device.index]} if device.type == "cuda" else {}))
+    record = task.fit(loss=ddp, validation_score=lambda: rank0_value(task.validation_score(), device))
+    scores = task.test_metrics()
+    gate = task.model.encoder.out_gate
+    return {"test_auc": scores.pop("auc"), "test_ap": scores.pop("ap"), **{f"test_{k}": v for k, v in scores.items()},
+            "val_auc": record.val_score, "width": getattr(gate, "num_open", config.dim),
             "best_epoch": record.best_epoch, "epochs": record.epochs, "train_s": record.train_s}
 
 
+#: The settings ``damgraph.distributed`` takes as flags.
+FLAGS = ("mode", "dim", "lam", "lr", "beta_lr", "epochs", "patience", "batch_size", "hops", "seed", "matryoshka")
+
+
 def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
-    defaults = LinkPredConfig()
     p = argparse.ArgumentParser(
         prog="torchrun ... -m damgraph.distributed",
         description="Data-parallel (DDP) DAM-GAE link prediction; launch with torchrun.")
     p.add_argument("--dataset", default="cora", help="cora, citeseer, pubmed or synthetic-<nodes>")
     p.add_argument("--data-root", default=None, help=f"data root (default: ${DATA_ENV}, else data/)")
-    p.add_argument("--mode", choices=["full", "precomputed"], default="full")
-    p.add_argument("--model", choices=["gae", "vgae"], default=defaults.model)
-    p.add_argument("--dim", type=int, default=defaults.dim)
-    p.add_argument("--lam", type=float, default=defaults.lam)
-    p.add_argument("--lr", type=float, default=defaults.lr)
-    p.add_argument("--epochs", type=int, default=defaults.epochs)
-    p.add_argument("--patience", type=int, default=defaults.patience)
-    p.add_argument("--batch-size", type=int, default=65536, help="edges per mini-batch, precomputed mode")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--model", choices=MODELS, default="gae", help="the autoencoder (default: gae)")
+    add_config_arguments(p, FLAGS)
     p.add_argument("--device", default="cpu", help="cpu or cuda (each rank takes cuda:LOCAL_RANK)")
     p.add_argument("--out", required=True, help="result JSON, written by rank 0")
     return p.parse_args(argv)
@@ -124,25 +116,22 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         device = f"cuda:{int(os.environ.get('LOCAL_RANK', 0))}"
     try:
         dev = resolve_device(device)
+        config = model_config(args.model, device=device, **settings_from_args(args, FLAGS))
         data = load_graph(args.dataset, args.data_root)
-    except (OSError, ValueError) as err:
+    except (OSError, ValueError, TypeError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
     if dev.type == "cuda":
         torch.cuda.set_device(dev)
     dist.init_process_group("nccl" if dev.type == "cuda" else "gloo")
     try:
-        config = LinkPredConfig(model=args.model, dim=args.dim, lam=args.lam, lr=args.lr, epochs=args.epochs,
-                                patience=args.patience, seed=args.seed, device=device)
-        if args.mode == "precomputed":
-            config = replace(config, beta_lr=config.lr)
-        split = split_edges(data, args.seed)
+        split = split_edges(data, config.seed)
         start = time.perf_counter()
-        result = train_distributed(split, config, args.mode, args.batch_size)
+        result = train_distributed(split, config)
         if dist.get_rank() == 0:
             atomic_write_text(args.out, json.dumps({
                 **result, "wall_s": time.perf_counter() - start, "world_size": dist.get_world_size(),
-                "mode": args.mode, "dataset": args.dataset, "config": asdict(config), "versions": versions(),
+                "dataset": args.dataset, "config": asdict(config), "versions": versions(),
                 "threads_per_rank": torch.get_num_threads()}, indent=2) + "\n")
     finally:
         dist.destroy_process_group()

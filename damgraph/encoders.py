@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from typing import List, Optional, Tuple, Union
 
+import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 from torch_geometric.nn import GATConv, GCNConv, SAGEConv
 from torch_geometric.nn.conv import MessagePassing
 
-from damgraph.gates import HardConcreteGate, L1Scale
-from damgraph.mask import DAMMask
+from damgraph.gates import make_gate
 from damgraph.propagation import SparseOperator, gcn_adjacency
 
 #: Node features: a dense matrix, or a sparse one wrapped by :func:`damgraph.propagation.feature_operator`.
@@ -19,7 +19,6 @@ Features = Union[Tensor, SparseOperator]
 #: :math:`\hat{\mathbf{A}}` from :func:`damgraph.propagation.gcn_adjacency`, built once.
 Graph = Union[Tensor, SparseOperator]
 
-GATES = ("dam", "l1", "l0")
 #: Message-passing layers: GCN (Kipf and Welling, 2017), GraphSAGE with mean
 #: aggregation (Hamilton et al., 2017), single-head GAT (Velickovic et al., 2018).
 CONVS = ("gcn", "sage", "gat")
@@ -58,23 +57,11 @@ def conv_layer(conv: nn.Module, x: Features, graph: Graph, edge_weight: Optional
     return conv(x, graph, edge_weight)
 
 
-def _gate(width: int, on: bool, kind: str, beta_init: float) -> nn.Module:
-    if not on:
-        return nn.Identity()
-    if kind == "dam":
-        return DAMMask(width, beta_init=beta_init)
-    if kind == "l1":
-        return L1Scale(width)
-    if kind == "l0":
-        return HardConcreteGate(width)
-    raise ValueError(f"unknown gate {kind!r}: choose one of {', '.join(GATES)}")
-
-
 class GNNEncoder(nn.Module):
     r"""A stack of message-passing layers, by default
     :class:`~torch_geometric.nn.conv.GCNConv` (`Kipf and Welling, ICLR 2017
     <https://arxiv.org/abs/1609.02907>`_), whose output passes through a
-    :class:`~damgraph.DAMMask`:
+    :class:`~damgraph.DAMGate`:
 
     .. math::
         \mathbf{H}^{(l+1)} = g^{(l+1)} \odot \sigma\big(\mathrm{BN}\big(\hat{\mathbf{A}}\,
@@ -102,8 +89,8 @@ class GNNEncoder(nn.Module):
         num_layers (int, optional): Number of layers. (default: :obj:`2`)
         dropout (float, optional): Dropout on the input of every layer.
             (default: :obj:`0.0`)
-        mask_output (bool, optional): Gate the output with DAM. (default: :obj:`True`)
-        mask_hidden (bool, optional): Gate every hidden layer with DAM too.
+        gate_output (bool, optional): Gate the output with DAM. (default: :obj:`True`)
+        gate_hidden (bool, optional): Gate every hidden layer with DAM too.
             (default: :obj:`False`)
         variational (bool, optional): Two output heads for VGAE. (default: :obj:`False`)
         beta_init (float, optional): Initial :math:`\beta` of every gate.
@@ -126,8 +113,8 @@ class GNNEncoder(nn.Module):
         hidden_channels: Optional[int] = None,
         num_layers: int = 2,
         dropout: float = 0.0,
-        mask_output: bool = True,
-        mask_hidden: bool = False,
+        gate_output: bool = True,
+        gate_hidden: bool = False,
         variational: bool = False,
         beta_init: float = 1.0,
         gate: str = "dam",
@@ -156,15 +143,15 @@ class GNNEncoder(nn.Module):
         self.convs = nn.ModuleList(make_conv(conv, a, b) for a, b in zip(widths[:-1], widths[1:]))
         self.norms = nn.ModuleList(
             nn.BatchNorm1d(b) if batch_norm else nn.Identity() for b in widths[1:])
-        self.hidden_masks = nn.ModuleList(
-            _gate(b, mask_hidden, gate, beta_init) for b in widths[1:])
+        self.hidden_gates = nn.ModuleList(
+            make_gate(gate, b, beta_init) if gate_hidden else nn.Identity() for b in widths[1:])
         if variational:
             self.conv_mu = make_conv(conv, widths[-1], out_channels)
             self.conv_logstd = make_conv(conv, widths[-1], out_channels)
         else:
             self.conv_out = make_conv(conv, widths[-1], out_channels)
         self.out_norm = nn.BatchNorm1d(out_channels) if batch_norm and not variational else nn.Identity()
-        self.out_mask = _gate(out_channels, mask_output, gate, beta_init)
+        self.out_gate = make_gate(gate, out_channels, beta_init) if gate_output else nn.Identity()
 
     def reset_parameters(self) -> None:
         for module in self.modules():
@@ -196,7 +183,7 @@ class GNNEncoder(nn.Module):
     def hidden(self, x: Features, edge_index: Graph, edge_weight: Optional[Tensor] = None) -> Tensor:
         """The last hidden representation (the input of the output layer)."""
         act = ACTIVATIONS[self.activation]
-        for conv, norm, gate in zip(self.convs, self.norms, self.hidden_masks):
+        for conv, norm, gate in zip(self.convs, self.norms, self.hidden_gates):
             x = gate(act(norm(conv_layer(conv, self._dropout(x), edge_index, edge_weight))))
         return self._dropout(x)
 
@@ -212,8 +199,49 @@ class GNNEncoder(nn.Module):
         if self.variational:
             return (conv_layer(self.conv_mu, h, edge_index, edge_weight),
                     conv_layer(self.conv_logstd, h, edge_index, edge_weight))
-        return self.out_mask(self.out_norm(conv_layer(self.conv_out, h, edge_index, edge_weight)))
+        return self.out_gate(self.out_norm(conv_layer(self.conv_out, h, edge_index, edge_weight)))
 
 
-#: The name the GCN-only encoder had; the same class.
-GCNEncoder = GNNEncoder
+class SIGNEncoder(nn.Module):
+    r"""The SIGN encoder on precomputed features: one linear map per hop,
+    concatenated, ReLU, then a linear map to the embedding, behind a size
+    gate (DAM by default):
+
+    .. math::
+        \mathbf{Z} = g \odot \Big(\mathrm{ReLU}\big(\big\Vert_{k=0}^{K}
+        \hat{\mathbf{A}}^k \mathbf{X} \mathbf{W}_k\big)\,\mathbf{W}_{\mathrm{out}}\Big).
+
+    Args:
+        in_channels (int): Feature size :math:`F` of :math:`\mathbf{X}`.
+        out_channels (int): Embedding size (the starting width when gated).
+        hops (int): :math:`K`. (default: :obj:`2`)
+        hidden_channels (int, optional): Width of each hop's map; defaults to
+            :obj:`2 * out_channels`.
+        gate (str, optional): ``"dam"``, ``"l1"``, ``"l0"`` or ``None``.
+        beta_init (float, optional): Initial :math:`\beta` of a DAM gate.
+
+    Its input is :func:`~damgraph.propagation.propagate_features` of the
+    graph (a row per node, or the rows of a mini-batch's nodes), so
+    :meth:`forward` takes no graph; :func:`damgraph.compact` cuts it like a
+    :class:`GNNEncoder`.
+    """
+
+    def __init__(self, in_channels: int, out_channels: int, hops: int = 2,
+                 hidden_channels: Optional[int] = None, gate: Optional[str] = "dam", beta_init: float = 1.0):
+        super().__init__()
+        hidden_channels = hidden_channels or 2 * out_channels
+        self.in_channels, self.out_channels, self.hops = in_channels, out_channels, hops
+        self.hop_lins = nn.ModuleList(nn.Linear(in_channels, hidden_channels) for _ in range(hops + 1))
+        self.lin_out = nn.Linear((hops + 1) * hidden_channels, out_channels)
+        self.out_gate = make_gate(gate, out_channels, beta_init) if gate is not None else nn.Identity()
+
+    def reset_parameters(self) -> None:
+        for module in self.modules():
+            if module is not self and hasattr(module, "reset_parameters"):
+                module.reset_parameters()
+
+    def forward(self, features: Tensor) -> Tensor:
+        """Embeddings of the rows of :func:`propagate_features`."""
+        blocks = features.split(self.in_channels, dim=1)
+        h = torch.cat([lin(b) for lin, b in zip(self.hop_lins, blocks)], dim=1)
+        return self.out_gate(self.lin_out(F.relu(h)))

@@ -1,14 +1,128 @@
-"""The gates researchers use instead of DAM to learn a layer's width, as
-:class:`~damgraph.mask.SizeGate` subclasses, so that training, the harness and
-:func:`damgraph.compact` treat them exactly like :class:`~damgraph.DAMMask`."""
+"""Size gates: the DiscriminAtive Masking (DAM) gate, the baselines
+researchers use instead of it to learn a layer's width (an L1-penalised scale
+and the hard-concrete L0 gate), the interface they share, and helpers to find
+them in a model. Training, the harness and :func:`damgraph.compact` treat
+every :class:`SizeGate` alike."""
 from __future__ import annotations
 
+import bisect
 import math
+from typing import Dict, List, Optional, Sequence, Union
 
 import torch
 from torch import Tensor, nn
 
-from damgraph.mask import SizeGate
+
+
+class SizeGate(nn.Module):
+    """A per-unit gate that decides how many units of a layer are used.
+
+    Subclasses give the deterministic gate values :meth:`values` (zero for a
+    closed unit), the regulariser :meth:`regularization` that training adds
+    (times :math:`\\lambda`), and may sample in :meth:`forward` while
+    training. :func:`damgraph.compact` keeps the units with a non-zero gate.
+    """
+
+    width: int
+
+    def values(self) -> Tensor:
+        raise NotImplementedError
+
+    def regularization(self) -> Tensor:
+        raise NotImplementedError
+
+    def forward(self, x: Tensor) -> Tensor:
+        return x * self.values()
+
+    @property
+    def num_open(self) -> int:
+        """Number of open units (non-zero gate)."""
+        with torch.no_grad():
+            return int((self.values() != 0).sum())
+
+    def open_indices(self) -> Tensor:
+        """Indices of the open units, ascending."""
+        with torch.no_grad():
+            return torch.nonzero(self.values() != 0).flatten()
+
+
+class DAMGate(SizeGate):
+    r"""The DiscriminAtive Masking gate from `"Learning Compact Representations
+    of Neural Networks using DiscriminAtive Masking (DAM)"
+    <https://arxiv.org/abs/2110.00684>`_ (Bu, Daw, Maruf, Karpatne, NeurIPS 2021).
+
+    A layer of width :math:`n` is gated unit by unit with a single trainable
+    scalar :math:`\beta`:
+
+    .. math::
+        g_j = \mathrm{ReLU}\big(\tanh\big(\alpha^2 (\mu_j + \beta)\big)\big),
+        \qquad \mu_j = \frac{5\,j}{n}, \quad j = 0, \dots, n-1,
+
+    and :obj:`forward(x)` returns :math:`x \odot g`. Training adds
+    :math:`\lambda\,\beta` (averaged over the gated layers, see
+    :func:`dam_penalty`) to the loss, so :math:`\beta` drifts down and closes
+    the lowest-index units first until the task gradient holds it. The open
+    units (:math:`g_j > 0`) always form a contiguous top block
+    :obj:`open_slice`, which :func:`damgraph.compact` cuts out. Only open
+    units pass gradient to :math:`\beta`.
+
+    Args:
+        width (int): Number of units :math:`n` to gate.
+        beta_init (float, optional): Initial :math:`\beta`. (default: :obj:`1.0`)
+        alpha (float, optional): Fixed steepness :math:`\alpha`, not trained.
+            (default: :obj:`1.0`)
+    """
+
+    MU_SCALE = 5.0
+
+    def __init__(self, width: int, beta_init: float = 1.0, alpha: float = 1.0):
+        super().__init__()
+        if int(width) != width or width < 1:
+            raise ValueError(f"DAMGate width must be a positive integer, got {width!r}")
+        self.width = int(width)
+        self.beta_init = float(beta_init)
+        mu = torch.arange(self.width, dtype=torch.float32) * self.MU_SCALE / self.width
+        self.register_buffer("mu", mu)
+        self.register_buffer("alpha", torch.tensor(float(alpha)))
+        self.beta = nn.Parameter(torch.tensor(self.beta_init))
+        self._mu_values: Optional[List[float]] = None  # mu as Python floats, for num_open
+
+    def reset_parameters(self) -> None:
+        with torch.no_grad():
+            self.beta.fill_(self.beta_init)
+
+    def values(self) -> Tensor:
+        """The gate vector :math:`g` (differentiable in :math:`\\beta`)."""
+        return torch.relu(torch.tanh(self.alpha * self.alpha * (self.mu + self.beta)))
+
+    @property
+    def num_open(self) -> int:
+        """Number of open units, :math:`|\\{j : g_j > 0\\}|`, counted without
+        computing :math:`g` (training asks every epoch): ReLU∘tanh keeps the
+        units with :math:`\\alpha^2(\\mu_j + \\beta) > 0`, and the sign of a
+        float32 sum is that of the exact sum, so with the :math:`\\mu_j`
+        ascending the open ones are those above :math:`-\\beta`."""
+        if float(self.alpha) == 0.0:
+            return 0
+        if self._mu_values is None or len(self._mu_values) != self.width:
+            self._mu_values = self.mu.tolist()
+        return self.width - bisect.bisect_right(self._mu_values, -self.beta.item())
+
+    @property
+    def open_slice(self) -> slice:
+        """The open units, always the top block ``[width - num_open, width)``."""
+        return slice(self.width - self.num_open, self.width)
+
+    def open_indices(self) -> Tensor:
+        """Indices of the open units, ascending."""
+        return torch.arange(self.width, device=self.mu.device)[self.open_slice]
+
+    def regularization(self) -> Tensor:
+        """This layer's term of the DAM penalty: :math:`\\beta` itself."""
+        return self.beta
+
+    def extra_repr(self) -> str:
+        return f"width={self.width}, beta={self.beta.item():.4f}, active={self.num_open}"
 
 
 class L1Scale(SizeGate):
@@ -17,7 +131,7 @@ class L1Scale(SizeGate):
     <https://arxiv.org/abs/1708.06519>`_): :math:`x \odot s`, regulariser
     :math:`\sum_j |s_j|`. Adam does not drive scales to exact zeros, so
     after (and, for model selection, during) training a unit counts as
-    closed when :math:`|s_j| < \tau \max_k |s_k|`, and :meth:`mask` zeroes it.
+    closed when :math:`|s_j| < \tau \max_k |s_k|`, and :meth:`values` zeroes it.
 
     Args:
         width (int): Number of units.
@@ -35,12 +149,12 @@ class L1Scale(SizeGate):
         with torch.no_grad():
             self.scale.fill_(1.0)
 
-    def mask(self) -> Tensor:
+    def values(self) -> Tensor:
         magnitude = self.scale.detach().abs()
         return self.scale * (magnitude >= self.threshold * magnitude.max()).to(self.scale.dtype)
 
     def forward(self, x: Tensor) -> Tensor:
-        return x * (self.scale if self.training else self.mask())
+        return x * (self.scale if self.training else self.values())
 
     def regularization(self) -> Tensor:
         return self.scale.abs().sum()
@@ -81,15 +195,71 @@ class HardConcreteGate(SizeGate):
     def _stretch(self, s: Tensor) -> Tensor:
         return torch.clamp(s * (self.ZETA - self.GAMMA) + self.GAMMA, 0.0, 1.0)
 
-    def mask(self) -> Tensor:
+    def values(self) -> Tensor:
         return self._stretch(torch.sigmoid(self.log_alpha))
 
     def forward(self, x: Tensor) -> Tensor:
         if not self.training:
-            return x * self.mask()
+            return x * self.values()
         u = torch.rand(self.width, device=x.device).clamp(1e-6, 1 - 1e-6)
         s = torch.sigmoid((torch.log(u) - torch.log1p(-u) + self.log_alpha) / self.BETA)
         return x * self._stretch(s)
 
     def regularization(self) -> Tensor:
         return torch.sigmoid(self.log_alpha - self.BETA * math.log(-self.GAMMA / self.ZETA)).sum()
+
+
+#: The kinds of size gate: DAM, and the baselines L1 and L0.
+GATES = ("dam", "l1", "l0")
+
+
+def make_gate(kind: str, width: int, beta_init: float = 1.0) -> SizeGate:
+    """A gate of :obj:`kind` (one of :data:`GATES`) over :obj:`width` units;
+    :obj:`beta_init` is DAM's starting :math:`\\beta`."""
+    if kind == "dam":
+        return DAMGate(width, beta_init=beta_init)
+    if kind == "l1":
+        return L1Scale(width)
+    if kind == "l0":
+        return HardConcreteGate(width)
+    raise ValueError(f"unknown gate {kind!r}: choose one of {', '.join(GATES)}")
+
+
+def dam_gates(model: nn.Module) -> List[DAMGate]:
+    """All :class:`DAMGate` gates inside :obj:`model`, in module order."""
+    return [m for m in model.modules() if isinstance(m, DAMGate)]
+
+
+def size_gates(model: nn.Module) -> List[SizeGate]:
+    """All :class:`SizeGate` modules (DAM or other) inside :obj:`model`."""
+    return [m for m in model.modules() if isinstance(m, SizeGate)]
+
+
+def gate_penalty(model: Union[nn.Module, Sequence[SizeGate]]) -> Tensor:
+    """The mean of :meth:`SizeGate.regularization` over every gate of
+    :obj:`model` (or over the given gates); for DAM gates alone this is
+    :func:`dam_penalty`."""
+    gates = size_gates(model) if isinstance(model, nn.Module) else list(model)
+    if not gates:
+        return torch.zeros(())
+    if len(gates) == 1:
+        return gates[0].regularization()
+    return torch.stack([g.regularization() for g in gates]).mean()
+
+
+def dam_penalty(model: nn.Module) -> Tensor:
+    r"""The DAM regulariser :math:`\frac{1}{L}\sum_{l} \beta_l` over the
+    :math:`L` gated layers of :obj:`model` (zero when there are none).
+    Multiply by :math:`\lambda` and add to the task loss."""
+    return gate_penalty(dam_gates(model))
+
+
+def gate_widths(model: nn.Module) -> Dict[str, int]:
+    """Open units per gated layer, keyed by the gate's module name."""
+    return {name: m.num_open for name, m in model.named_modules() if isinstance(m, SizeGate)}
+
+
+def gate_parameters(model: nn.Module) -> List[nn.Parameter]:
+    """The parameters of every gate (DAM's betas and the others' scales or
+    logits), kept out of weight decay and given their own learning rate."""
+    return [p for g in size_gates(model) for p in g.parameters()]

@@ -77,7 +77,7 @@ def save_embeddings(path: Union[str, Path], embedding: np.ndarray, node_ids: Seq
     if fmt == "npy":
         ids_path = path.with_name(path.name + ".ids.json")
         atomic_write(path, lambda f: np.save(f, embedding), binary=True)
-        atomic_write_text(ids_path, json.dumps([_jsonable(i) for i in node_ids]) + "\n")
+        atomic_write_text(ids_path, json.dumps([jsonable(i) for i in node_ids]) + "\n")
         return [path, ids_path]
     if fmt == "w2v":
         lines = [f"{embedding.shape[0]} {embedding.shape[1]}"]
@@ -113,13 +113,13 @@ def load_embeddings(path: Union[str, Path], fmt: str = "auto") -> Tuple[np.ndarr
     return np.array([[float(v) for v in r[1:]] for r in rows], dtype=np.float32), [r[0] for r in rows]
 
 
-def _jsonable(node: Hashable) -> Any:
+def jsonable(node: Hashable) -> Any:
     if isinstance(node, (str, int, float, bool)) or node is None:
         return node
     if isinstance(node, np.generic):
         return node.item()
     if isinstance(node, tuple):
-        return [_jsonable(v) for v in node]
+        return [jsonable(v) for v in node]
     return str(node)
 
 

@@ -9,22 +9,23 @@ from typing import Callable, Tuple
 import torch
 from torch import Tensor
 
-#: ``edge``: a random fraction of the edges; ``path``: the edges along random walks.
-MASKINGS = ("edge", "path")
+from damgraph.config import MASKINGS
 
 
-def _visible(pos: Tensor, hidden: Tensor) -> Tensor:
+def split_masked(pos: Tensor, hidden: Tensor) -> Tuple[Tensor, Tensor]:
+    """The visible edges of :obj:`pos` (``[2, E]``, one direction each) in
+    both directions, and the hidden ones (:obj:`hidden`, a boolean per edge)."""
     visible = pos[:, ~hidden]
-    return torch.cat([visible, visible.flip(0)], dim=1)
+    return torch.cat([visible, visible.flip(0)], dim=1), pos[:, hidden]
 
 
-def mask_edges(pos: Tensor, ratio: float) -> Tuple[Tensor, Tensor]:
+def mask_edges(pos: Tensor, ratio: float) -> Tensor:
     """Random edge masking: hide ``round(ratio * E)`` of the :obj:`pos`
-    undirected edges (``[2, E]``, one direction each). Returns the visible
-    edges in both directions and the hidden ones."""
+    undirected edges (``[2, E]``, one direction each). Returns which edges
+    are hidden (a boolean per edge; :func:`split_masked` splits them)."""
     hidden = torch.zeros(pos.size(1), dtype=torch.bool, device=pos.device)
     hidden[torch.randperm(pos.size(1), device=pos.device)[:max(1, int(round(ratio * pos.size(1))))]] = True
-    return _visible(pos, hidden), pos[:, hidden]
+    return hidden
 
 
 class PathMasker:
@@ -54,8 +55,8 @@ class PathMasker:
         self.rowptr = torch.zeros(self.num_nodes + 1, dtype=torch.long, device=pos.device)
         torch.cumsum(self.degree, 0, out=self.rowptr[1:])
 
-    def __call__(self) -> Tuple[Tensor, Tensor]:
-        """Visible edges (both directions) and hidden edges of one draw."""
+    def __call__(self) -> Tensor:
+        """Which edges one draw hides (a boolean per edge)."""
         device = self.pos.device
         hidden = torch.zeros(self.pos.size(1), dtype=torch.bool, device=device)
         node = torch.randperm(self.num_nodes, device=device)[:max(1, int(round(self.ratio * self.num_nodes)))]
@@ -68,13 +69,13 @@ class PathMasker:
             node = self.dst[slot]
         if not hidden.any():  # nothing to reconstruct: hide one edge
             hidden[torch.randint(self.pos.size(1), (1,), device=device)] = True
-        return _visible(self.pos, hidden), self.pos[:, hidden]
+        return hidden
 
 
 def make_masker(pos: Tensor, num_nodes: int, masking: str, ratio: float,
-                walk_length: int = 3) -> Callable[[], Tuple[Tensor, Tensor]]:
-    """A function drawing one ``(visible, hidden)`` split of :obj:`pos` per
-    call: :class:`PathMasker` for ``masking="path"``, :func:`mask_edges` for
+                walk_length: int = 3) -> Callable[[], Tensor]:
+    """A function drawing which edges of :obj:`pos` to hide (a boolean per
+    edge) per call: :class:`PathMasker` for ``masking="path"``, :func:`mask_edges` for
     ``"edge"``."""
     if masking == "path":
         return PathMasker(pos, num_nodes, ratio, walk_length)

@@ -1,7 +1,8 @@
 """Graph autoencoders (GAE/VGAE) and the GCN classifier with DAM-gated widths."""
 from __future__ import annotations
 
-from typing import Optional
+from dataclasses import replace
+from typing import Any, Optional, Union
 
 import torch
 import torch.nn.functional as F
@@ -10,8 +11,9 @@ from torch_geometric.nn import GAE, VGAE
 from torch_geometric.nn.models.autoencoder import MAX_LOGSTD
 from torch_geometric.nn.models.autoencoder import InnerProductDecoder as _PyGInnerProductDecoder
 
-from damgraph.encoders import GNNEncoder
-from damgraph.mask import SizeGate, gate_parameters
+from damgraph.config import LinkPredConfig, model_config
+from damgraph.encoders import GNNEncoder, SIGNEncoder
+from damgraph.gates import SizeGate, gate_parameters
 
 
 class InnerProductDecoder(_PyGInnerProductDecoder):
@@ -36,6 +38,10 @@ class _TwoLayerMLP(nn.Module):
         self.dropout = dropout
         self.lin_in = nn.Linear(in_channels, hidden_channels)
         self.lin_out = nn.Linear(hidden_channels, 1)
+
+    def reset_parameters(self) -> None:
+        self.lin_in.reset_parameters()
+        self.lin_out.reset_parameters()
 
     def mlp(self, h: Tensor) -> Tensor:
         h = F.dropout(h, self.dropout, self.training)
@@ -72,15 +78,12 @@ class DegreeDecoder(_TwoLayerMLP):
         return torch.relu(self.mlp(z))
 
 
-DECODERS = ("inner", "mlp")
-
-
 class DAMVGAE(VGAE):
     r"""The Variational Graph Auto-Encoder (`Kipf and Welling, 2016
     <https://arxiv.org/abs/1611.07308>`_) with a DAM-gated latent.
 
     The encoder returns the ungated :math:`(\mu, \log\sigma)`; the gate
-    :math:`g` of :obj:`encoder.out_mask` multiplies the *sampled* latent,
+    :math:`g` of :obj:`encoder.out_gate` multiplies the *sampled* latent,
 
     .. math::
         \mathbf{z} = g \odot (\mu + \sigma \odot \epsilon), \qquad
@@ -107,9 +110,9 @@ class DAMVGAE(VGAE):
     def encode(self, *args, **kwargs) -> Tensor:
         mu, logstd = self.encoder(*args, **kwargs)
         logstd = logstd.clamp(max=MAX_LOGSTD)
-        gate = self.encoder.out_mask
+        gate = self.encoder.out_gate
         if isinstance(gate, SizeGate):
-            keep = gate.active_indices()
+            keep = gate.open_indices()
             self.__mu__, self.__logstd__ = mu[:, keep], logstd[:, keep]
         else:
             self.__mu__, self.__logstd__ = mu, logstd
@@ -128,7 +131,7 @@ class MaskGAE(GAE):
     r"""The graph autoencoder of MaskGAE (`Li et al., KDD 2023
     <https://arxiv.org/abs/2205.10053>`_): a GAE trained to reconstruct edges
     hidden from its encoder (the masking lives in
-    :meth:`damgraph.linkpred.LinkPredTraining.task_loss`), with an optional
+    :meth:`damgraph.linkpred.LinkPredTask.loss`), with an optional
     auxiliary :class:`DegreeDecoder` (:obj:`degree_decoder`) regressing each
     node's number of hidden edges from its embedding. The output gate of
     the encoder works as for GAE; :func:`damgraph.compact` also cuts the
@@ -139,6 +142,11 @@ class MaskGAE(GAE):
         super().__init__(encoder, decoder or InnerProductDecoder())
         self.degree_decoder = degree_decoder
 
+    def reset_parameters(self) -> None:
+        super().reset_parameters()
+        if self.degree_decoder is not None:
+            self.degree_decoder.reset_parameters()
+
     def degree_loss(self, z: Tensor, hidden_edges: Tensor) -> Tensor:
         """Squared error of the predicted against the true number of hidden
         edges at each node (zero without a degree decoder)."""
@@ -148,56 +156,45 @@ class MaskGAE(GAE):
         return F.mse_loss(self.degree_decoder(z), target)
 
 
-#: ``maskgae`` is the GAE trained on a masked-edge pretext task (:class:`MaskGAE`).
-MODELS = ("gae", "vgae", "maskgae")
+def build_autoencoder(config: Union[LinkPredConfig, str], in_channels: int, dim: Optional[int] = None,
+                      beta_init: float = 1.0, **settings: Any) -> GAE:
+    """The untrained autoencoder a :class:`~damgraph.LinkPredConfig`
+    describes, or the one of a model name with its preset
+    (:func:`~damgraph.config.model_config`) and :obj:`dim` and
+    :obj:`settings` (config field names) on top, e.g.
+    ``build_autoencoder("gae", 1433, 64, gate=None)``.
 
-
-def build_autoencoder(
-    model: str,
-    in_channels: int,
-    dim: int,
-    hidden_channels: Optional[int] = None,
-    num_layers: int = 2,
-    dropout: float = 0.0,
-    gate: Optional[str] = "dam",
-    mask_hidden: bool = False,
-    beta_init: float = 1.0,
-    decoder: str = "inner",
-    conv: str = "gcn",
-    batch_norm: bool = False,
-    activation: str = "relu",
-    decoder_hidden: int = 64,
-    decoder_dropout: float = 0.0,
-    degree_decoder: bool = False,
-) -> GAE:
-    """A GAE (``model="gae"`` or ``"maskgae"``) or VGAE (``model="vgae"``) on a GCN encoder of
-    embedding size :obj:`dim`, gated by :obj:`gate` (``"dam"``, or the
-    baselines ``"l1"`` and ``"l0"``; the hidden layers too with
-    :obj:`mask_hidden`); ``gate=None`` is the plain fixed-size model.
-    :obj:`decoder` is ``"inner"`` (the inner product) or ``"mlp"``
-    (:class:`MLPEdgeDecoder` with :obj:`decoder_hidden` units and
-    :obj:`decoder_dropout`); :obj:`conv`, :obj:`batch_norm` and
-    :obj:`activation` shape the encoder (:class:`~damgraph.GNNEncoder`).
-    ``maskgae`` builds a :class:`MaskGAE`, with a :class:`DegreeDecoder` when
-    :obj:`degree_decoder`."""
-    if decoder not in DECODERS:
-        raise ValueError(f"unknown decoder {decoder!r}: use one of {', '.join(DECODERS)}")
-    if model not in MODELS:
-        raise ValueError(f"unknown model {model!r}: use one of {', '.join(MODELS)}")
-    if degree_decoder and model != "maskgae":
-        raise ValueError("the degree decoder belongs to model 'maskgae' (it regresses masked degrees)")
-    encoder = GNNEncoder(
-        in_channels, dim, hidden_channels=hidden_channels, num_layers=num_layers,
-        dropout=dropout, mask_output=gate is not None, mask_hidden=gate is not None and mask_hidden,
-        variational=model == "vgae", beta_init=beta_init, gate=gate or "dam",
-        conv=conv, batch_norm=batch_norm, activation=activation)
-    dec = MLPEdgeDecoder(dim, decoder_hidden, decoder_dropout) if decoder == "mlp" else InnerProductDecoder()
-    if model == "vgae":
-        return DAMVGAE(encoder, dec)
-    if model == "maskgae":
-        degree = DegreeDecoder(dim, decoder_hidden, decoder_dropout) if degree_decoder else None
-        return MaskGAE(encoder, dec, degree)
-    return GAE(encoder, dec)
+    ``gae`` builds PyG's :class:`~torch_geometric.nn.GAE`, ``vgae`` a
+    :class:`DAMVGAE` and ``maskgae`` a :class:`MaskGAE` (with a
+    :class:`DegreeDecoder` when ``degree_weight > 0``), on a
+    :class:`~damgraph.GNNEncoder` whose output (and with ``gate_hidden``
+    hidden) width sits behind ``config.gate`` (``None``: a plain
+    fixed-width model); in ``mode="precomputed"`` the encoder is a
+    :class:`~damgraph.encoders.SIGNEncoder` on features propagated
+    ``hops`` times. The decoder is the inner product or an
+    :class:`MLPEdgeDecoder` (``decoder="mlp"``)."""
+    if dim is not None:
+        settings["dim"] = dim
+    config = model_config(config, **settings) if isinstance(config, str) else replace(config, **settings)
+    if config.mode == "precomputed":
+        encoder: nn.Module = SIGNEncoder(in_channels, config.dim, config.hops, config.hidden, config.gate,
+                                         beta_init=beta_init)
+    else:
+        encoder = GNNEncoder(
+            in_channels, config.dim, hidden_channels=config.hidden, num_layers=config.num_layers,
+            dropout=config.dropout, gate_output=config.gate is not None,
+            gate_hidden=config.gate is not None and config.gate_hidden, variational=config.model == "vgae",
+            beta_init=beta_init, gate=config.gate or "dam", conv=config.conv, batch_norm=config.batch_norm,
+            activation=config.activation)
+    decoder = (MLPEdgeDecoder(config.dim, config.decoder_hidden, config.decoder_dropout)
+               if config.decoder == "mlp" else InnerProductDecoder())
+    if config.model == "vgae":
+        return DAMVGAE(encoder, decoder)
+    if config.model == "maskgae":
+        degree = (DegreeDecoder(config.dim, config.decoder_hidden, config.decoder_dropout)
+                  if config.degree_weight > 0 else None)
+        return MaskGAE(encoder, decoder, degree)
+    return GAE(encoder, decoder)
 
 
 def build_classifier(
@@ -213,7 +210,7 @@ def build_classifier(
     with DAM gates on its hidden layer(s) (never on the class logits)."""
     return GNNEncoder(
         in_channels, num_classes, hidden_channels=hidden_channels, num_layers=num_layers,
-        dropout=dropout, mask_output=False, mask_hidden=dam, beta_init=beta_init)
+        dropout=dropout, gate_output=False, gate_hidden=dam, beta_init=beta_init)
 
 
 def count_parameters(model: nn.Module) -> int:

@@ -10,31 +10,13 @@ import torch.nn.functional as F
 from torch_geometric.data import Data
 
 from damgraph.compact import compacted_size
-from damgraph.encoders import Features, GCNEncoder, Graph
-from damgraph.linkpred import resolve_device
-from damgraph.mask import active_widths
+from damgraph.config import NodeClfConfig
+from damgraph.encoders import Features, GNNEncoder, Graph
+from damgraph.gates import gate_widths
 from damgraph.models import build_classifier, count_parameters, make_optimizer
 from damgraph.propagation import feature_operator, gcn_adjacency
-from damgraph.training import deterministic, TrainingRecord, fit, run_columns, seed_everything
-
-
-@dataclass
-class NodeClfConfig:
-    """Settings of one run; defaults follow Kipf and Welling (2017) except the
-    hidden width, which is DAM's starting width."""
-
-    hidden: int = 64
-    num_layers: int = 2
-    dropout: float = 0.5
-    dam: bool = True
-    lam: float = 0.05
-    lr: float = 0.01
-    beta_lr: float = 0.2
-    weight_decay: float = 5e-4
-    epochs: int = 400
-    patience: int = 100
-    seed: int = 0
-    device: str = "cpu"
+from damgraph.runtime import deterministic, resolve_device, seed_everything
+from damgraph.training import TrainingRecord, fit, run_columns
 
 
 @dataclass
@@ -45,24 +27,24 @@ class NodeClfResult:
     widths: Dict[str, int]
     num_params: int
     num_params_compact: Optional[int]
-    model: GCNEncoder = field(repr=False)
+    model: GNNEncoder = field(repr=False)
 
     @property
-    def hidden_width(self) -> int:
+    def width(self) -> int:
         """Open units of the (first) gated hidden layer, else the set width."""
         return next(iter(self.widths.values()), self.config.hidden)
 
     def row(self) -> dict:
         row = dict(asdict(self.config))
         row.update(
-            hidden_width=self.hidden_width, test_acc=self.test_acc,
+            width=self.width, test_acc=self.test_acc,
             val_acc=self.record.val_score,
             **run_columns(self.record, self.widths, self.num_params, self.num_params_compact))
         return row
 
 
 @torch.no_grad()
-def accuracy(model: GCNEncoder, data: Data, mask: torch.Tensor, graph: Optional[Graph] = None,
+def accuracy(model: GNNEncoder, data: Data, mask: torch.Tensor, graph: Optional[Graph] = None,
              x: Optional[Features] = None) -> float:
     """Share of the nodes in :obj:`mask` whose predicted class is right
     (propagating :obj:`x`, default ``data.x``, over :obj:`graph`, default ``data.edge_index``)."""
@@ -87,14 +69,14 @@ def train_node_classifier(data: Data, config: NodeClfConfig, progress: bool = Fa
         num_layers=config.num_layers, dropout=config.dropout, dam=config.dam).to(device)
     optimizer = make_optimizer(model, config.lr, config.weight_decay, config.beta_lr)
 
-    def task_loss() -> torch.Tensor:
+    def loss(step: int) -> torch.Tensor:
         out = model(x, graph)
         return F.cross_entropy(out[data.train_mask], data.y[data.train_mask])
 
-    record = fit(model, optimizer, task_loss, lambda: accuracy(model, data, data.val_mask, graph, x),
+    record = fit(model, optimizer, loss, lambda: accuracy(model, data, data.val_mask, graph, x),
                  config.lam, config.epochs, config.patience,
                  desc=f"gcn hidden={config.hidden} seed={config.seed}" if progress else None)
     return NodeClfResult(
         config=config, test_acc=accuracy(model, data, data.test_mask, graph, x), record=record,
-        widths=active_widths(model), num_params=count_parameters(model),
+        widths=gate_widths(model), num_params=count_parameters(model),
         num_params_compact=compacted_size(model), model=model)

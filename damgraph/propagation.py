@@ -139,3 +139,15 @@ def feature_operator(x: Tensor, max_density: float = SPARSE_FEATURE_DENSITY) -> 
     if x.numel() and torch.count_nonzero(x).item() <= max_density * x.numel():
         return SparseOperator(x)
     return x
+
+
+@torch.no_grad()
+def propagate_features(data: Data, hops: int = 2) -> Tensor:
+    """``[X, ÂX, ..., Â^K X]`` side by side (``[N, (K+1) F]``), with
+    :math:`\\hat{\\mathbf{A}}` the GCN-normalised adjacency of
+    ``data.edge_index``: K sparse products, once."""
+    adj = gcn_adjacency(data.edge_index, data.num_nodes, getattr(data, "edge_weight", None))
+    blocks = [data.x]
+    for _ in range(hops):
+        blocks.append(adj @ blocks[-1])
+    return torch.cat(blocks, dim=1)

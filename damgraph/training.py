@@ -1,41 +1,17 @@
-"""The shared full-batch training loop: one step per epoch, model selection on
-a validation score, patience-based stop, the DAM width trajectory."""
+"""The one training loop: steps per epoch on a task's loss plus the gate
+penalty, model selection on a validation score, a patience-based stop, and
+the record of the run (losses, the gates' width trajectory)."""
 from __future__ import annotations
 
-import contextlib
 import copy
-import random
 import time
 from dataclasses import dataclass
-from typing import Callable, Dict, Iterator, List, Optional
+from typing import Callable, Dict, List, Optional
 
-import numpy as np
 import torch
 from torch import Tensor, nn
 
-from damgraph.mask import SizeGate, gate_penalty
-
-
-@contextlib.contextmanager
-def deterministic() -> Iterator[None]:
-    """Run the block with torch's deterministic algorithms (warn-only where a
-    kernel has none), then restore the caller's setting. Without it, the
-    parallel sums in message passing differ in the last bits from run to run
-    on 2 threads, and rankings with near-ties (MRR) can change."""
-    enabled = torch.are_deterministic_algorithms_enabled()
-    warn_only = torch.is_deterministic_algorithms_warn_only_enabled()
-    torch.use_deterministic_algorithms(True, warn_only=True)
-    try:
-        yield
-    finally:
-        torch.use_deterministic_algorithms(enabled, warn_only=warn_only)
-
-
-def seed_everything(seed: int) -> None:
-    """Seed Python, NumPy and torch."""
-    random.seed(seed)
-    np.random.seed(seed)
-    torch.manual_seed(seed)
+from damgraph.gates import SizeGate, gate_penalty
 
 
 @dataclass
@@ -55,24 +31,28 @@ class TrainingRecord:
 def fit(
     model: nn.Module,
     optimizer: torch.optim.Optimizer,
-    task_loss: Callable[[], Tensor],
+    loss: Callable[[int], Tensor],
     val_score: Optional[Callable[[], float]],
     lam: float,
     epochs: int,
     patience: int,
+    steps_per_epoch: int = 1,
     desc: Optional[str] = None,
     grad_clip: float = 0.0,
 ) -> TrainingRecord:
-    """Train :obj:`model` for up to :obj:`epochs` steps of
-    ``task_loss() + lam * gate_penalty(model)`` (the DAM penalty for DAM gates), scoring ``val_score()`` after
-    each step. Keeps (loads back) the weights of the best validation epoch and
-    stops after :obj:`patience` epochs without improvement; with
-    ``val_score=None`` it trains every epoch and keeps the last. With
-    :obj:`desc` a tqdm bar shows the epochs; a positive :obj:`grad_clip`
-    clips the total gradient norm of the weights (not of the gates, whose
-    drift stays steady) before each step."""
-    if epochs < 1 or patience < 1:
-        raise ValueError(f"epochs and patience must be >= 1, got {epochs} and {patience}")
+    """Train :obj:`model` for up to :obj:`epochs` epochs of
+    :obj:`steps_per_epoch` optimiser steps each on ``loss(step) + lam *
+    gate_penalty(model)`` (the DAM penalty for DAM gates), scoring
+    ``val_score()`` after each epoch. Keeps (loads back) the weights of the
+    best validation epoch and stops after :obj:`patience` epochs without
+    improvement; with ``val_score=None`` it trains every epoch and keeps the
+    last. With :obj:`desc` a tqdm bar shows the epochs; a positive
+    :obj:`grad_clip` clips the total gradient norm of the weights (not of the
+    gates, whose drift stays steady) before each step. The record's loss of
+    an epoch is the mean over its steps."""
+    if epochs < 1 or patience < 1 or steps_per_epoch < 1:
+        raise ValueError(f"epochs, patience and steps_per_epoch must be >= 1, got {epochs}, {patience} "
+                         f"and {steps_per_epoch}")
     gates = {name: m for name, m in model.named_modules() if isinstance(m, SizeGate)}
     gate_list = list(gates.values())
     gate_ids = {id(p) for gate in gate_list for p in gate.parameters()}
@@ -80,31 +60,34 @@ def fit(
     best_score, best_epoch, best_state = -float("inf"), 0, None
     trajectory: List[Dict[str, int]] = []
     losses: List[float] = []
-    steps = range(1, epochs + 1)
+    epoch_range = range(1, epochs + 1)
     if desc is not None:
         from tqdm.auto import tqdm
 
-        steps = tqdm(steps, desc=desc, leave=False)
+        epoch_range = tqdm(epoch_range, desc=desc, leave=False)
     start = time.perf_counter()
     epoch = 0
-    for epoch in steps:
+    for epoch in epoch_range:
         model.train()
-        optimizer.zero_grad()
-        loss = task_loss()
-        if gate_list:
-            loss = loss + lam * gate_penalty(gate_list)
-        if not torch.isfinite(loss):
-            raise FloatingPointError(f"the training loss became {loss.item()} at epoch {epoch}; "
-                                     "lower the learning rate or lam, or scale the features")
-        loss.backward()
-        if grad_clip > 0:
-            nn.utils.clip_grad_norm_(weights, grad_clip)
-        optimizer.step()
+        total = 0.0
+        for step in range(steps_per_epoch):
+            optimizer.zero_grad()
+            value = loss(step)
+            if gate_list:
+                value = value + lam * gate_penalty(gate_list)
+            if not torch.isfinite(value):
+                raise FloatingPointError(f"the training loss became {value.item()} at epoch {epoch}; "
+                                         "lower the learning rate or lam, or scale the features")
+            value.backward()
+            if grad_clip > 0:
+                nn.utils.clip_grad_norm_(weights, grad_clip)
+            optimizer.step()
+            total += value.item()
 
-        trajectory.append({name: gate.num_active for name, gate in gates.items()})
-        losses.append(loss.item())
+        trajectory.append({name: gate.num_open for name, gate in gates.items()})
+        losses.append(total / steps_per_epoch)
         if desc is not None:
-            steps.set_postfix(loss=f"{losses[-1]:.4f}", width="/".join(map(str, trajectory[-1].values())))
+            epoch_range.set_postfix(loss=f"{losses[-1]:.4f}", width="/".join(map(str, trajectory[-1].values())))
         if val_score is None:  # no selection: the last epoch is kept
             continue
         score = val_score()

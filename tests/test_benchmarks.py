@@ -19,10 +19,10 @@ def test_linkpred_writes_one_row_per_run_and_resumes(tmp_path, data_root, capsys
     assert linkpred.main(common + ["--seeds", "0", "1", "--epochs", "5"]) == 0
     rows = _rows(out / "linkpred.csv")
     assert len(rows) == 4  # 2 methods x 1 dim x 2 seeds
-    required = "dataset,model,method,dim,active_dim,seed,lam,test_auc,test_ap,val_auc,epochs,train_s".split(",")
+    required = "dataset,model,method,dim,width,seed,lam,test_auc,test_ap,val_auc,epochs,train_s".split(",")
     assert all(column in rows[0] for column in required)
     assert {(r["method"], r["seed"]) for r in rows} == {("fixed", "0"), ("fixed", "1"), ("dam", "0"), ("dam", "1")}
-    assert all(r["active_dim"] == "8" for r in rows if r["method"] == "fixed")
+    assert all(r["width"] == "8" for r in rows if r["method"] == "fixed")
     assert all(0.5 < float(r["test_auc"]) <= 1 for r in rows)
     meta = json.loads((out / "linkpred.json").read_text())
     assert meta["config"]["epochs"] == 5 and "torch" in meta["environment"]
@@ -75,7 +75,7 @@ def test_nodeclf_runs_the_probe_and_the_supervised_part(tmp_path, data_root):
     assert all(0 < float(r["acc"]) <= 1 for r in rows)
     # the probe's accuracy is the linear probe's; pca at 4 really gives 4 columns
     assert all(r["acc"] == r["probe_acc"] for r in rows if r["part"] == "probe")
-    assert [r["active_dim"] for r in rows if r["method"] == "pca"] == ["4", "8"]
+    assert [r["width"] for r in rows if r["method"] == "pca"] == ["4", "8"]
     report = (out / "nodeclf.md").read_text()
     assert "probe:" in report and "supervised:" in report and (out / "nodeclf.png").stat().st_size > 0
     assert set(json.loads((out / "nodeclf.json").read_text())["config"]) == {"probe", "supervised"}

@@ -1,11 +1,11 @@
 import pytest
 import torch
 
-from damgraph import DAMMask, GCNEncoder, GNNEncoder, build_autoencoder, build_classifier, compact, count_parameters
+from damgraph import DAMGate, GNNEncoder, GNNEncoder, build_autoencoder, build_classifier, compact, count_parameters
 
 
 def _set_betas(model, *betas):
-    masks = [m for m in model.modules() if isinstance(m, DAMMask)]
+    masks = [m for m in model.modules() if isinstance(m, DAMGate)]
     assert len(masks) == len(betas)
     with torch.no_grad():
         for mask, beta in zip(masks, betas):
@@ -30,22 +30,22 @@ def test_output_gate_is_folded_and_cut(tiny_graph):
     z = model.encode(tiny_graph.x, tiny_graph.edge_index)
     small = compact(model).eval()
     z_small = small.encode(tiny_graph.x, tiny_graph.edge_index)
-    assert gate.num_active == 4 and z_small.shape == (6, 4)
+    assert gate.num_open == 4 and z_small.shape == (6, 4)
     torch.testing.assert_close(z_small, z[:, 4:], rtol=1e-5, atol=1e-6)
     assert (z[:, :4] == 0).all()
-    assert not any(isinstance(m, DAMMask) for m in small.modules())
+    assert not any(isinstance(m, DAMGate) for m in small.modules())
     # 5->16 conv stays, 16->8 becomes 16->4, one beta fewer
     assert count_parameters(model) - count_parameters(small) == (16 * 4 + 4) + 1
     # the original is left untouched
-    assert isinstance(model.encoder.out_mask, DAMMask)
+    assert isinstance(model.encoder.out_gate, DAMGate)
 
 
 def test_hidden_and_output_gates_three_layers(tiny_graph):
     torch.manual_seed(0)
-    encoder = GCNEncoder(5, 6, hidden_channels=10, num_layers=3, mask_hidden=True)
+    encoder = GNNEncoder(5, 6, hidden_channels=10, num_layers=3, gate_hidden=True)
     _randomise_biases(encoder)
     masks = _set_betas(encoder, -1.6, -3.1, -0.9)  # open: 10-4=6, 10-7=3, 6-2=4 ... checked below
-    widths = [m.num_active for m in masks]
+    widths = [m.num_open for m in masks]
     assert widths == [6, 3, 4]
     encoder.eval()
     z = encoder(tiny_graph.x, tiny_graph.edge_index)
@@ -56,18 +56,18 @@ def test_hidden_and_output_gates_three_layers(tiny_graph):
 
 def test_vgae_embedding_and_latent_distribution(tiny_graph):
     torch.manual_seed(0)
-    model = build_autoencoder("vgae", 5, dim=8, mask_hidden=True)
+    model = build_autoencoder("vgae", 5, dim=8, gate_hidden=True)
     _randomise_biases(model)
     hidden_gate, out_gate = _set_betas(model, -1.0, -3.0)
     model.eval()
     z = model.encode(tiny_graph.x, tiny_graph.edge_index)
-    keep = out_gate.active_slice
+    keep = out_gate.open_slice
     small = compact(model).eval()
     torch.testing.assert_close(small.encode(tiny_graph.x, tiny_graph.edge_index), z[:, keep], rtol=1e-5, atol=1e-6)
     # z = g*(mu + sigma*eps): the compacted heads give mean g*mu and std g*sigma
     mu, logstd = model.encoder(tiny_graph.x, tiny_graph.edge_index)
     mu_s, logstd_s = small.encoder(tiny_graph.x, tiny_graph.edge_index)
-    g = out_gate.mask()[keep].detach()
+    g = out_gate.values()[keep].detach()
     torch.testing.assert_close(mu_s, g * mu[:, keep], rtol=1e-5, atol=1e-6)
     torch.testing.assert_close(logstd_s.exp(), g * logstd[:, keep].exp(), rtol=1e-5, atol=1e-6)
 
@@ -93,7 +93,7 @@ def test_classifier_logits_survive_compaction(tiny_graph):
     model.eval()
     logits = model(tiny_graph.x, tiny_graph.edge_index)
     small = compact(model).eval()
-    assert small.convs[0].out_channels == gate.num_active == 7
+    assert small.convs[0].out_channels == gate.num_open == 7
     torch.testing.assert_close(small(tiny_graph.x, tiny_graph.edge_index), logits, rtol=1e-5, atol=1e-6)
 
 
@@ -102,7 +102,7 @@ def test_plain_model_is_unchanged_and_closed_gate_is_refused(tiny_graph):
     assert count_parameters(compact(plain)) == count_parameters(plain)
     model = build_autoencoder("gae", 5, dim=8)
     _set_betas(model, -6.0)
-    with pytest.raises(ValueError, match="every unit of the output gate is closed \\(DAMMask\\)"):
+    with pytest.raises(ValueError, match="every unit of the output gate is closed \\(DAMGate\\)"):
         compact(model)
 
 
@@ -112,8 +112,8 @@ def test_compact_cuts_the_mlp_decoders_closed_inputs(tiny_graph):
     torch.manual_seed(0)
     model = build_autoencoder("gae", 5, 8, decoder="mlp").eval()
     with torch.no_grad():
-        model.encoder.out_mask.beta.fill_(-2.0)  # closes the lowest units
-    keep = model.encoder.out_mask.num_active
+        model.encoder.out_gate.beta.fill_(-2.0)  # closes the lowest units
+    keep = model.encoder.out_gate.num_open
     assert 0 < keep < 8
     small = compact(model).eval()
     assert small.decoder.lin_in.in_features == keep
@@ -129,7 +129,7 @@ def test_every_conv_with_batch_norm_compacts_exactly(tiny_graph, conv, batch_nor
     the same embedding; a cut GAT layer keeps its closed units' share of the
     attention logits."""
     torch.manual_seed(0)
-    encoder = GNNEncoder(5, 8, hidden_channels=10, num_layers=3, mask_hidden=True, conv=conv,
+    encoder = GNNEncoder(5, 8, hidden_channels=10, num_layers=3, gate_hidden=True, conv=conv,
                          batch_norm=batch_norm, activation="elu")
     _randomise_biases(encoder)
     with torch.no_grad():
@@ -146,14 +146,14 @@ def test_every_conv_with_batch_norm_compacts_exactly(tiny_graph, conv, batch_nor
     graph = encoder.prepare_graph(tiny_graph.edge_index, tiny_graph.num_nodes)
     z = encoder(tiny_graph.x, graph)
     small = compact(encoder).eval()
-    assert small.out_channels == 4 and not any(isinstance(m, DAMMask) for m in small.modules())
+    assert small.out_channels == 4 and not any(isinstance(m, DAMGate) for m in small.modules())
     torch.testing.assert_close(small(tiny_graph.x, graph), z[:, 4:], rtol=1e-4, atol=1e-5)
     assert count_parameters(small) < count_parameters(encoder)
 
 
 def test_mlp_and_degree_decoders_lose_the_closed_inputs(tiny_graph):
     torch.manual_seed(0)
-    model = build_autoencoder("maskgae", 5, dim=8, decoder="mlp", degree_decoder=True, decoder_hidden=6,
+    model = build_autoencoder("maskgae", 5, dim=8, decoder="mlp", degree_weight=0.1, decoder_hidden=6,
                               batch_norm=True)
     _set_betas(model, -2.2)
     model.eval()

@@ -6,7 +6,7 @@ from benchmarks.curves import curve_points, plot_curves, summary
 
 def _row(method, dim, seed, auc, used=None, train_s=1.0, shared=False):
     return {"dataset": "g", "method": method, "dim": dim, "lam": 0.0, "seed": seed, "test_auc": auc,
-            "active_dim": used if used is not None else dim, "train_s": train_s, "shared_train": shared}
+            "width": used if used is not None else dim, "train_s": train_s, "shared_train": shared}
 
 
 ROWS = [

@@ -28,11 +28,11 @@ def fitted(community_graph):
 
 
 def test_fit_sets_the_learned_attributes(fitted, community_graph):
-    assert fitted.embedding_.shape == (41, fitted.n_active_)
-    assert 1 <= fitted.n_active_ <= 16
+    assert fitted.embedding_.shape == (41, fitted.width_)
+    assert 1 <= fitted.width_ <= 16
     assert fitted.node_ids_ == list(community_graph.nodes)
     assert 0.5 < fitted.val_auc_ <= 1.0
-    assert len(fitted.history_) == 60 and {"loss", "active"} <= set(fitted.history_[0])
+    assert len(fitted.history_) == 60 and {"loss", "width"} == set(fitted.history_[0])
     assert fitted.graph_report_["isolated"] == 1
     assert np.isfinite(fitted.embedding_).all()
     # nodes of the same community are closer than nodes of different ones
@@ -61,7 +61,7 @@ def test_save_load_reproduces_embeddings(fitted, community_graph, tmp_path):
     gated = DAMEmbedding.load(tmp_path / "gated.pt")
     full = gated.transform(community_graph)
     assert full.shape[1] == 16
-    np.testing.assert_allclose(full[:, 16 - fitted.n_active_:], fitted.embedding_, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(full[:, 16 - fitted.width_:], fitted.embedding_, rtol=1e-5, atol=1e-6)
     assert (tmp_path / "model.pt").stat().st_size < (tmp_path / "gated.pt").stat().st_size
 
 
@@ -156,9 +156,9 @@ def test_maskgae_embeds_and_reloads_exactly(community_graph, tmp_path):
     community_graph.add_node("loner")
     est = DAMEmbedding(dim=16, model="maskgae", lam=0.1, epochs=40, patience=40, val_fraction=0.1,
                        seed=0).fit(community_graph)
-    assert est.embedding_.shape == (41, est.n_active_) and 1 <= est.n_active_ <= 16
+    assert est.embedding_.shape == (41, est.width_) and 1 <= est.width_ <= 16
     assert 0.5 < est.val_auc_ <= 1.0 and np.isfinite(est.embedding_).all()
-    assert est.model_.degree_decoder.lin_in.in_features == est.n_active_  # the compacted degree head
+    assert est.model_.degree_decoder.lin_in.in_features == est.width_  # the compacted degree head
     est.save(tmp_path / "m.pt")
     again = DAMEmbedding.load(tmp_path / "m.pt")
     np.testing.assert_array_equal(again.transform(community_graph), est.embedding_)

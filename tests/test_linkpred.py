@@ -2,7 +2,14 @@ import pytest
 import torch
 
 from damgraph import compact
-from damgraph.linkpred import LinkPredConfig, link_metrics, split_edges, train_link_prediction
+from damgraph import LinkPredConfig, LinkPredTask, split_edges, train_link_prediction
+from damgraph.evaluation import score_embeddings
+
+
+@torch.no_grad()
+def scores_of(model, data):
+    """A model's scores on a split, encoded through PyG's GCNConv path."""
+    return score_embeddings(model.eval().encode(data.x, data.edge_index), data, model.decoder)
 
 
 @pytest.fixture(scope="module")
@@ -44,10 +51,10 @@ def test_same_seed_same_numbers(cora_split):
 def test_fixed_gae_learns_link_prediction(cora_split):
     result = train_link_prediction(cora_split, LinkPredConfig(dim=16, gate=None, epochs=120, patience=120))
     assert result.test_auc > 0.87 and result.test_ap > 0.87
-    assert result.active_dim == 16 and result.widths == {}
+    assert result.width == 16 and result.widths == {}
     assert result.num_params == result.num_params_compact == 1433 * 32 + 32 + 32 * 16 + 16
     row = result.row()
-    for column in ("dim", "active_dim", "seed", "lam", "test_auc", "test_ap", "val_auc", "epochs", "train_s"):
+    for column in ("dim", "width", "seed", "lam", "test_auc", "test_ap", "val_auc", "epochs", "train_s"):
         assert column in row
     assert 0 < row["test_hits@10"] <= row["test_hits@20"] <= row["test_hits@50"] <= row["test_hits@100"] <= 1
     assert 1 / 101 <= row["test_mrr"] <= 1
@@ -55,15 +62,15 @@ def test_fixed_gae_learns_link_prediction(cora_split):
 
 def test_dam_gae_shrinks_while_keeping_quality(cora_split):
     result = train_link_prediction(cora_split, LinkPredConfig(dim=64, epochs=120, patience=120))
-    widths = [w["encoder.out_mask"] for w in result.record.width_trajectory]
+    widths = [w["encoder.out_gate"] for w in result.record.width_trajectory]
     assert widths[0] == 64 and widths[-1] < 40
-    assert result.active_dim == widths[result.record.best_epoch - 1]
+    assert result.width == widths[result.record.best_epoch - 1]
     assert result.test_auc > 0.87
     # the record matches the compacted model
     small = compact(result.model)
-    assert small.encoder.out_channels == result.active_dim
+    assert small.encoder.out_channels == result.width
     assert result.num_params_compact < result.num_params
-    scores = link_metrics(small, cora_split[2])
+    scores = scores_of(small, cora_split[2])
     assert scores["auc"] == pytest.approx(result.test_auc, abs=1e-6)
     assert scores["ap"] == pytest.approx(result.test_ap, abs=1e-6)
 
@@ -72,61 +79,35 @@ def test_patience_stops_early_and_best_epoch_is_kept(cora_split):
     result = train_link_prediction(cora_split, LinkPredConfig(dim=16, gate=None, lr=0.05, epochs=300, patience=5))
     assert result.record.epochs < 300
     assert result.record.epochs - result.record.best_epoch == 5
-    assert link_metrics(result.model, cora_split[1])["auc"] == pytest.approx(result.record.val_score)
+    assert scores_of(result.model, cora_split[1])["auc"] == pytest.approx(result.record.val_score)
 
 
 def test_vgae_with_gated_hidden_layer_runs(cora_split):
     result = train_link_prediction(
-        cora_split, LinkPredConfig(model="vgae", dim=32, mask_hidden=True, epochs=40, patience=40))
-    assert set(result.widths) == {"encoder.hidden_masks.0", "encoder.out_mask"}
-    hidden, out = result.widths["encoder.hidden_masks.0"], result.widths["encoder.out_mask"]
-    assert result.row()["gate_widths"] == f"encoder.hidden_masks.0={hidden} encoder.out_mask={out}"
+        cora_split, LinkPredConfig(model="vgae", dim=32, gate_hidden=True, epochs=40, patience=40))
+    assert set(result.widths) == {"encoder.hidden_gates.0", "encoder.out_gate"}
+    hidden, out = result.widths["encoder.hidden_gates.0"], result.widths["encoder.out_gate"]
+    assert result.row()["gate_widths"] == f"encoder.hidden_gates.0={hidden} encoder.out_gate={out}"
     assert result.row()["width_trajectory"].split()[0] == "64/32"  # hidden 2*32 and 32, all open
     assert result.test_auc > 0.75
 
 
-@pytest.mark.parametrize("num_nodes", [50, 5000])  # the bit-table and the sorted-key lookups
-def test_negative_sampler_never_returns_an_edge_or_a_self_loop(num_nodes):
-    from damgraph.linkpred import NegativeSampler
-
-    gen = torch.Generator().manual_seed(0)
-    edge_index = torch.randint(num_nodes, (2, 4 * num_nodes), generator=gen)
-    torch.manual_seed(0)
-    sampler = NegativeSampler(edge_index, num_nodes)
-    assert (sampler.table is None) == (num_nodes > NegativeSampler.TABLE_NODES)
-    pairs = sampler(20000)
-    assert pairs.shape == (2, 20000)
-    edges = set(map(tuple, edge_index.t().tolist())) | set(map(tuple, edge_index.flip(0).t().tolist()))
-    assert not any(tuple(p) in edges for p in pairs.t().tolist())
-    assert bool((pairs[0] != pairs[1]).all())
-    assert 0.3 < pairs.float().mean().item() / (num_nodes - 1) < 0.7  # spread over all nodes
-
-
-def test_maskgae_hides_the_mask_ratio_of_edges_and_trains(cora_split):
-    from damgraph.linkpred import LinkPredTraining
-
-    training = LinkPredTraining(cora_split, LinkPredConfig(model="maskgae", dim=16, mask_ratio=0.7, epochs=60,
-                                                           patience=60))
-    pos = cora_split[0].pos_edge_label_index
-    z, hidden = training._masked_step()
-    assert hidden.size(1) == round(0.7 * pos.size(1)) and z.shape == (cora_split[0].num_nodes, 16)
-    hidden_set = set(map(tuple, hidden.t().tolist()))
-    assert hidden_set <= set(map(tuple, pos.t().tolist()))
-    record = training.fit()
+def test_maskgae_with_edge_masking_trains(cora_split):
+    task = LinkPredTask(cora_split, LinkPredConfig(model="maskgae", dim=16, mask_ratio=0.7, epochs=60, patience=60))
+    assert task.masker is not None and task.steps_per_epoch == 1
+    record = task.fit()
     assert record.val_score > 0.85
 
 
 def test_maskgae_refuses_a_bad_ratio_and_edge_weights(cora_split):
     import copy
 
-    from damgraph.linkpred import LinkPredTraining
-
-    with pytest.raises(ValueError, match="mask_ratio must be in"):
-        LinkPredTraining(cora_split, LinkPredConfig(model="maskgae", mask_ratio=1.0))
+    with pytest.raises(ValueError, match=r"mask_ratio must be in \(0, 1\), got 1.0"):
+        LinkPredConfig(model="maskgae", mask_ratio=1.0)
     weighted = tuple(copy.copy(d) for d in cora_split)
     weighted[0].edge_weight = torch.ones(weighted[0].edge_index.size(1))
     with pytest.raises(ValueError, match="does not use edge weights"):
-        LinkPredTraining(weighted, LinkPredConfig(model="maskgae"))
+        LinkPredTask(weighted, LinkPredConfig(model="maskgae"))
 
 
 def test_the_decoder_is_recorded_and_matryoshka_pads_prefixes_for_an_mlp_decoder(cora_split):
@@ -141,24 +122,6 @@ def test_the_decoder_is_recorded_and_matryoshka_pads_prefixes_for_an_mlp_decoder
     result = train_link_prediction(cora_split, LinkPredConfig(dim=8, decoder="mlp", gate=None, matryoshka=True,
                                                               epochs=20, patience=20))
     assert 0.5 < result.test_auc <= 1.0
-
-
-def test_masking_hides_undirected_edges_and_path_walks_follow_edges():
-    from damgraph.masking import PathMasker, mask_edges
-
-    torch.manual_seed(0)
-    pos = torch.tensor([[0, 1, 2, 3, 0, 5], [1, 2, 3, 4, 4, 6]])  # a 5-cycle and a separate edge
-    visible, hidden = mask_edges(pos, 0.5)
-    assert hidden.size(1) == 3 and visible.size(1) == 2 * 3
-    vis = set(map(tuple, visible.t().tolist()))
-    for a, b in hidden.t().tolist():  # hidden in both directions
-        assert (a, b) not in vis and (b, a) not in vis
-    masker = PathMasker(pos, num_nodes=8, ratio=0.25, walk_length=3)  # 2 roots; node 7 has no edges
-    for _ in range(20):
-        visible, hidden = masker()
-        assert 1 <= hidden.size(1) <= 6 and visible.size(1) == 2 * (6 - hidden.size(1))
-        vis = set(map(tuple, visible.t().tolist()))
-        assert not any((a, b) in vis or (b, a) in vis for a, b in hidden.t().tolist())
 
 
 def test_maskgae_with_path_masking_degree_head_and_each_conv(cora_split):
@@ -177,9 +140,40 @@ def test_maskgae_with_path_masking_degree_head_and_each_conv(cora_split):
         data = cora_split[0]
         graph = model.encoder.prepare_graph(data.edge_index, data.num_nodes)
         z, z_small = model.encode(data.x, graph), small.encode(data.x, graph)
-        keep = model.encoder.out_mask.active_indices()
+        keep = model.encoder.out_gate.open_indices()
         torch.testing.assert_close(z_small, z[:, keep], rtol=1e-4, atol=1e-5)
-    with pytest.raises(ValueError, match="unknown masking"):
-        train_link_prediction(cora_split, LinkPredConfig(model="maskgae", masking="nodes"))
+    with pytest.raises(ValueError, match="unknown masking 'nodes'"):
+        LinkPredConfig(model="maskgae", masking="nodes")
     with pytest.raises(ValueError, match="degree_weight needs model 'maskgae'"):
-        train_link_prediction(cora_split, LinkPredConfig(model="gae", degree_weight=0.1))
+        LinkPredConfig(model="gae", degree_weight=0.1)
+
+
+def test_precomputed_mode_learns_the_communities_and_compacts_exactly():
+    from damgraph import compact
+    from damgraph.synthetic import community_graph
+
+    split = split_edges(community_graph(3000, seed=0), 0, mrr_negatives=0)
+    config = LinkPredConfig(dim=16, epochs=15, patience=15, beta_lr=0.05, mode="precomputed", batch_size=4096)
+    a = train_link_prediction(split, config)
+    b = train_link_prediction(split, config)
+    assert a.test_auc > 0.85, a.test_auc
+    assert a.row() | {"train_s": 0} == b.row() | {"train_s": 0}  # same seed, same numbers
+    # 12,750 training edges in batches of 4,096: four steps an epoch
+    assert LinkPredTask(split, config).steps_per_epoch == 4 and a.record.epochs == 15
+    assert 1 <= a.width < 16
+    small = compact(a.model).eval()
+    assert small.encoder.out_channels == a.width and a.num_params_compact < a.num_params
+    feats = torch.randn(50, 3 * split[0].num_features)
+    keep = a.model.encoder.out_gate.open_indices()
+    torch.testing.assert_close(small.encode(feats), a.model.eval().encode(feats)[:, keep], rtol=0, atol=1e-6)
+
+
+@pytest.mark.parametrize("settings, message", [
+    (dict(model="vgae"), "supports model='gae' only, got 'vgae'"),
+    (dict(model="maskgae"), "supports model='gae' only, got 'maskgae'"),
+    (dict(conv="sage"), "supports conv='gcn' only"),
+    (dict(gate_hidden=True), "supports gate_hidden=False only"),
+])
+def test_precomputed_mode_refuses_what_it_cannot_train(settings, message):
+    with pytest.raises(ValueError, match=message):
+        LinkPredConfig(mode="precomputed", **settings)

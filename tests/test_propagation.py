@@ -2,7 +2,7 @@ import pytest
 import torch
 from torch_geometric.nn import GCNConv
 
-from damgraph.encoders import GCNEncoder
+from damgraph.encoders import GNNEncoder
 from damgraph.propagation import SparseOperator, feature_operator, gcn_adjacency
 
 
@@ -48,7 +48,7 @@ def test_feature_operator_only_for_sparse_features():
 def test_encoder_fast_path_equals_edge_index_path_with_gradients(cora_normalized, variational):
     data = cora_normalized
     torch.manual_seed(0)
-    enc = GCNEncoder(data.num_features, 8, mask_hidden=True, variational=variational)
+    enc = GNNEncoder(data.num_features, 8, gate_hidden=True, variational=variational)
     slow = enc(data.x, data.edge_index)
     slow_loss = sum(t.square().sum() for t in (slow if variational else (slow,)))
     slow_grads = torch.autograd.grad(slow_loss, list(enc.parameters()), allow_unused=True)
@@ -79,3 +79,12 @@ def test_sparse_dropout_keeps_structure_and_transpose(symmetric):
     torch.testing.assert_close(dropped.matrix_t.to_dense(), out.t())  # the backward sees the same mask
     assert 0.3 < kept.sum().item() / (dense != 0).sum().item() < 0.7
     assert op.dropout(0.0) is op
+
+
+def test_propagated_features_are_the_sparse_powers(tiny_graph):
+    from damgraph.propagation import propagate_features
+
+    feats = propagate_features(tiny_graph, hops=2)
+    adj = gcn_adjacency(tiny_graph.edge_index, 6).to_dense()
+    expected = torch.cat([tiny_graph.x, adj @ tiny_graph.x, adj @ adj @ tiny_graph.x], dim=1)
+    torch.testing.assert_close(feats, expected, rtol=0, atol=1e-6)

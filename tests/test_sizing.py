@@ -5,7 +5,7 @@ import torch
 
 from benchmarks.sizing import METHODS, Job
 from benchmarks.sizing.spectral import spectral_embedding
-from damgraph.linkpred import LinkPredConfig, split_edges
+from damgraph import LinkPredConfig, split_edges
 
 
 @pytest.fixture(scope="module")
@@ -19,7 +19,7 @@ def test_pca_points_use_k_columns_and_share_one_model(cora_job):
     low = METHODS["pca"](cora_job(4, cache))
     full = METHODS["pca"](cora_job(16, cache))
     assert len(cache) == 1  # one base model for the whole curve
-    assert low["active_dim"] == 4 and full["active_dim"] == 16 and low["shared_train"]
+    assert low["width"] == 4 and full["width"] == 16 and low["shared_train"]
     assert low["num_params"] - full["num_params"] == (4 - 16) * 16  # 16-dim components dropped
     # all 16 components reconstruct the embedding: the same scores as the fixed 16-dim model
     fixed = METHODS["fixed"](cora_job(16, {}))
@@ -29,8 +29,8 @@ def test_pca_points_use_k_columns_and_share_one_model(cora_job):
 
 def test_dam_and_fixed_report_the_width_they_use(cora_job):
     dam = METHODS["dam"](cora_job(16, {}))
-    assert dam["active_dim"] <= 16 and dam["gate_widths"] == f"encoder.out_mask={dam['active_dim']}"
-    assert METHODS["fixed"](cora_job(4, {}))["active_dim"] == 4
+    assert dam["width"] <= 16 and dam["gate_widths"] == f"encoder.out_gate={dam['width']}"
+    assert METHODS["fixed"](cora_job(4, {}))["width"] == 4
 
 
 def test_spectral_embedding_matches_dense_eigendecomposition():
@@ -50,7 +50,7 @@ def test_spectral_embedding_matches_dense_eigendecomposition():
 def test_l1_and_l0_report_the_width_they_use(cora_job, method):
     row = METHODS[method](cora_job(16, {}))
     assert row["gate"] == method
-    assert row["active_dim"] == int(row["gate_widths"].split("=")[1]) <= 16
+    assert row["width"] == int(row["gate_widths"].split("=")[1]) <= 16
     assert 0.3 < row["probe_acc"] <= 1 and row["probe_C"] in (0.01, 0.1, 1.0, 10.0, 100.0)
 
 
@@ -62,7 +62,7 @@ def test_matryoshka_prefixes_and_points(cora_job):
     cache = {}
     low = METHODS["matryoshka"](cora_job(4, cache))
     full = METHODS["matryoshka"](cora_job(16, cache))
-    assert len(cache) == 1 and low["active_dim"] == 4 and full["active_dim"] == 16 and low["matryoshka"]
+    assert len(cache) == 1 and low["width"] == 4 and full["width"] == 16 and low["matryoshka"]
     assert 0.6 < low["test_auc"] < 1 and 0.6 < full["test_auc"] < 1
 
 
@@ -72,17 +72,17 @@ def test_every_method_runs_on_vgae_and_reports_its_width(cora, method):
     row = METHODS[method](job)
     assert row["model"] == "vgae" and 0.5 < row["test_auc"] <= 1.0
     if method in ("pca", "matryoshka"):
-        assert row["active_dim"] == 8
+        assert row["width"] == 8
         small = METHODS[method](Job(job.split, LinkPredConfig(model="vgae", dim=4, epochs=10, patience=10),
                                     [4, 8], "cora", job.cache))
-        assert small["active_dim"] == 4 and len(job.cache) == 1
+        assert small["width"] == 4 and len(job.cache) == 1
     else:
-        assert 1 <= row["active_dim"] <= 8 and row["gate_widths"] == f"encoder.out_mask={row['active_dim']}"
+        assert 1 <= row["width"] <= 8 and row["gate_widths"] == f"encoder.out_gate={row['width']}"
 
 
 @pytest.mark.parametrize("method", ["fixed", "dam", "pca", "matryoshka", "l0", "l1"])
 def test_every_method_runs_on_maskgae_with_its_mlp_decoder(cora, method):
-    from damgraph.linkpred import model_config
+    from damgraph import model_config
 
     config = lambda dim: model_config("maskgae", dim=dim, epochs=10, patience=10, lam=0.1)  # noqa: E731
     job = Job(split_edges(cora, 0), config(8), [4, 8], "cora", {})
@@ -91,6 +91,6 @@ def test_every_method_runs_on_maskgae_with_its_mlp_decoder(cora, method):
     assert 0.5 < row["test_auc"] <= 1.0 and 0.1 < row["probe_acc"] <= 1.0
     if method in ("pca", "matryoshka"):
         small = METHODS[method](Job(job.split, config(4), [4, 8], "cora", job.cache))
-        assert small["active_dim"] == 4 and 0.5 < small["test_auc"] <= 1.0
+        assert small["width"] == 4 and 0.5 < small["test_auc"] <= 1.0
     elif method != "fixed":
-        assert 1 <= row["active_dim"] <= 8 and row["gate_widths"] == f"encoder.out_mask={row['active_dim']}"
+        assert 1 <= row["width"] <= 8 and row["gate_widths"] == f"encoder.out_gate={row['width']}"

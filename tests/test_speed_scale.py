@@ -16,7 +16,7 @@ def test_speed_writes_the_ratio_table(tmp_path):
     assert speed.main(["--datasets", "synthetic-400", "--seeds", "0", "--repeats", "2", "--block", "2",
                        "--reference-epochs", "5", "--out", str(out)]) == 0
     rows = _rows(out / "speed.csv")
-    assert [r["impl"] for r in rows] == ["pyg-reference", "damgraph", "damgraph-nomask"]
+    assert [r["impl"] for r in rows] == ["pyg-reference", "damgraph", "damgraph-nogate"]
     for column in ("dataset", "impl", "s_per_epoch", "ratio", "test_auc", "peak_mb"):
         assert column in rows[0]
     assert float(rows[0]["ratio"]) == 1.0
@@ -60,7 +60,7 @@ def test_cuda_without_a_gpu_is_a_one_line_usage_error(capsys):
         with pytest.raises(SystemExit) as err:
             module.parse_args(["--device", "cuda"])
         assert err.value.code == 2 and "no GPU is available" in capsys.readouterr().err
-    from damgraph.linkpred import LinkPredConfig, train_link_prediction
+    from damgraph import LinkPredConfig, train_link_prediction
 
     with pytest.raises(ValueError, match="no GPU is available here; use device 'cpu'"):
         train_link_prediction(None, LinkPredConfig(device="cuda"))

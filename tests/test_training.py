@@ -1,15 +1,15 @@
 import torch
 from torch import nn
 
-from damgraph import DAMMask, make_optimizer
+from damgraph import DAMGate, make_optimizer
 from damgraph.training import fit
 
 
 def _setup():
     torch.manual_seed(0)
-    model = nn.Sequential(nn.Linear(3, 4), DAMMask(4))
+    model = nn.Sequential(nn.Linear(3, 4), DAMGate(4))
     x = torch.randn(8, 3)
-    return model, make_optimizer(model, lr=0.01, beta_lr=0.1), lambda: model(x).pow(2).mean()
+    return model, make_optimizer(model, lr=0.01, beta_lr=0.1), lambda step: model(x).pow(2).mean()
 
 
 def test_without_validation_every_epoch_runs_and_the_last_is_kept():

@@ -1,7 +1,7 @@
 """How the embedding size is chosen: one module per method behind one interface.
 
 A method is a function ``run(job) -> dict`` that returns the result columns of
-one point of the size curve (``active_dim``, test and validation scores,
+one point of the size curve (``width``, test and validation scores,
 seconds, parameters) for ``job.config.dim``. Methods that train once for the
 whole curve (``pca``) keep what they trained in ``job.cache``, shared by
 the points of one process, and report the shared training time on every point
@@ -16,7 +16,9 @@ from typing import Callable, Dict, Optional, Sequence, Tuple
 import torch
 from torch_geometric.data import Data
 
-from damgraph.linkpred import LinkPredConfig, LinkPredResult, score_embeddings, train_link_prediction
+from damgraph.config import LinkPredConfig
+from damgraph.evaluation import score_embeddings
+from damgraph.linkpred import LinkPredResult, train_link_prediction
 from damgraph.probe import linear_probe
 
 Split = Tuple[Data, Data, Data]

@@ -20,5 +20,5 @@ def run(job) -> dict:
         decoder = copy.deepcopy(decoder).cpu()
         decoder.keep_inputs(torch.arange(k))
     row.update(embedding_columns(base.z_train[:, :k], base.z_test[:, :k], job, decoder=decoder))
-    row.update(active_dim=k, shared_train=True, base_dim=base.z_train.size(1))
+    row.update(width=k, shared_train=True, base_dim=base.z_train.size(1))
     return row

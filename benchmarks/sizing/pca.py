@@ -23,6 +23,6 @@ def run(job) -> dict:
     codes = torch.from_numpy(pca.transform(z_test)).float()
     row.update(embedding_columns(reconstruct(z_train), reconstruct(z_test), job, probe_z=codes,
                                  decoder=base.result.model.decoder))
-    row.update(active_dim=k, shared_train=True, base_dim=z_train.shape[1],
+    row.update(width=k, shared_train=True, base_dim=z_train.shape[1],
                num_params=base.result.num_params + pca.components_.size + pca.mean_.size)
     return row

@@ -32,6 +32,6 @@ def run(job) -> dict:
     z_val = spectral_embedding(train.edge_index, train.num_nodes, k, seed)
     z_test = spectral_embedding(test.edge_index, test.num_nodes, k, seed)
     row = embedding_columns(z_val, z_test, job)
-    row.update(active_dim=z_test.shape[1], epochs=0, train_s=round(time.perf_counter() - start, 3),
+    row.update(width=z_test.shape[1], epochs=0, train_s=round(time.perf_counter() - start, 3),
                num_params=0, shared_train=False)
     return row

@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from damgraph.metrics import hits_at_k, mrr, ranking_metrics
+from damgraph.evaluation import hits_at_k, mrr, ranking_metrics
 
 
 def test_hits_at_k_by_hand():
@@ -34,7 +34,7 @@ def test_ranking_metrics_keys():
 def test_roc_auc_by_hand_and_against_scikit_learn():
     from sklearn.metrics import roc_auc_score
 
-    from damgraph.metrics import roc_auc
+    from damgraph.evaluation import roc_auc
 
     # pairs: 0.9 beats all 3 negatives; 0.5 beats 0.1 and ties 0.5 (half) -> (3 + 1.5) / 6
     assert roc_auc(torch.tensor([0.9, 0.5]), torch.tensor([0.1, 0.5, 0.7])) == pytest.approx(4.5 / 6)
