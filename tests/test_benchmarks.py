@@ -88,6 +88,7 @@ def test_summary_mean_and_sample_std():
     assert b["x"] == (2.0, 0.0)
 
 
+@pytest.mark.slow
 def test_a_killed_sweep_resumes_without_loss(tmp_path, data_root):
     """Kill a sweep (SIGKILL) after its first finished run; the CSV stays
     whole and the re-run does only what is left."""

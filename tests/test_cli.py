@@ -86,6 +86,7 @@ def test_bad_input_is_one_line_exit_2_and_writes_nothing(tmp_path, edge_file, ca
     assert set(tmp_path.rglob("*")) == before  # nothing written, no temp file left
 
 
+@pytest.mark.slow
 def test_the_installed_command_exits_2_without_traceback(tmp_path):
     result = subprocess.run([sys.executable, "-m", "damgraph", "embed", str(tmp_path / "x.txt"), "--out",
                              str(tmp_path / "z.npy")], capture_output=True, text=True)

@@ -164,3 +164,38 @@ def test_maskgae_embeds_and_reloads_exactly(community_graph, tmp_path):
     np.testing.assert_array_equal(again.transform(community_graph), est.embedding_)
     with pytest.raises(ValueError, match="masks undirected edges"):
         DAMEmbedding(model="maskgae", directed=True).fit(community_graph)
+
+
+@pytest.mark.parametrize("model", ["gae", "maskgae"])
+def test_the_estimator_and_the_harness_give_identical_numbers(cora, model):
+    """Same graph, split, settings and seed: DAMEmbedding and the harness's
+    dam method train the same model, to the last bit."""
+    from benchmarks.sizing import METHODS, Job
+    from damgraph import compact, model_config, prepare_graph, train_link_prediction
+    from damgraph.splits import holdout_split
+
+    est = DAMEmbedding(model=model, dim=32, epochs=25, patience=25, seed=1).fit(cora)
+    assert est.config_ == model_config(model, dim=32, epochs=25, patience=25, seed=1)
+    data = prepare_graph(cora).data
+    train, val = holdout_split(data, 1, 0.05)
+    split = (train, val, val)  # the estimator has no test split: score validation twice
+    config = model_config(model, dim=32, epochs=25, patience=25, seed=1)
+    row = METHODS["dam"](Job(split, config, [32], "cora"))
+    assert row["val_auc"] == est.val_auc_ and row["width"] == est.width_ and row["best_epoch"] == est.best_epoch_
+    result = train_link_prediction(split, config)
+    assert [h["loss"] for h in est.history_] == result.record.losses
+    small = compact(result.model).eval()
+    with torch.no_grad():
+        z = small.encode(data.x, data.edge_index).numpy()
+    np.testing.assert_array_equal(est.embedding_, z)
+
+
+def test_maskgae_trains_with_its_preset(community_graph):
+    from damgraph.config import MODEL_SETTINGS
+
+    est = DAMEmbedding(model="maskgae", dim=16, epochs=3, seed=0).fit(nx.Graph(list(community_graph.edges())))
+    preset = MODEL_SETTINGS["maskgae"]
+    assert est.config_.patience == preset["patience"] == 300 and est.config_.lam == preset["lam"] == 0.1
+    assert est.config_.decoder == "mlp" and est.config_.masking == "path" and est.config_.epochs == 3
+    assert DAMEmbedding(model="maskgae")._config().epochs == 800
+    assert DAMEmbedding()._config() == DAMEmbedding(model="gae", dim=128, lam=0.03, epochs=400)._config()

@@ -3,6 +3,8 @@ come from the benchmark runs, not from here: no timing is asserted)."""
 import csv
 import json
 
+import pytest
+
 from benchmarks import scale, speed
 
 
@@ -11,6 +13,7 @@ def _rows(path):
         return list(csv.DictReader(f))
 
 
+@pytest.mark.slow
 def test_speed_writes_the_ratio_table(tmp_path):
     out = tmp_path / "speed"
     assert speed.main(["--datasets", "synthetic-400", "--seeds", "0", "--repeats", "2", "--block", "2",
@@ -33,6 +36,7 @@ def test_speed_refuses_a_bad_synthetic_name(capsys):
     assert err.value.code == 2 and "synthetic-<nodes>" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_scale_runs_both_modes_in_fresh_processes(tmp_path):
     out = tmp_path / "scale"
     assert scale.main(["--sizes", "300", "600", "--epochs", "2", "--batch-size", "512", "--out", str(out)]) == 0
