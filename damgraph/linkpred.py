@@ -200,7 +200,7 @@ class LinkPredTask:
         """The training loss of step :obj:`step` of an epoch (gate penalty
         not included: :func:`~damgraph.training.fit` adds it)."""
         config, model = self.config, self.model
-        extra: Optional[Tensor] = None
+        masked: Optional[Tensor] = None
         if self.masker is not None:  # MaskGAE: reconstruct the edges hidden from the encoder
             hidden = self.masker()
             if self.sync_mask is not None:
@@ -209,8 +209,6 @@ class LinkPredTask:
             z = model.encode(self.features(), model.encoder.prepare_graph(visible, self.num_nodes))
             pos = self._share(masked)
             neg = self.negatives(pos.size(1))
-            if config.degree_weight > 0:
-                extra = config.degree_weight * model.degree_loss(z, masked)
         elif config.mode == "precomputed":  # encode the batch's nodes only
             pos = self._batch(step)
             neg = self.negatives(pos.size(1))
@@ -224,8 +222,8 @@ class LinkPredTask:
         loss = sum(model.recon_loss(matryoshka_prefix(z, m, config.decoder), pos, neg) for m in self.prefixes)
         if config.model == "vgae":
             loss = loss + model.kl_loss() / self.num_nodes
-        if extra is not None:
-            loss = loss + extra
+        if masked is not None and config.degree_weight > 0:  # after the decoder: its dropout draws first
+            loss = loss + config.degree_weight * model.degree_loss(z, masked)
         return loss
 
     @torch.no_grad()

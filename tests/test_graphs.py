@@ -107,3 +107,91 @@ def test_random_edge_lists_round_trip(tmp_path_factory, edges):
     assert set(prepared.node_ids) == {str(v) for e in edges for v in e}
     as_nx = prepare_graph(nx.Graph([(str(u), str(v)) for u, v in edges]))
     assert _pairs(as_nx) == expected
+
+
+# -- graph files through the command line's reader -------------------------------
+def _weighted_triangle_and_an_isolated_node():
+    g = nx.Graph()
+    g.add_node("lonely")
+    g.add_weighted_edges_from([("a", "b", 2.0), ("b", "c", 0.5), ("c", "a", 1.5)])
+    return g
+
+
+@pytest.mark.parametrize("suffix, write", [(".graphml", nx.write_graphml), (".gml", nx.write_gml)])
+def test_graphml_and_gml_files(tmp_path, suffix, write):
+    from damgraph.cli import read_graph
+
+    path = tmp_path / f"graph{suffix}"
+    write(_weighted_triangle_and_an_isolated_node(), path)
+    prepared = prepare_graph(read_graph(str(path)))
+    assert prepared.node_ids == ["lonely", "a", "b", "c"] and prepared.num_nodes == 4
+    assert prepared.num_edges == 3 and prepared.data.edge_index.size(1) == 6
+    assert _pairs(prepared) == {frozenset("ab"), frozenset("bc"), frozenset("ca")}
+    assert prepared.report == {"input_edges": 3, "self_loops": 0, "duplicates": 0, "isolated": 1}
+    weights = {(prepared.node_ids[u], prepared.node_ids[v]): w
+               for (u, v), w in zip(prepared.data.edge_index.t().tolist(), prepared.data.edge_weight.tolist())}
+    assert weights == {("a", "b"): 2.0, ("b", "a"): 2.0, ("b", "c"): 0.5, ("c", "b"): 0.5,
+                       ("a", "c"): 1.5, ("c", "a"): 1.5}
+
+
+@pytest.mark.parametrize("suffix, write", [(".graphml", nx.write_graphml), (".gml", nx.write_gml)])
+def test_integer_ids_in_graphml_and_gml_come_back_as_text(tmp_path, suffix, write):
+    from damgraph.cli import read_graph
+
+    g = nx.Graph([(10, 20), (20, 30)])
+    g.add_node(5)
+    path = tmp_path / f"ints{suffix}"
+    write(g, path)
+    prepared = prepare_graph(read_graph(str(path)))
+    assert prepared.node_ids == ["10", "20", "30", "5"]  # both formats store ids as text
+    assert prepared.num_edges == 2 and prepared.report["isolated"] == 1
+    assert _pairs(prepared) == {frozenset(("10", "20")), frozenset(("20", "30"))}
+    assert getattr(prepared.data, "edge_weight", None) is None
+
+
+def test_directed_graphml_is_symmetrised_with_a_warning(tmp_path):
+    from damgraph.cli import read_graph
+
+    path = tmp_path / "directed.graphml"
+    nx.write_graphml(nx.DiGraph([(1, 2), (2, 3), (3, 2)]), path)
+    with pytest.warns(UserWarning, match="made undirected"):
+        prepared = prepare_graph(read_graph(str(path)))
+    assert prepared.node_ids == ["1", "2", "3"] and prepared.num_edges == 2
+    assert prepared.report["duplicates"] == 1  # 2->3 and 3->2 are one undirected edge
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        kept = prepare_graph(read_graph(str(path)), directed=True)
+    assert kept.num_edges == 3 and kept.data.edge_index.tolist() == [[0, 1, 2], [1, 2, 1]]
+
+
+def test_npz_adjacency_file(tmp_path):
+    from damgraph.cli import read_graph
+
+    adjacency = sp.csr_matrix(([1.0, 1.0, 3.0, 3.0, 1.0], ([0, 1, 1, 3, 2], [1, 0, 3, 1, 2])), shape=(5, 5))
+    path = tmp_path / "adjacency.npz"
+    sp.save_npz(path, adjacency)
+    prepared = prepare_graph(read_graph(str(path)))
+    assert prepared.node_ids == [0, 1, 2, 3, 4] and prepared.num_nodes == 5
+    assert prepared.num_edges == 2 and prepared.data.edge_index.tolist() == [[0, 1, 1, 3], [1, 0, 3, 1]]
+    assert prepared.data.edge_weight.tolist() == [1.0, 1.0, 3.0, 3.0]
+    # node 2 had only a self-loop, node 4 nothing
+    assert prepared.report == {"input_edges": 5, "self_loops": 1, "duplicates": 0, "isolated": 2}
+    sp.save_npz(tmp_path / "rect.npz", sp.csr_matrix(np.ones((2, 3))))
+    with pytest.raises(GraphInputError, match="adjacency matrix is 2x3; it must be square"):
+        prepare_graph(read_graph(str(tmp_path / "rect.npz")))
+
+
+def test_format_flag_overrides_the_suffix_and_unreadable_files_are_usage_errors(tmp_path):
+    from damgraph.cli import UsageError, read_graph
+
+    path = tmp_path / "graph.txt"
+    nx.write_gml(nx.path_graph(["x", "y", "z"]), path)
+    prepared = prepare_graph(read_graph(str(path), fmt="gml"))
+    assert prepared.node_ids == ["x", "y", "z"] and prepared.num_edges == 2
+    assert read_graph(str(path)) == path  # by its suffix an edge list, parsed by prepare_graph
+    broken = tmp_path / "broken.graphml"
+    broken.write_text("<graphml><graph><node id=")
+    with pytest.raises(UsageError, match="broken.graphml: not a readable graphml file .*check the file or pass"):
+        read_graph(str(broken))
+    with pytest.raises(UsageError, match="not a readable npz file"):
+        read_graph(str(path), fmt="npz")
