@@ -29,7 +29,6 @@ from typing import Dict, List, Optional, Sequence
 import numpy as np
 
 from benchmarks.common import environment, proc_status_mb, prepare_out, save_figure, write_csv, write_json, write_report
-
 from damgraph.config import MODES
 
 

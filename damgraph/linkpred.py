@@ -9,13 +9,12 @@ score; :func:`train_link_prediction` trains one and scores the test split.
 from __future__ import annotations
 
 import copy
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 import torch
 from torch import Tensor, nn
 from torch_geometric.data import Data
-from torch_geometric.nn import GAE
 
 from damgraph.compact import compacted_size
 from damgraph.config import LinkPredConfig
@@ -27,7 +26,7 @@ from damgraph.models import build_autoencoder, count_parameters, make_optimizer
 from damgraph.propagation import feature_operator, gcn_adjacency, propagate_features
 from damgraph.runtime import deterministic, resolve_device, seed_everything
 from damgraph.splits import NegativeSampler, same_graph
-from damgraph.training import TrainingRecord, fit, run_columns
+from damgraph.training import RunResult, TrainingRecord, fit
 
 
 def matryoshka_prefix(z: Tensor, size: int, decoder: str = "inner") -> Tensor:
@@ -256,18 +255,13 @@ class LinkPredTask:
 
 
 @dataclass
-class LinkPredResult:
-    """What one run produced; :meth:`row` flattens it for a results table."""
+class LinkPredResult(RunResult):
+    """One link-prediction run: test AUC, AP and ranking metrics beside what
+    every run records (:class:`~damgraph.training.RunResult`)."""
 
-    config: LinkPredConfig
-    test_auc: float
-    test_ap: float
-    test_ranking: Dict[str, float]
-    record: TrainingRecord
-    widths: Dict[str, int]
-    num_params: int
-    num_params_compact: Optional[int]
-    model: GAE = field(repr=False)
+    test_auc: float = 0.0
+    test_ap: float = 0.0
+    test_ranking: Dict[str, float] = field(default_factory=dict)
 
     @property
     def width(self) -> int:
@@ -275,14 +269,9 @@ class LinkPredResult:
         gate = self.model.encoder.out_gate
         return gate.num_open if isinstance(gate, SizeGate) else self.config.dim
 
-    def row(self) -> dict:
-        row = dict(asdict(self.config))
-        row.update(
-            width=self.width, test_auc=self.test_auc, test_ap=self.test_ap,
-            **{f"test_{k}": v for k, v in self.test_ranking.items()},
-            val_auc=self.record.val_score,
-            **run_columns(self.record, self.widths, self.num_params, self.num_params_compact))
-        return row
+    def scores(self) -> Dict[str, object]:
+        return {"test_auc": self.test_auc, "test_ap": self.test_ap,
+                **{f"test_{k}": v for k, v in self.test_ranking.items()}, "val_auc": self.record.val_score}
 
 
 @deterministic()

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import copy
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass
 from typing import Dict, Optional
 
 import torch
@@ -16,31 +16,23 @@ from damgraph.gates import gate_widths
 from damgraph.models import build_classifier, count_parameters, make_optimizer
 from damgraph.propagation import feature_operator, gcn_adjacency
 from damgraph.runtime import deterministic, resolve_device, seed_everything
-from damgraph.training import TrainingRecord, fit, run_columns
+from damgraph.training import RunResult, fit
 
 
 @dataclass
-class NodeClfResult:
-    config: NodeClfConfig
-    test_acc: float
-    record: TrainingRecord
-    widths: Dict[str, int]
-    num_params: int
-    num_params_compact: Optional[int]
-    model: GNNEncoder = field(repr=False)
+class NodeClfResult(RunResult):
+    """One supervised run: test accuracy beside what every run records
+    (:class:`~damgraph.training.RunResult`)."""
+
+    test_acc: float = 0.0
 
     @property
     def width(self) -> int:
         """Open units of the (first) gated hidden layer, else the set width."""
         return next(iter(self.widths.values()), self.config.hidden)
 
-    def row(self) -> dict:
-        row = dict(asdict(self.config))
-        row.update(
-            width=self.width, test_acc=self.test_acc,
-            val_acc=self.record.val_score,
-            **run_columns(self.record, self.widths, self.num_params, self.num_params_compact))
-        return row
+    def scores(self) -> Dict[str, object]:
+        return {"test_acc": self.test_acc, "val_acc": self.record.val_score}
 
 
 @torch.no_grad()

@@ -9,6 +9,8 @@ normalised adjacency :math:`\\hat{\\mathbf{A}} = \\tilde{\\mathbf{D}}^{-1/2}
 matrices together with their transposes, so that the forward product and its
 backward are both row-parallel CSR products. The result is the same function
 as ``GCNConv`` (same parameters), computed in a different order of sums.
+:func:`propagate_features` computes SIGN's ``[X, ÂX, ..., Â^K X]`` once, for
+the precomputed mini-batch mode.
 """
 from __future__ import annotations
 
@@ -17,6 +19,7 @@ from typing import Optional, Tuple, Union
 
 import torch
 from torch import Tensor
+from torch_geometric.data import Data
 from torch_geometric.nn.conv.gcn_conv import gcn_norm
 
 #: Feature matrices at most this dense are multiplied as sparse matrices.

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import copy
 import time
-from dataclasses import dataclass
-from typing import Callable, Dict, List, Optional
+from dataclasses import asdict, dataclass, field
+from typing import Any, Callable, Dict, List, Optional
 
 import torch
 from torch import Tensor, nn
@@ -110,13 +110,34 @@ def snapshot(model: nn.Module) -> Dict[str, object]:
             for k, v in model.state_dict().items()}
 
 
-def run_columns(record: TrainingRecord, widths: Dict[str, int], num_params: int,
-                num_params_compact: Optional[int]) -> Dict[str, object]:
-    """The result-table columns every training run shares."""
-    return {"best_epoch": record.best_epoch, "epochs": record.epochs, "train_s": round(record.train_s, 3),
-            "num_params": num_params, "num_params_compact": num_params_compact,
-            "gate_widths": " ".join(f"{k}={v}" for k, v in widths.items()),
-            "width_trajectory": format_trajectory(record.width_trajectory)}
+@dataclass
+class RunResult:
+    """What every training run produces: its settings, its record, the open
+    width of each gate, the parameter count before and after
+    :func:`~damgraph.compact`, and the selected model. A task's result adds
+    its scores (:meth:`scores`); :meth:`row` flattens it for a results table."""
+
+    config: Any
+    record: TrainingRecord
+    widths: Dict[str, int]
+    num_params: int
+    num_params_compact: Optional[int]
+    model: nn.Module = field(repr=False)
+
+    @property
+    def width(self) -> int:
+        raise NotImplementedError
+
+    def scores(self) -> Dict[str, object]:
+        raise NotImplementedError
+
+    def row(self) -> Dict[str, object]:
+        record = self.record
+        return {**asdict(self.config), "width": self.width, **self.scores(),
+                "best_epoch": record.best_epoch, "epochs": record.epochs, "train_s": round(record.train_s, 3),
+                "num_params": self.num_params, "num_params_compact": self.num_params_compact,
+                "gate_widths": " ".join(f"{k}={v}" for k, v in self.widths.items()),
+                "width_trajectory": format_trajectory(record.width_trajectory)}
 
 
 def format_trajectory(trajectory: List[Dict[str, int]]) -> str:
