@@ -29,7 +29,7 @@ from typing import Dict, List, Optional, Sequence
 import numpy as np
 
 from benchmarks.common import environment, proc_status_mb, prepare_out, save_figure, write_csv, write_json, write_report
-from damgraph.config import MODES
+from damgraph.config import MODES, LinkPredConfig
 
 
 def _peak_rss_mb() -> Optional[float]:
@@ -168,7 +168,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
                    help="numbers of nodes (default: 1e4 3e4 1e5 3e5 1e6)")
     p.add_argument("--modes", nargs="+", choices=MODES, default=list(MODES))
     p.add_argument("--epochs", type=int, default=20, help="epochs per run (default: 20)")
-    p.add_argument("--batch-size", type=int, default=65536, help="edges per mini-batch, precomputed mode")
+    p.add_argument("--batch-size", type=int, default=LinkPredConfig.batch_size,
+                   help=f"edges per mini-batch, precomputed mode (default: {LinkPredConfig.batch_size})")
     p.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's default)")
     p.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N (default: cpu)")
     p.add_argument("--timeout", type=float, default=3600, help="seconds allowed per run (default: 3600)")

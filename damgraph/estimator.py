@@ -73,7 +73,7 @@ class DAMEmbedding(BaseEstimator):
         width_ (int): Learned width.
         config_ (LinkPredConfig): The settings the model was trained with.
         val_auc_ (float or None): Validation AUC of the kept epoch.
-        history_ (list of dict): Loss and active width per epoch.
+        history_ (list of dict): Loss and learned width per epoch.
         model_ (torch_geometric.nn.GAE): The compacted model.
         graph_report_ (dict): Self-loops, duplicates and isolated nodes found.
     """

@@ -122,7 +122,7 @@ class DAMGate(SizeGate):
         return self.beta
 
     def extra_repr(self) -> str:
-        return f"width={self.width}, beta={self.beta.item():.4f}, active={self.num_open}"
+        return f"width={self.width}, beta={self.beta.item():.4f}, open={self.num_open}"
 
 
 class L1Scale(SizeGate):

@@ -94,3 +94,15 @@ def test_the_installed_command_exits_2_without_traceback(tmp_path):
     help_text = subprocess.run([sys.executable, "-m", "damgraph", "embed", "--help"], capture_output=True,
                                text=True).stdout
     assert "examples:" in help_text
+
+
+def test_embed_flags_are_the_estimator_settings():
+    from damgraph.cli import build_parser
+    from damgraph.config import ESTIMATOR_SETTINGS, MODELS
+
+    embed = build_parser()._subparsers._group_actions[0].choices["embed"]
+    flags = {a.dest: a for a in embed._actions}
+    for name in ESTIMATOR_SETTINGS:
+        assert flags[name].default is None, name  # unset: the model's preset
+    assert tuple(flags["model"].choices) == MODELS
+    assert "maskgae 800" in flags["epochs"].help and "maskgae 0.1" in flags["lam"].help

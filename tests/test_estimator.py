@@ -199,3 +199,23 @@ def test_maskgae_trains_with_its_preset(community_graph):
     assert est.config_.decoder == "mlp" and est.config_.masking == "path" and est.config_.epochs == 3
     assert DAMEmbedding(model="maskgae")._config().epochs == 800
     assert DAMEmbedding()._config() == DAMEmbedding(model="gae", dim=128, lam=0.03, epochs=400)._config()
+
+
+def test_parameters_are_the_config_settings_or_the_estimators_own():
+    """Each estimator parameter is a LinkPredConfig setting (defaulting to
+    None, the preset, or to the config's own default) or one of its own."""
+    import inspect
+    from dataclasses import fields
+
+    from damgraph.config import ESTIMATOR_SETTINGS, LinkPredConfig
+
+    config_defaults = {f.name: f.default for f in fields(LinkPredConfig)}
+    params = inspect.signature(DAMEmbedding).parameters
+    own = {"val_fraction", "input_dim", "directed", "verbose"}
+    assert set(params) == set(ESTIMATOR_SETTINGS) | own
+    for name in ESTIMATOR_SETTINGS:
+        assert params[name].default in (None, config_defaults[name]), name
+    with pytest.raises(TypeError, match="dim must be an integer, got 16.0"):
+        DAMEmbedding(dim=16.0).fit(nx.path_graph(30))
+    with pytest.raises(ValueError, match=r"lam must be >= 0, got -1"):
+        DAMEmbedding(lam=-1).fit(nx.path_graph(30))
