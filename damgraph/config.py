@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import numbers
 from dataclasses import MISSING, asdict, dataclass, field, fields, replace
 from typing import Any, Dict, Optional, Sequence
 
@@ -56,10 +57,10 @@ class LinkPredConfig:
 
     model: str = setting("gae", "the autoencoder", choices=MODELS)
     dim: int = setting(128, "embedding width; the starting width when gated", low=1)
-    hidden: Optional[int] = setting(None, "hidden width of the encoder (default: 2 x dim)", low=1, optional=True)
+    hidden: Optional[int] = setting(None, "hidden width of the encoder (unset: 2 x dim)", low=1, optional=True)
     num_layers: int = setting(2, "message-passing layers of the encoder", low=1)
     dropout: float = setting(0.0, "dropout on the input of every encoder layer", low=0, high=1, high_open=True)
-    gate: Optional[str] = setting("dam", "size gate on the embedding (none: a plain fixed-width model)",
+    gate: Optional[str] = setting("dam", "size gate on the embedding (None: a plain fixed-width model)",
                                   choices=GATES, optional=True)
     gate_hidden: bool = setting(False, "gate the hidden layers too")
     matryoshka: bool = setting(False, "sum the loss over the nested prefixes 2, 4, 8, ... of the embedding")
@@ -156,7 +157,7 @@ def _range_text(meta: Dict[str, Any]) -> str:
     low, high = meta["low"], meta["high"]
     if high is None:
         return f"> {low:g}" if meta["low_open"] else f">= {low:g}"
-    return f"in {'(' if meta['low_open'] else '['}{low:g}, {high:g}{')' if meta['high_open'] else ']'}"
+    return f"in {'(' if meta['low_open'] else '['}{low:g}, {high:.10g}{')' if meta['high_open'] else ']'}"
 
 
 def check_settings(config: Any) -> None:
@@ -174,10 +175,10 @@ def check_settings(config: Any) -> None:
                 raise TypeError(f"{f.name} must be True or False, got {value!r}")
             continue
         if kind is int:
-            if isinstance(value, bool) or not isinstance(value, int):
+            if isinstance(value, bool) or not isinstance(value, numbers.Integral):
                 raise TypeError(f"{f.name} must be an integer, got {value!r}")
         elif kind is float:
-            if isinstance(value, bool) or not isinstance(value, (int, float)):
+            if isinstance(value, bool) or not isinstance(value, numbers.Real):
                 raise TypeError(f"{f.name} must be a number, got {value!r}")
             if not math.isfinite(value):
                 raise ValueError(f"{f.name} must be a finite number, got {value!r}")
@@ -201,7 +202,7 @@ def _preset_text(name: str) -> str:
     default = next(f.default for f in fields(LinkPredConfig) if f.name == name)
     values = {m: MODEL_SETTINGS[m].get(name, default) for m in MODELS}
     if len(set(map(str, values.values()))) == 1:
-        return f"default: {default}" if default is not None else "default: see above"
+        return f"default: {default}"
     return "default: " + ", ".join(f"{m} {v}" for m, v in values.items())
 
 

@@ -13,7 +13,7 @@ def synthetic_size(name: str) -> int:
     one-line :class:`ValueError` naming the fix."""
     try:
         n = int(float(name.split("-", 1)[1]))
-    except (IndexError, ValueError):
+    except (IndexError, ValueError, OverflowError):
         n = 0
     if n < 10:
         raise ValueError(f"{name!r}: write synthetic-<nodes> with at least 10 nodes, e.g. synthetic-10000")

@@ -99,6 +99,9 @@ def fit(
     train_s = time.perf_counter() - start
     if val_score is None:
         return TrainingRecord(None, epoch, epoch, train_s, trajectory, losses)
+    if best_state is None:
+        raise FloatingPointError(f"the validation score was never a number ({best_score}) in {epoch} epochs; "
+                                 "check the validation split, or lower the learning rate or lam")
     model.load_state_dict(best_state)
     return TrainingRecord(best_score, best_epoch, epoch, train_s, trajectory, losses)
 

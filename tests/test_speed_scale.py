@@ -22,10 +22,18 @@ def test_speed_writes_the_ratio_table(tmp_path):
     assert [r["impl"] for r in rows] == ["pyg-reference", "damgraph", "damgraph-nogate"]
     for column in ("dataset", "impl", "s_per_epoch", "ratio", "test_auc", "peak_mb"):
         assert column in rows[0]
-    assert float(rows[0]["ratio"]) == 1.0
-    assert all(float(r["s_per_epoch"]) > 0 and 0.0 <= float(r["test_auc"]) <= 1.0 for r in rows)
+    reference = float(rows[0]["s_per_epoch"])
+    for r in rows:  # per-epoch time relative to the reference's
+        assert float(r["s_per_epoch"]) > 0
+        assert float(r["ratio"]) == pytest.approx(float(r["s_per_epoch"]) / reference, rel=1e-9)
+    # Test AUC of the seed-0 runs, the same on 1 and 2 threads: the reference after its 5 epochs
+    # 0.834, damgraph at its learned width 8 of 16 0.837, without the gate 0.853
+    assert float(rows[0]["width"]) == float(rows[2]["width"]) == 16.0
+    assert abs(float(rows[1]["width"]) - 8.0) <= 2  # the gate's learned width: measured 8
+    for r, auc in zip(rows, (0.834, 0.837, 0.853)):
+        assert float(r["test_auc"]) == pytest.approx(auc, abs=0.02), r["impl"]
     assert "damgraph_config" in json.loads((out / "speed.json").read_text())
-    assert "DAM mask overhead" in (out / "speed.md").read_text() and (out / "speed.png").stat().st_size > 0
+    assert "DAM gate overhead" in (out / "speed.md").read_text() and (out / "speed.png").stat().st_size > 0
 
 
 def test_speed_refuses_a_bad_synthetic_name(capsys):

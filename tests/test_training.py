@@ -1,5 +1,3 @@
-import copy
-
 import pytest
 import torch
 from torch import nn
@@ -133,3 +131,9 @@ def test_bad_arguments_and_a_diverging_loss():
     with pytest.raises(FloatingPointError, match="the training loss became nan at epoch 1"):
         fit(model, optimizer, lambda step: model(torch.full((2, 3), float("nan"))).sum(), None, lam=0.1,
             epochs=2, patience=2)
+
+
+def test_a_validation_score_that_is_never_a_number_is_one_clear_error():
+    model, optimizer, loss = _setup()
+    with pytest.raises(FloatingPointError, match="the validation score was never a number"):
+        fit(model, optimizer, loss, lambda: float("nan"), lam=0.1, epochs=5, patience=2)

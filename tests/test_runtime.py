@@ -1,0 +1,88 @@
+"""damgraph.runtime: the device, the seeds and deterministic kernels."""
+import random
+
+import numpy as np
+import pytest
+import torch
+
+from damgraph.runtime import deterministic, resolve_device, seed_everything
+
+
+def test_cpu_resolves():
+    assert resolve_device("cpu") == torch.device("cpu")
+    assert resolve_device("cpu:0") == torch.device("cpu", 0)
+
+
+@pytest.mark.parametrize("device, message", [
+    ("tpu", "^unknown device 'tpu': use 'cpu' or 'cuda' \\(or 'cuda:N'\\)$"),
+    ("", "^unknown device '': use 'cpu' or 'cuda'"),
+    ("cuda:x", "^unknown device 'cuda:x'"),
+    (None, "^unknown device None"),
+    ("mps", "^unsupported device 'mps': use 'cpu' or 'cuda' \\(or 'cuda:N'\\)$"),
+    ("meta", "^unsupported device 'meta'"),
+])
+def test_unknown_or_unsupported_devices_are_one_line_value_errors(device, message):
+    with pytest.raises(ValueError, match=message) as err:
+        resolve_device(device)
+    assert "\n" not in str(err.value)
+
+
+@pytest.mark.parametrize("device", ["cuda", "cuda:0"])
+def test_cuda_without_a_gpu_says_so(device):
+    if torch.cuda.is_available():
+        assert resolve_device(device).type == "cuda"
+        pytest.skip("this machine has a GPU")
+    with pytest.raises(ValueError) as err:
+        resolve_device(device)
+    assert str(err.value) == f"device {device!r} was asked for but no GPU is available here; use device 'cpu'"
+
+
+def _draws():
+    return (random.random(), random.randint(0, 10 ** 9), np.random.rand(3).tolist(),
+            torch.rand(3).tolist(), torch.randint(100, (4,)).tolist())
+
+
+def test_seed_everything_reproduces_python_numpy_and_torch_draws():
+    seed_everything(123)
+    first = _draws()
+    seed_everything(123)
+    assert _draws() == first
+    seed_everything(124)
+    other = _draws()
+    assert all(a != b for a, b in zip(first, other))  # every generator was reseeded
+    # each generator on its own: seeding is the same as seeding that library directly
+    seed_everything(7)
+    values = (random.random(), float(np.random.rand()), torch.rand(1).item())
+    random.seed(7)
+    np.random.seed(7)
+    torch.manual_seed(7)
+    assert values == (random.random(), float(np.random.rand()), torch.rand(1).item())
+
+
+@pytest.mark.parametrize("enabled, warn_only", [(False, False), (True, False), (True, True)])
+def test_deterministic_sets_warn_only_mode_and_restores_the_setting(enabled, warn_only):
+    before = (torch.are_deterministic_algorithms_enabled(), torch.is_deterministic_algorithms_warn_only_enabled())
+    try:
+        torch.use_deterministic_algorithms(enabled, warn_only=warn_only)
+        with deterministic():
+            assert torch.are_deterministic_algorithms_enabled()
+            assert torch.is_deterministic_algorithms_warn_only_enabled()
+        assert torch.are_deterministic_algorithms_enabled() == enabled
+        assert torch.is_deterministic_algorithms_warn_only_enabled() == warn_only
+        with pytest.raises(RuntimeError, match="inside"):  # restored on an error too
+            with deterministic():
+                raise RuntimeError("inside")
+        assert torch.are_deterministic_algorithms_enabled() == enabled
+        assert torch.is_deterministic_algorithms_warn_only_enabled() == warn_only
+    finally:
+        torch.use_deterministic_algorithms(before[0], warn_only=before[1])
+
+
+def test_deterministic_as_a_decorator():
+    @deterministic()
+    def inside():
+        return torch.are_deterministic_algorithms_enabled()
+
+    before = torch.are_deterministic_algorithms_enabled()
+    assert inside() is True
+    assert torch.are_deterministic_algorithms_enabled() == before
