@@ -169,7 +169,7 @@ EMBED_EXAMPLES = """examples:
 """
 INFO_EXAMPLES = """examples:
   damgraph info edges.txt
-  damgraph info citeseer --data-root ../shared/data/planetoid
+  damgraph info citeseer --data-root ../shared/data/graphs
 """
 
 

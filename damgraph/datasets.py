@@ -1,6 +1,7 @@
 """Planetoid citation graphs (Cora, CiteSeer, PubMed) from a configurable root."""
 from __future__ import annotations
 
+import hashlib
 import os
 import shutil
 from pathlib import Path
@@ -29,15 +30,13 @@ def raw_files(name: str) -> list[str]:
     return [f"ind.{name.lower()}.{suffix}" for suffix in RAW_SUFFIXES]
 
 
-def _writable(path: Path) -> bool:
-    while not path.exists():
-        path = path.parent
-    return os.access(path, os.W_OK)
-
-
-def _cache_root() -> Path:
+def _cache_root(root: Path) -> Path:
+    """Where the files of data root :obj:`root` are processed: a folder of
+    the user's cache keyed by the root's resolved path, so data roots are
+    only ever read."""
     base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(base) / "damgraph" / "planetoid"
+    key = hashlib.sha1(str(root.resolve()).encode()).hexdigest()[:12]
+    return Path(base) / "damgraph" / "planetoid" / key
 
 
 def load_graph(name: str, root: Union[str, Path, None] = None, normalize_features: bool = False):
@@ -64,8 +63,8 @@ def load_dataset(
     variable, then ``data/``; files are read from ``<root>/<Name>/raw/``.
     Missing files are downloaded by PyG where a network allows; otherwise a
     :class:`DatasetNotFoundError` names the 8 files and the folder they belong
-    in. A read-only root (a shared data folder) is used through a copy of its
-    raw files in ``~/.cache/damgraph``.
+    in. Data roots are only read: PyG processes a copy of the raw files in
+    ``~/.cache/damgraph`` (``$XDG_CACHE_HOME``), one folder per root.
 
     Args:
         name (str): ``"cora"``, ``"citeseer"`` or ``"pubmed"`` (any case).
@@ -86,13 +85,15 @@ def load_dataset(
     files = raw_files(key)
 
     present = all((raw_dir / f).is_file() for f in files)
-    if present and not _writable(root / pyg_name / "processed"):
-        cache_raw = _cache_root() / pyg_name / "raw"
+    if present:  # the root is only read: PyG processes a copy of the raw files in the cache
+        cache = _cache_root(root)
+        cache_raw = cache / pyg_name / "raw"
         cache_raw.mkdir(parents=True, exist_ok=True)
         for f in files:
-            if not (cache_raw / f).is_file():
-                shutil.copy2(raw_dir / f, cache_raw / f)
-        root = _cache_root()
+            source, copy = raw_dir / f, cache_raw / f
+            if not copy.is_file() or copy.stat().st_size != source.stat().st_size:
+                shutil.copy2(source, copy)
+        root = cache
 
     from torch_geometric.transforms import NormalizeFeatures
 

@@ -12,12 +12,12 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 def _data_root() -> Path:
-    """The first of ``$DAMGRAPH_DATA``, ``data/`` and ``../shared/data/planetoid``
+    """The first of ``$DAMGRAPH_DATA``, ``data/`` and ``../shared/data/graphs``
     that holds Cora; else the default root, where PyG downloads it (networked
     machines only)."""
     from damgraph.datasets import resolve_root
 
-    candidates = [os.environ.get("DAMGRAPH_DATA"), REPO / "data", REPO.parent / "shared/data/planetoid"]
+    candidates = [os.environ.get("DAMGRAPH_DATA"), REPO / "data", REPO.parent / "shared/data/graphs"]
     for root in candidates:
         if root and (Path(root) / "Cora" / "raw" / "ind.cora.graph").is_file():
             return Path(root)
@@ -27,7 +27,7 @@ def _data_root() -> Path:
 @pytest.fixture(scope="session")
 def data_root(tmp_path_factory) -> Path:
     root = _data_root()
-    # A read-only root is used through a cache copy: keep that inside pytest's tmp.
+    # Data roots are processed through a cache copy: keep that inside pytest's tmp.
     os.environ.setdefault("XDG_CACHE_HOME", str(tmp_path_factory.mktemp("cache")))
     return root
 

@@ -50,13 +50,18 @@ def test_unknown_dataset_is_refused():
         load_dataset("karate")
 
 
-def test_read_only_root_goes_through_the_cache(tmp_path, monkeypatch, data_root):
-    import damgraph.datasets
+def test_the_data_root_is_only_read(tmp_path, monkeypatch, data_root):
+    import hashlib
+    import shutil
 
-    # A shared, read-only data folder: Planetoid cannot write processed/ there.
-    monkeypatch.setattr(damgraph.datasets, "_writable", lambda path: False)
+    # A copy of the raw files in a writable root: nothing may appear in it.
+    root = tmp_path / "root"
+    shutil.copytree(data_root / "Cora" / "raw", root / "Cora" / "raw")
+    before = sorted(p.relative_to(root) for p in root.rglob("*"))
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
-    assert load_dataset("cora", root=data_root)[0].num_nodes == 2708
-    cached = tmp_path / "cache" / "damgraph" / "planetoid" / "Cora"
+    assert load_dataset("cora", root=root)[0].num_nodes == 2708
+    assert sorted(p.relative_to(root) for p in root.rglob("*")) == before
+    key = hashlib.sha1(str(root.resolve()).encode()).hexdigest()[:12]
+    cached = tmp_path / "cache" / "damgraph" / "planetoid" / key / "Cora"
     assert sorted(p.name for p in (cached / "raw").iterdir()) == sorted(raw_files("cora"))
     assert (cached / "processed").is_dir()
