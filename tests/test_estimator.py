@@ -6,7 +6,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from sklearn.base import clone
 
-from damgraph import DAMEmbedding
+from damgraph import DAMEmbedding, prepare_graph
 from damgraph.graphs import GraphInputError
 from damgraph.io import load_checkpoint, load_embeddings, save_checkpoint, save_embeddings
 
@@ -219,3 +219,22 @@ def test_parameters_are_the_config_settings_or_the_estimators_own():
         DAMEmbedding(dim=16.0).fit(nx.path_graph(30))
     with pytest.raises(ValueError, match=r"lam must be >= 0, got -1"):
         DAMEmbedding(lam=-1).fit(nx.path_graph(30))
+
+
+def test_transform_embeds_a_new_graph_with_features_and_refuses_one_without():
+    gen = np.random.default_rng(0)
+    g = nx.stochastic_block_model([15, 15], [[0.5, 0.05], [0.05, 0.5]], seed=2)
+    feats = {n: gen.standard_normal(6).tolist() for n in g}
+    est = DAMEmbedding(dim=8, epochs=15, seed=0).fit(g, feats)
+    new = nx.path_graph(5)  # other nodes, other edges, same feature width
+    new_feats = {n: gen.standard_normal(6).tolist() for n in new}
+    z = est.transform(new, new_feats)
+    assert z.shape == (5, est.width_)
+    prepared = prepare_graph(new, new_feats)
+    with torch.no_grad():
+        expected = est.model_.encode(prepared.data.x, prepared.data.edge_index).numpy()
+    np.testing.assert_array_equal(z, expected)
+    assert not np.allclose(z[0], z[1])  # the graph's structure reaches the rows
+    featureless = DAMEmbedding(dim=8, epochs=5, seed=0).fit(g)
+    with pytest.raises(GraphInputError, match="learned inputs for the nodes of its training graph"):
+        featureless.transform(new)

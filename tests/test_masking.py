@@ -19,3 +19,16 @@ def test_masking_hides_undirected_edges_and_path_walks_follow_edges():
         assert 1 <= hidden.size(1) <= 6 and visible.size(1) == 2 * (6 - hidden.size(1))
         vis = set(map(tuple, visible.t().tolist()))
         assert not any((a, b) in vis or (b, a) in vis for a, b in hidden.t().tolist())
+
+
+def test_make_masker_picks_the_strategy_and_refuses_unknown_ones():
+    import pytest
+
+    pos = torch.tensor([[0, 1, 2, 3, 0, 5], [1, 2, 3, 4, 4, 6]])
+    assert isinstance(make_masker(pos, 7, "path", 0.5), PathMasker)
+    torch.manual_seed(0)
+    hidden = make_masker(pos, 7, "edge", 0.5)()
+    torch.manual_seed(0)
+    assert torch.equal(hidden, mask_edges(pos, 0.5)) and int(hidden.sum()) == 3
+    with pytest.raises(ValueError, match="unknown masking 'nodes': use one of edge, path"):
+        make_masker(pos, 7, "nodes", 0.5)
