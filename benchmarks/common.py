@@ -166,6 +166,17 @@ def add_sweep_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
+def refuse_repeats(parser: argparse.ArgumentParser, args: argparse.Namespace, names: Sequence[str]) -> None:
+    """A value given twice in a list flag (``--seeds 0 0``) would train the
+    same run twice and report it as two: argparse's usage error instead."""
+    for name in names:
+        values = getattr(args, name, None) or []
+        repeated = sorted({v for v in values if values.count(v) > 1}, key=str)
+        if repeated:
+            parser.error(f"--{name.replace('_', '-')} lists {', '.join(map(str, repeated))} more than once; "
+                         "give each value once")
+
+
 def check_settings(parser: argparse.ArgumentParser, make: Callable[[], object]) -> object:
     """``make()`` (a config, or configs), or argparse's usage error (exit
     code 2) with the config's message when a setting is out of range."""

@@ -18,12 +18,14 @@ from pathlib import Path
 from typing import Callable, Dict, List, Sequence, Tuple
 
 
-from benchmarks.common import add_sweep_arguments, check_settings, finish_sweep, run_sweep, start_sweep
+from benchmarks.common import (add_sweep_arguments, check_settings, finish_sweep, refuse_repeats, run_sweep,
+                               start_sweep)
 from benchmarks.curves import format_summary, plot_curves, summary
 from benchmarks.sizing import LAMBDA_GRIDS, METHODS, Job, Split
 from damgraph.config import (MODEL_SETTINGS, MODELS, LinkPredConfig, add_config_arguments, config_id, model_config,
                              settings_from_args, with_settings)
 from damgraph.datasets import load_dataset
+from damgraph.runtime import resolve_device
 from damgraph.splits import split_edges
 
 # What identifies a run in the CSV; config_id holds every other setting.
@@ -64,7 +66,9 @@ def finish_arguments(p: argparse.ArgumentParser, args: argparse.Namespace) -> No
         apply_quick(args)
     if args.lam is None:
         args.lam = list(dam_grid(args.model))
+    refuse_repeats(p, args, ("datasets", "seeds", "dims", "methods", "lam", "l1_lam", "l0_lam"))
     base = check_settings(p, lambda: base_config(args))
+    check_settings(p, lambda: resolve_device(base.device))  # asked for, but is it here?
     grids = {"dam": args.lam, "l1": args.l1_lam, "l0": args.l0_lam}
     check_settings(p, lambda: [with_settings(base, dim=d) for d in args.dims] +
                    [with_settings(base, lam=lam) for grid in grids.values() for lam in grid] +

@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import math
 import numbers
+import re
 from dataclasses import MISSING, asdict, dataclass, field, fields, replace
 from typing import Any, Dict, Optional, Sequence
 
@@ -40,12 +41,17 @@ ESTIMATOR_SETTINGS = ("dim", "model", "lam", "epochs", "patience", "lr", "beta_l
 
 def setting(default: Any, help: str, choices: Optional[Sequence[str]] = None, low: Optional[float] = None,
             high: Optional[float] = None, low_open: bool = False, high_open: bool = False,
-            optional: bool = False) -> Any:
+            optional: bool = False, pattern: Optional[str] = None) -> Any:
     """A dataclass field with its help text, choices and valid range
     (``[low, high]``, either end open with :obj:`low_open` / :obj:`high_open`;
-    ``None`` allowed with :obj:`optional`)."""
+    ``None`` allowed with :obj:`optional`; a string matching :obj:`pattern`)."""
     return field(default=default, metadata=dict(help=help, choices=choices, low=low, high=high,
-                                                low_open=low_open, high_open=high_open, optional=optional))
+                                                low_open=low_open, high_open=high_open, optional=optional,
+                                                pattern=pattern))
+
+
+#: What a device setting may say (whether it is there is checked when a run starts).
+DEVICE_PATTERN = r"cpu|cuda(:\d+)?"
 
 
 @dataclass
@@ -71,7 +77,7 @@ class LinkPredConfig:
     epochs: int = setting(400, "most training epochs", low=1)
     patience: int = setting(100, "stop after this many epochs without a better validation score", low=1)
     seed: int = setting(0, "seed of the split, the initialisation and every random draw", low=0, high=2 ** 32 - 1)
-    device: str = setting("cpu", "cpu, cuda or cuda:N")
+    device: str = setting("cpu", "cpu, cuda or cuda:N", pattern=DEVICE_PATTERN)
     mask_ratio: float = setting(0.7, "maskgae: share of the edges hidden (edge masking) or of the nodes "
                                      "starting a walk (path masking)", low=0, high=1, low_open=True, high_open=True)
     decoder: str = setting("inner", "edge decoder: inner product, or an MLP on z_i * z_j", choices=DECODERS)
@@ -147,7 +153,7 @@ class NodeClfConfig:
     epochs: int = setting(400, "most training epochs", low=1)
     patience: int = setting(100, "stop after this many epochs without a better validation score", low=1)
     seed: int = setting(0, "seed of the initialisation and every random draw", low=0, high=2 ** 32 - 1)
-    device: str = setting("cpu", "cpu, cuda or cuda:N")
+    device: str = setting("cpu", "cpu, cuda or cuda:N", pattern=DEVICE_PATTERN)
 
     def __post_init__(self) -> None:
         check_settings(self)
@@ -184,6 +190,8 @@ def check_settings(config: Any) -> None:
                 raise ValueError(f"{f.name} must be a finite number, got {value!r}")
         elif not isinstance(value, str):
             raise TypeError(f"{f.name} must be a string, got {value!r}")
+        elif meta.get("pattern") and not re.fullmatch(meta["pattern"], value):
+            raise ValueError(f"unknown {f.name} {value!r}: use {meta['help']}")
         if meta.get("choices") and value not in meta["choices"]:
             raise ValueError(f"unknown {f.name} {value!r}: use one of {', '.join(meta['choices'])}")
         low, high = meta.get("low"), meta.get("high")

@@ -1,6 +1,7 @@
 """``DAMEmbedding``: compact node embeddings of any graph, scikit-learn style."""
 from __future__ import annotations
 
+import inspect
 from dataclasses import asdict, fields, replace
 from pathlib import Path
 from typing import Any, List, Optional, Union
@@ -108,7 +109,11 @@ class DAMEmbedding(BaseEstimator):
             raise ValueError(f"val_fraction must be a number in [0, 0.5), got {self.val_fraction!r}")
         if isinstance(self.input_dim, bool) or not isinstance(self.input_dim, int) or self.input_dim < 1:
             raise ValueError(f"input_dim must be a positive integer, got {self.input_dim!r}")
-        given = {k: getattr(self, k) for k in ESTIMATOR_SETTINGS if k != "model" and getattr(self, k) is not None}
+        # None leaves a setting at the preset where None is the parameter's default (dim, lam, ...);
+        # elsewhere (seed, device) it is passed on, and refused by the config.
+        defaults = {k: p.default for k, p in inspect.signature(type(self)).parameters.items()}
+        given = {k: getattr(self, k) for k in ESTIMATOR_SETTINGS
+                 if k != "model" and not (getattr(self, k) is None and defaults[k] is None)}
         return model_config(self.model, **given)
 
     @deterministic()

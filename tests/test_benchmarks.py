@@ -54,11 +54,26 @@ def test_unwritable_output_exits_2(tmp_path, capsys, data_root):
     assert code == 2 and "cannot write to --out" in capsys.readouterr().err
 
 
-@pytest.mark.parametrize("bad", [["--epochs", "0"], ["--dims", "0"], ["--lam", "-1"], ["--model", "gat"]])
-def test_bad_arguments_exit_2(bad):
+@pytest.mark.parametrize("module, bad, message", [
+    (linkpred, ["--epochs", "0"], "epochs must be >= 1, got 0"),
+    (linkpred, ["--dims", "0"], "dim must be >= 1, got 0"),
+    (linkpred, ["--lam", "-1"], "lam must be >= 0, got -1.0"),
+    (linkpred, ["--lam", "nan"], "lam must be a finite number, got nan"),
+    (linkpred, ["--seeds", "-1"], "seed must be in [0, 4294967295], got -1"),
+    (linkpred, ["--seeds", "0", "0"], "--seeds lists 0 more than once; give each value once"),
+    (linkpred, ["--dims", "4", "4", "8"], "--dims lists 4 more than once; give each value once"),
+    (linkpred, ["--device", "tpu"], "unknown device 'tpu': use cpu, cuda or cuda:N"),
+    (linkpred, ["--dropout", "1"], "dropout must be in [0, 1), got 1.0"),
+    (linkpred, ["--model", "gat"], "invalid choice: 'gat'"),
+    (nodeclf, ["--gcn-lam", "nan"], "lam must be a finite number, got nan"),
+    (nodeclf, ["--parts", "probe", "probe"], "--parts lists probe more than once"),
+])
+def test_bad_arguments_exit_2_with_one_line(module, bad, message, capsys):
     with pytest.raises(SystemExit) as info:
-        linkpred.parse_args(bad)
+        module.parse_args(bad)
     assert info.value.code == 2
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert message in err and err.startswith("usage: ") is False
 
 
 def test_nodeclf_runs_the_probe_and_the_supervised_part(tmp_path, data_root):

@@ -238,3 +238,15 @@ def test_transform_embeds_a_new_graph_with_features_and_refuses_one_without():
     featureless = DAMEmbedding(dim=8, epochs=5, seed=0).fit(g)
     with pytest.raises(GraphInputError, match="learned inputs for the nodes of its training graph"):
         featureless.transform(new)
+
+
+@pytest.mark.parametrize("params, error, message", [
+    (dict(seed=None), TypeError, "seed must not be None"),
+    (dict(epochs=2.5), TypeError, "epochs must be an integer, got 2.5"),
+    (dict(device="tpu"), ValueError, "unknown device 'tpu': use cpu, cuda or cuda:N"),
+    (dict(model="gcn"), ValueError, "model must be one of gae, vgae, maskgae, got 'gcn'"),
+    (dict(val_fraction=0.5), ValueError, r"val_fraction must be a number in \[0, 0.5\), got 0.5"),
+])
+def test_bad_parameters_are_refused_naming_the_parameter(params, error, message):
+    with pytest.raises(error, match=message):
+        DAMEmbedding(**params).fit(nx.path_graph(30))

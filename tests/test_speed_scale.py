@@ -68,7 +68,9 @@ def test_cuda_without_a_gpu_is_a_one_line_usage_error(capsys):
 
     if torch.cuda.is_available():
         pytest.skip("this machine has a GPU")
-    for module in (speed, scale):
+    from benchmarks import linkpred, nodeclf
+
+    for module in (speed, scale, linkpred, nodeclf):
         with pytest.raises(SystemExit) as err:
             module.parse_args(["--device", "cuda"])
         assert err.value.code == 2 and "no GPU is available" in capsys.readouterr().err
