@@ -140,32 +140,34 @@ class LinkPredTask:
         return self.encoder_inputs(self.split[0])[0]
 
     def encoder_inputs(self, data: Data) -> Tuple[Features, Graph]:
-        """``(x, graph)`` of a split in the encoder's fastest form, built
-        once per split (a split passing messages over the training edges
-        shares the training split's): :math:`\\hat{\\mathbf{A}}` for GCN
-        layers (:func:`~damgraph.propagation.gcn_adjacency`) and sparse
-        features as a CSR operator; in ``precomputed`` mode the propagated
-        features and no graph."""
+        """``(x, graph)`` of :obj:`data` in the encoder's fastest form:
+        :math:`\\hat{\\mathbf{A}}` for GCN layers
+        (:func:`~damgraph.propagation.gcn_adjacency`) and sparse features as a
+        CSR operator; in ``precomputed`` mode the propagated features and no
+        graph. Built once per split of the task (a split passing messages
+        over the training edges shares the training split's); other graphs
+        are built at every call."""
         train = self.split[0]
         if data is not train and same_graph(train, data):
             data = train
-        key = id(data)
-        if key not in self._inputs:
-            weight = getattr(data, "edge_weight", None)
-            if self.config.mode == "precomputed":
-                self._inputs[key] = (propagate_features(data, self.config.hops), None)
-            elif not self.prebuilt_graph:  # every GCNConv normalises the edge index at every call
-                x = feature_operator(data.x) if self.sparse_features and data.x is not None else data.x
-                self._inputs[key] = (x, data.edge_index)
-            else:
-                x = data.x
-                if self.sparse_features and x is not None:
-                    x = feature_operator(x)
-                encoder = self.model.encoder
-                graph = (encoder.prepare_graph(data.edge_index, data.num_nodes, weight)
-                         if hasattr(encoder, "prepare_graph") else gcn_adjacency(data.edge_index, data.num_nodes, weight))
-                self._inputs[key] = (x, graph)
-        return self._inputs[key]
+        key = next((i for i, part in enumerate(self.split) if part is data), None)
+        if key in self._inputs:
+            return self._inputs[key]
+        weight = getattr(data, "edge_weight", None)
+        if self.config.mode == "precomputed":
+            inputs: Tuple[Features, Graph] = (propagate_features(data, self.config.hops), None)
+        elif not self.prebuilt_graph:  # every GCNConv normalises the edge index at every call
+            inputs = (feature_operator(data.x) if self.sparse_features and data.x is not None else data.x,
+                      data.edge_index)
+        else:
+            x = feature_operator(data.x) if self.sparse_features and data.x is not None else data.x
+            encoder = self.model.encoder
+            graph = (encoder.prepare_graph(data.edge_index, data.num_nodes, weight)
+                     if hasattr(encoder, "prepare_graph") else gcn_adjacency(data.edge_index, data.num_nodes, weight))
+            inputs = (x, graph)
+        if key is not None:
+            self._inputs[key] = inputs
+        return inputs
 
     def encode(self, data: Data, chunk: int = 262144) -> Tensor:
         """Embeddings of every node with messages passed over :obj:`data`'s
