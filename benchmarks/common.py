@@ -177,7 +177,7 @@ def refuse_repeats(parser: argparse.ArgumentParser, args: argparse.Namespace, na
                          "give each value once")
 
 
-def check_settings(parser: argparse.ArgumentParser, make: Callable[[], object]) -> object:
+def settings_or_usage_error(parser: argparse.ArgumentParser, make: Callable[[], object]) -> object:
     """``make()`` (a config, or configs), or argparse's usage error (exit
     code 2) with the config's message when a setting is out of range."""
     try:

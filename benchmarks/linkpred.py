@@ -18,8 +18,8 @@ from pathlib import Path
 from typing import Callable, Dict, List, Sequence, Tuple
 
 
-from benchmarks.common import (add_sweep_arguments, check_settings, finish_sweep, refuse_repeats, run_sweep,
-                               start_sweep)
+from benchmarks.common import (add_sweep_arguments, finish_sweep, refuse_repeats, run_sweep,
+                               settings_or_usage_error, start_sweep)
 from benchmarks.curves import format_summary, plot_curves, summary
 from benchmarks.sizing import LAMBDA_GRIDS, METHODS, Job, Split
 from damgraph.config import (MODEL_SETTINGS, MODELS, LinkPredConfig, add_config_arguments, config_id, model_config,
@@ -67,10 +67,10 @@ def finish_arguments(p: argparse.ArgumentParser, args: argparse.Namespace) -> No
     if args.lam is None:
         args.lam = list(dam_grid(args.model))
     refuse_repeats(p, args, ("datasets", "seeds", "dims", "methods", "lam", "l1_lam", "l0_lam"))
-    base = check_settings(p, lambda: base_config(args))
-    check_settings(p, lambda: resolve_device(base.device))  # asked for, but is it here?
+    base = settings_or_usage_error(p, lambda: base_config(args))
+    settings_or_usage_error(p, lambda: resolve_device(base.device))  # asked for, but is it here?
     grids = {"dam": args.lam, "l1": args.l1_lam, "l0": args.l0_lam}
-    check_settings(p, lambda: [with_settings(base, dim=d) for d in args.dims] +
+    settings_or_usage_error(p, lambda: [with_settings(base, dim=d) for d in args.dims] +
                    [with_settings(base, lam=lam) for grid in grids.values() for lam in grid] +
                    [with_settings(base, seed=s) for s in args.seeds])
 

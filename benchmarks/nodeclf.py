@@ -26,8 +26,8 @@ from pathlib import Path
 from typing import Dict, List, Sequence
 
 from benchmarks import linkpred
-from benchmarks.common import (add_sweep_arguments, check_settings, finish_sweep, refuse_repeats, run_sweep,
-                               start_sweep)
+from benchmarks.common import (add_sweep_arguments, finish_sweep, refuse_repeats, run_sweep,
+                               settings_or_usage_error, start_sweep)
 from benchmarks.curves import format_summary, plot_curves, summary
 from damgraph.config import MODELS, NodeClfConfig, add_config_arguments, config_id, with_settings
 from damgraph.datasets import load_dataset
@@ -66,8 +66,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     args = p.parse_args(argv)
     linkpred.finish_arguments(p, args)
     refuse_repeats(p, args, ("parts", "gcn_lam"))
-    gcn = check_settings(p, lambda: gcn_config(args))
-    check_settings(p, lambda: [with_settings(gcn, lam=lam) for lam in args.gcn_lam] +
+    gcn = settings_or_usage_error(p, lambda: gcn_config(args))
+    settings_or_usage_error(p, lambda: [with_settings(gcn, lam=lam) for lam in args.gcn_lam] +
                    [with_settings(gcn, hidden=h) for h in args.dims])
     return args
 

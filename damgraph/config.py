@@ -166,6 +166,14 @@ def _range_text(meta: Dict[str, Any]) -> str:
     return f"in {'(' if meta['low_open'] else '['}{low:g}, {high:.10g}{')' if meta['high_open'] else ']'}"
 
 
+def _kind(f: Any) -> type:
+    """The type a setting holds: its default's, or for a setting that may be
+    ``None`` an ``int`` when it has a range, else a ``str``."""
+    if f.default is not None:
+        return type(f.default)
+    return int if f.metadata.get("low") is not None else str
+
+
 def check_settings(config: Any) -> None:
     """Check every field of :obj:`config` against its type, choices and
     range; raise :class:`TypeError` / :class:`ValueError` naming the setting."""
@@ -175,7 +183,7 @@ def check_settings(config: Any) -> None:
             if not meta.get("optional"):
                 raise TypeError(f"{f.name} must not be None")
             continue
-        kind = type(f.default) if f.default is not None else (int if meta.get("low") is not None else str)
+        kind = _kind(f)
         if kind is bool:
             if not isinstance(value, bool):
                 raise TypeError(f"{f.name} must be True or False, got {value!r}")
@@ -228,11 +236,10 @@ def add_config_arguments(parser: argparse.ArgumentParser, names: Sequence[str], 
             help_text += f" ({_preset_text(name)})"
         elif f.default is not MISSING:
             help_text += f" (default: {f.default})"
-        if isinstance(f.default, bool):
+        if _kind(f) is bool:
             parser.add_argument(flag, action=argparse.BooleanOptionalAction, default=None, help=help_text)
             continue
-        kind = type(f.default) if f.default is not None else (int if meta.get("low") is not None else str)
-        parser.add_argument(flag, type=kind, default=None, choices=meta.get("choices"), help=help_text)
+        parser.add_argument(flag, type=_kind(f), default=None, choices=meta.get("choices"), help=help_text)
 
 
 def settings_from_args(args: argparse.Namespace, names: Sequence[str]) -> Dict[str, Any]:

@@ -9,7 +9,6 @@ from typing import Any, List, Optional, Union
 import numpy as np
 import torch
 from sklearn.base import BaseEstimator
-from torch import nn
 from torch_geometric.data import Data
 from torch_geometric.nn import GAE
 
@@ -18,7 +17,7 @@ from damgraph.config import ESTIMATOR_SETTINGS, MODELS, LinkPredConfig, model_co
 from damgraph.gates import SizeGate
 from damgraph.graphs import GraphInputError, prepare_graph
 from damgraph.io import jsonable, load_checkpoint, save_checkpoint, versions
-from damgraph.linkpred import LearnedInput, LinkPredTask
+from damgraph.linkpred import LearnedInput, LinkPredTask, trained_modules
 from damgraph.models import build_autoencoder
 from damgraph.runtime import deterministic
 from damgraph.splits import holdout_split
@@ -27,12 +26,6 @@ from damgraph.splits import holdout_split
 # held-out edge and enough training edges left to learn from.
 MIN_EDGES_FOR_VALIDATION = 20
 
-
-
-def _bundle(net: GAE, inputs: Optional[LearnedInput]) -> nn.Module:
-    """The trained modules as one (the learned inputs only when featureless),
-    as :class:`~damgraph.linkpred.LinkPredTask` trains them."""
-    return nn.ModuleDict({"net": net, "inputs": inputs}) if inputs is not None else net
 
 
 class DAMEmbedding(BaseEstimator):
@@ -188,7 +181,7 @@ class DAMEmbedding(BaseEstimator):
         if getattr(self, "model_", None) is None:
             raise ValueError("this DAMEmbedding is not fitted yet; nothing to save")
         net = self.model_ if compacted else self.gated_model_
-        modules = _bundle(net, self.inputs_)
+        modules = trained_modules(net, self.inputs_)
         config = {"params": self.get_params(), "config": asdict(self.config_), "compacted": compacted,
                   "width": self.width_,
                   "in_channels": net.encoder.in_channels, "num_nodes": len(self.node_ids_),
@@ -207,7 +200,7 @@ class DAMEmbedding(BaseEstimator):
         net = build_autoencoder(replace(base, dim=width, hidden=base.hidden or 2 * base.dim,
                                         gate=None if config["compacted"] else base.gate), config["in_channels"])
         inputs = LearnedInput(config["num_nodes"], est.input_dim) if "inputs.x" in state else None
-        _bundle(net, inputs).load_state_dict(state)
+        trained_modules(net, inputs).load_state_dict(state)
         est.config_ = base
         est.model_ = net.eval()
         est.gated_model_ = None if config["compacted"] else est.model_
