@@ -3,6 +3,7 @@ the run environment, and the mean ± std summary table."""
 from __future__ import annotations
 
 import argparse
+import contextlib
 import csv
 import io
 import json
@@ -12,7 +13,7 @@ import sys
 import time
 from dataclasses import asdict
 from pathlib import Path
-from typing import Callable, Dict, Iterable, List, Optional, Sequence
+from typing import Callable, Dict, Iterable, Iterator, List, Optional, Sequence
 
 import numpy as np
 
@@ -95,23 +96,80 @@ def format_table(table: Sequence[dict], keys: Sequence[str], metrics: Sequence[s
     return "\n".join(lines)
 
 
+class ResultFileError(ValueError):
+    """A result file that cannot be read, with the fix in its message."""
+
+
 def read_rows(path: Path) -> List[dict]:
-    """The rows of a result CSV (empty when it does not exist yet)."""
-    if not Path(path).is_file():
+    """The rows of a result CSV (empty when it does not exist yet); a row
+    cut short (fewer or more fields than the header) has ``None`` values
+    (see :func:`row_problem`)."""
+    from damgraph.io import text_lines
+
+    path = Path(path)
+    if not path.is_file():
         return []
-    with open(path, newline="") as f:
-        return list(csv.DictReader(f))
+    try:
+        lines = [line for _, line in text_lines(path)]
+        rows = list(csv.DictReader(lines))
+    except (ValueError, csv.Error) as err:
+        raise ResultFileError(f"{path} is not a result CSV ({err}); move it away or choose another folder") from None
+    if lines and not lines[-1].endswith("\n") and rows:  # the file was cut mid-row
+        rows[-1][None] = ["(cut short)"]
+    return rows
+
+
+def row_problem(row: dict, key_columns: Sequence[str], numeric: Sequence[str]) -> Optional[str]:
+    """Why a stored row cannot be reused, or ``None``: a missing or extra
+    field, an empty key, or a value that should be a number and is not.
+    (A row is reused only for a plan entry with the same key, whose
+    ``config_id`` holds every setting of the sweep; the row's own setting
+    columns record the run's actual settings, which some methods change.)"""
+    if None in row or None in row.values():
+        return "it is cut short or has extra fields"
+    empty = [k for k in key_columns if row.get(k) in (None, "")]
+    if empty:
+        return f"{empty[0]} is empty"
+    for column in numeric:
+        value = row.get(column)
+        if value not in (None, ""):
+            try:
+                float(value)
+            except ValueError:
+                return f"{column} {value!r} is not a number"
+    return None
+
+
+@contextlib.contextmanager
+def locked(path: Path) -> Iterator[None]:
+    """Hold an exclusive lock on the file :obj:`path` (created if needed)
+    for the block: processes sharing one results folder take turns."""
+    import fcntl
+
+    with open(path, "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def prepare_out(out: Path) -> None:
     """Create the output folder, or raise :class:`OSError` with the fix."""
+    check_out(out)
     try:
         out.mkdir(parents=True, exist_ok=True)
-        probe = out / ".write-test"
-        probe.write_text("")
-        probe.unlink()
     except OSError as err:
-        raise OSError(f"cannot write to --out {out}: {err.strerror}; choose a writable folder") from err
+        raise OSError(f"cannot write to --out {out}: {err.strerror}; choose a writable folder") from None
+
+
+def check_out(out: Path) -> None:
+    """Refuse an ``--out`` that could not be created or written, creating nothing."""
+    if out.exists() and not out.is_dir():
+        raise OSError(f"--out {out} is a file; give a folder")
+    existing = next(p for p in [out, *out.absolute().parents] if p.exists())
+    if not existing.is_dir() or not os.access(existing, os.W_OK | os.X_OK):
+        raise OSError(f"cannot write to --out {out}: {existing} is not a writable folder; choose another --out")
 
 
 def run_sweep(
@@ -120,32 +178,112 @@ def run_sweep(
     run: Callable[[dict], dict],
     key_columns: Sequence[str],
     quiet: bool = False,
+    numeric: Sequence[str] = (),
 ) -> List[dict]:
     """Run every entry of :obj:`plan` (a dict of settings per run) not yet
-    in :obj:`csv_path`, appending ``{**entry, **run(entry)}`` and rewriting
-    the CSV atomically after each run, so that an interrupted sweep keeps its
+    in :obj:`csv_path`, adding ``{**entry, **run(entry)}`` and rewriting the
+    CSV atomically after each run, so that an interrupted sweep keeps its
     finished runs and a re-run skips them. A run is identified by the values
-    of :obj:`key_columns`. Returns the rows of the plan, stored and new."""
+    of :obj:`key_columns`. Stored rows that :func:`row_problem` rejects
+    (cut short, unparseable :obj:`numeric` columns) are dropped and run
+    again, with a warning.
+
+    Several processes may share one CSV (sweeps of other seeds, or the same
+    sweep started twice): each takes a lock to read and write it, claims a
+    run before training it, skips runs another live process has claimed,
+    and waits at the end for the runs it skipped. No row is lost or run
+    twice. Returns the rows of the plan, stored and new."""
     from tqdm.auto import tqdm
 
-    def key(row: dict) -> tuple:
-        return tuple(str(row[k]) for k in key_columns)
+    def key(row: dict) -> str:
+        return "|".join(str(row[k]) for k in key_columns)
 
-    rows = read_rows(csv_path)
-    stored = {key(r): r for r in rows}
-    todo = [entry for entry in plan if key(entry) not in stored]
+    lock = csv_path.with_name(f".{csv_path.name}.lock")
+    claims_path = csv_path.with_name(f".{csv_path.name}.claims")
+
+    def stored(warn: bool = False) -> Dict[str, dict]:
+        good: Dict[str, dict] = {}
+        for number, row in enumerate(read_rows(csv_path), start=2):
+            problem = row_problem(row, key_columns, numeric)
+            if problem is None:
+                good.setdefault(key(row), row)
+            elif warn:
+                print(f"{csv_path}, line {number}: {problem}; that run is done again", file=sys.stderr)
+        return good
+
+    def claims() -> Dict[str, int]:
+        try:
+            live = json.loads(claims_path.read_text())
+        except (OSError, ValueError):
+            return {}
+        return {k: pid for k, pid in live.items() if _alive(pid)}
+
+    def claim(entry_key: str) -> bool:
+        """Take the run unless it is stored or another live process has it."""
+        with locked(lock):
+            live = claims()
+            if entry_key in stored() or live.get(entry_key, os.getpid()) != os.getpid():
+                return False
+            live[entry_key] = os.getpid()
+            atomic_write_text(claims_path, json.dumps(live))
+            return True
+
+    def store(row: dict) -> None:
+        with locked(lock):
+            rows = list(stored().values())
+            if key(row) not in {key(r) for r in rows}:
+                rows.append(row)
+            write_csv(csv_path, rows)
+            live = claims()
+            live.pop(key(row), None)
+            atomic_write_text(claims_path, json.dumps(live))
+
+    with locked(lock):
+        done = stored(warn=True)
+    todo = [entry for entry in plan if key(entry) not in done]
     if len(todo) < len(plan):
         print(f"reusing {len(plan) - len(todo)} finished run(s) from {csv_path}")
     bar = tqdm(todo, desc="runs", unit="run", disable=quiet)
+    skipped = []
     for entry in bar:
+        if not claim(key(entry)):
+            skipped.append(entry)
+            continue
         bar.set_postfix_str(" ".join(f"{k}={v}" for k, v in entry.items() if k in key_columns[:5]))
         start = time.perf_counter()
-        row = {**entry, **run(entry), "wall_s": round(time.perf_counter() - start, 3)}
-        rows.append(row)
-        stored[key(row)] = row
-        write_csv(csv_path, rows)
+        try:
+            row = {**entry, **run(entry), "wall_s": round(time.perf_counter() - start, 3)}
+        except BaseException:
+            with locked(lock):  # give the run back
+                live = claims()
+                live.pop(key(entry), None)
+                atomic_write_text(claims_path, json.dumps(live))
+            raise
+        store(row)
     bar.close()
-    return [stored[key(entry)] for entry in plan]
+    while True:  # the runs another process had claimed: wait for them, or run them if it died
+        with locked(lock):
+            done = stored()
+        missing = [e for e in skipped if key(e) not in done]
+        if not missing:
+            break
+        if claim(key(missing[0])):
+            entry = missing[0]
+            start = time.perf_counter()
+            store({**entry, **run(entry), "wall_s": round(time.perf_counter() - start, 3)})
+        else:
+            time.sleep(1.0)
+    return [done[key(entry)] for entry in plan]
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def report(out: Path, task: str, rows: Sequence[dict], keys: Sequence[str], metrics: Sequence[str],
@@ -188,12 +326,15 @@ def settings_or_usage_error(parser: argparse.ArgumentParser, make: Callable[[], 
 
 def start_sweep(task: str, args: argparse.Namespace, config, argv: Sequence[str] | None,
                 load: Callable[[str], object]) -> Dict[str, object]:
-    """Check that ``--out`` is writable, load every dataset with :obj:`load`
-    and record (:obj:`config` is a dataclass, or a dict of them by part) the command, settings and environment in ``OUT/<task>.json``.
-    Bad input raises :class:`OSError` or :class:`ValueError` with the fix."""
+    """Check that ``--out`` can be written, load every dataset with
+    :obj:`load`, then create ``--out`` and record the command, settings
+    (:obj:`config` is a dataclass, or a dict of them by part) and
+    environment in ``OUT/<task>.json``. Bad input raises :class:`OSError`
+    or :class:`ValueError` with the fix, before anything is created."""
     out = Path(args.out)
-    prepare_out(out)
+    check_out(out)
     data = {name: load(name) for name in args.datasets}
+    prepare_out(out)
     write_json(out / f"{task}.json", {
         "command": f"python -m benchmarks.{task} " + " ".join(sys.argv[1:] if argv is None else argv),
         "args": vars(args), "environment": environment(),

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Callable, Dict, List, Sequence, Tuple
 
 
-from benchmarks.common import (add_sweep_arguments, finish_sweep, refuse_repeats, run_sweep,
+from benchmarks.common import (ResultFileError, add_sweep_arguments, finish_sweep, refuse_repeats, run_sweep,
                                settings_or_usage_error, start_sweep)
 from benchmarks.curves import format_summary, plot_curves, summary
 from benchmarks.sizing import LAMBDA_GRIDS, METHODS, Job, Split
@@ -161,8 +161,12 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     cid = config_id(base, PER_RUN)
     out = Path(args.out)
-    rows = run_sweep(out / "linkpred.csv", sweep_plan(args, cid), sweep_runner(args, base, data), KEYS,
-                     quiet=args.quiet)
+    try:
+        rows = run_sweep(out / "linkpred.csv", sweep_plan(args, cid), sweep_runner(args, base, data), KEYS,
+                         quiet=args.quiet, numeric=METRICS)
+    except ResultFileError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
     plot_curves(rows, "test_auc", out / "linkpred.png", f"link prediction, {args.model.upper()}")
     plot_curves(rows, "probe_acc", out / "probe.png",
                 f"linear probe of the {args.model.upper()} embeddings (public split)")

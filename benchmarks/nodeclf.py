@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Dict, List, Sequence
 
 from benchmarks import linkpred
-from benchmarks.common import (add_sweep_arguments, finish_sweep, refuse_repeats, run_sweep,
+from benchmarks.common import (ResultFileError, add_sweep_arguments, finish_sweep, refuse_repeats, run_sweep,
                                settings_or_usage_error, start_sweep)
 from benchmarks.curves import format_summary, plot_curves, summary
 from damgraph.config import MODELS, NodeClfConfig, add_config_arguments, config_id, with_settings
@@ -88,7 +88,7 @@ def import_probe_rows(source: Path, target: Path, plan: Sequence[dict]) -> int:
     """Copy the runs of :obj:`source` (a ``linkpred.csv``) that the plan's
     probe part asks for, with the same settings (``config_id``), into
     :obj:`target`, unless already there; returns how many."""
-    from benchmarks.common import read_rows, write_csv
+    from benchmarks.common import read_rows, row_problem, write_csv
 
     if not source.is_file():
         raise FileNotFoundError(f"--reuse-linkpred {source}: no such file; give the linkpred.csv of a finished sweep")
@@ -96,7 +96,8 @@ def import_probe_rows(source: Path, target: Path, plan: Sequence[dict]) -> int:
     wanted = {key(e) for e in plan if e["part"] == "probe"}
     rows = read_rows(target)
     have = {key(r) for r in rows}
-    new = [probe_row(r) for r in read_rows(source) if r.get("probe_acc") not in (None, "")]
+    new = [probe_row(r) for r in read_rows(source)
+           if r.get("probe_acc") not in (None, "") and row_problem(r, linkpred.KEYS, linkpred.METRICS) is None]
     new = [r for r in new if key(r) in wanted and key(r) not in have]
     if new:
         write_csv(target, rows + new)
@@ -149,10 +150,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.reuse_linkpred:
         try:
             import_probe_rows(Path(args.reuse_linkpred), out / "nodeclf.csv", plan)
-        except OSError as err:
+        except (OSError, ValueError) as err:
             print(f"error: {err}", file=sys.stderr)
             return 2
-    rows = run_sweep(out / "nodeclf.csv", plan, run, KEYS, quiet=args.quiet)
+    try:
+        rows = run_sweep(out / "nodeclf.csv", plan, run, KEYS, quiet=args.quiet, numeric=METRICS)
+    except ResultFileError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
     plot_curves(rows, "acc", out / "nodeclf.png", "node classification on the public split (probe and GCN)")
     tables = []
     for part, reference in (("probe", "fixed"), ("supervised", "gcn-fixed")):

@@ -9,7 +9,7 @@ import argparse
 import sys
 import time
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Sequence
+from typing import Any, Dict, List, Optional, Sequence, Union
 
 import numpy as np
 
@@ -50,29 +50,45 @@ def read_graph(source: str, fmt: str = "auto", data_root: Optional[str] = None) 
         raise UsageError(f"{source}: not a readable {fmt} file ({err}); check the file or pass --format") from err
 
 
-def read_features(path: str) -> Dict[str, List[float]]:
-    """Node features by node id (as text): a CSV ``id,f1,..`` with any ids,
-    or a ``.npy`` whose row i belongs to node ``i``."""
+def read_features(path: str) -> Union[Dict[str, List[float]], np.ndarray]:
+    """Node features: a CSV ``id,f1,..`` with any ids (a header line is
+    allowed), or a ``.npy`` 2-d array whose row i belongs to node ``i``."""
+    from damgraph.io import text_lines
+
     p = Path(path)
     if not p.is_file():
-        raise UsageError(f"{path}: no such features file")
+        raise UsageError(f"{path}: no such features file; give a CSV 'id,f1,..' or a .npy array")
     if p.suffix.lower() == ".npy":
-        return {str(i): row for i, row in enumerate(np.load(p, allow_pickle=False))}
+        try:
+            x = np.load(p, allow_pickle=False)
+        except ValueError as err:
+            what = "Python objects" if "pickle" in str(err) else "no readable array"
+            raise UsageError(f"{path} holds {what}; save a numeric 2-d array with numpy.save") from None
+        if x.ndim != 2:
+            raise UsageError(f"{path} holds a {x.ndim}-d array; give a 2-d array with one row per node")
+        if x.shape[1] == 0:
+            raise UsageError(f"{path} has 0 feature columns; give at least one, or leave --features out")
+        if not np.issubdtype(x.dtype, np.number) or np.issubdtype(x.dtype, np.complexfloating):
+            raise UsageError(f"{path} holds {x.dtype} values; give real numbers")
+        return {str(i): row for i, row in enumerate(x)}
     import csv
 
-    with open(p, newline="", encoding="utf-8") as f:
-        rows = [r for r in csv.reader(f) if r]
-    if rows and not _is_number(rows[0][-1]):
-        rows = rows[1:]  # a header
+    rows = [r for r in csv.reader(line for _, line in text_lines(p)) if r]
+    if not rows:
+        raise UsageError(f"{path}: the file holds no features; give one line 'id,f1,..' per node")
+    if not _is_number(rows[0][-1]) or len(rows[0]) == 1 and len(rows) > 1 and not _is_number(rows[1][-1]):
+        rows = rows[1:] if len(rows[0]) > 1 else rows  # a header names the columns
+    if rows and len(rows[0]) == 1:
+        raise UsageError(f"{path} holds node ids but no feature values; give one line 'id,f1,..' per node")
     features = {}
     for number, row in enumerate(rows, start=1):
+        if len(row) != len(rows[0]):
+            raise UsageError(f"{path}, row {number}: {len(row) - 1} values where row 1 has "
+                             f"{len(rows[0]) - 1}; give every node the same number of features")
         try:
             features[row[0]] = [float(v) for v in row[1:]]
         except ValueError:
             raise UsageError(f"{path}, row {number}: a value is not a number; fix it") from None
-        if len(row) != len(rows[0]):
-            raise UsageError(f"{path}, row {number}: {len(row) - 1} values where row 1 has "
-                             f"{len(rows[0]) - 1}; give every node the same number of features")
     return features
 
 
@@ -84,55 +100,63 @@ def _is_number(text: str) -> bool:
         return False
 
 
-def _check_writable(out: Path) -> None:
-    parent = out.parent if str(out.parent) else Path(".")
-    if not parent.is_dir():
-        raise UsageError(f"cannot write {out}: folder {parent} does not exist; create it or choose another --out")
-    import os
-
-    if not os.access(parent, os.W_OK):
-        raise UsageError(f"cannot write {out}: folder {parent} is not writable; choose another --out")
-
-
-def cmd_embed(args: argparse.Namespace) -> int:
-    from damgraph.estimator import DAMEmbedding
-    from damgraph.io import atomic_write_text, embedding_format, save_embeddings, versions
+def output_files(args: argparse.Namespace) -> Dict[str, Path]:
+    """Every file ``damgraph embed`` will write, by a name for messages."""
+    from damgraph.io import checkpoint_files, embedding_files, embedding_format
 
     out = Path(args.out)
     try:
-        out_format = embedding_format(out, args.out_format)
+        fmt = embedding_format(out, args.out_format)
     except ValueError as err:
         raise UsageError(str(err)) from err
-    _check_writable(out)
-    graph = read_graph(args.input, args.format, args.data_root)
-    features = read_features(args.features) if args.features else None
-    est = DAMEmbedding(val_fraction=args.val_fraction, directed=args.directed, verbose=not args.quiet,
-                       **settings_from_args(args, ESTIMATOR_SETTINGS))
-    start = time.perf_counter()
-    est.fit(graph, features)
-    seconds = time.perf_counter() - start
-    files = save_embeddings(out, est.embedding_, est.node_ids_, out_format)
+    files = dict(zip(["--out", "--out (node ids)"], embedding_files(out, fmt)))
+    files["--out (sidecar)"] = out.with_name(out.name + ".json")
     if args.save_model:
-        files += est.save(args.save_model)
-    sidecar = out.with_name(out.name + ".json")
+        files.update(zip(["--save-model", "--save-model (config)"], checkpoint_files(args.save_model)))
+    return files
+
+
+def cmd_embed(args: argparse.Namespace) -> int:
     import json
     from dataclasses import asdict
 
-    from damgraph.io import jsonable
+    from damgraph.estimator import DAMEmbedding
+    from damgraph.io import OutputSet, check_outputs, jsonable, save_embeddings, versions
 
-    atomic_write_text(sidecar, json.dumps({
-        "input": args.input, "params": est.get_params(), "config": asdict(est.config_), "versions": versions(),
-        "nodes": len(est.node_ids_), "learned_width": est.width_, "val_auc": est.val_auc_,
-        "best_epoch": est.best_epoch_, "seconds": round(seconds, 3), "graph_report": est.graph_report_,
-        "files": [str(f) for f in files], "node_ids": [jsonable(i) for i in est.node_ids_]}, indent=2) + "\n")
-    files.append(sidecar)
+    files = output_files(args)
+    check_outputs(files, {"input graph": args.input, "--features file": args.features})
+    est = DAMEmbedding(val_fraction=args.val_fraction, directed=args.directed, verbose=not args.quiet,
+                       **settings_from_args(args, ESTIMATOR_SETTINGS))
+    est._config()  # bad settings are refused before the input is read
+    graph = read_graph(args.input, args.format, args.data_root)
+    features = read_features(args.features) if args.features else None
+    start = time.perf_counter()
+    est.fit(graph, features, header=args.header)
+    seconds = time.perf_counter() - start
+    out, sidecar = files["--out"], files["--out (sidecar)"]
+    with OutputSet() as outputs:
+        try:
+            save_embeddings(out, est.embedding_, est.node_ids_, args.out_format, outputs=outputs)
+            if args.save_model:
+                est.save(args.save_model, outputs=outputs)
+            outputs.write_text(sidecar, json.dumps({
+                "input": args.input, "params": est.get_params(), "config": asdict(est.config_),
+                "versions": versions(), "nodes": len(est.node_ids_), "learned_width": est.width_,
+                "val_auc": est.val_auc_, "best_epoch": est.best_epoch_, "seconds": round(seconds, 3),
+                "graph_report": est.graph_report_, "files": [str(f) for f in files.values()],
+                "node_ids": [jsonable(i) for i in est.node_ids_]}, indent=2) + "\n")
+            outputs.commit()
+        finally:
+            args.written.extend(outputs.committed)
     report = est.graph_report_
-    val = f"{est.val_auc_:.4f}" if est.val_auc_ is not None else "n/a (val_fraction 0)"
+    if "header" in report:
+        print(f"read line 1 ({report['header']!r}) as a header; pass --no-header to read it as an edge")
+    val = f"{est.val_auc_:.4f}" if est.val_auc_ is not None else "n/a (--val-fraction 0)"
     print(f"embedded {len(est.node_ids_)} nodes, {report['input_edges']} input edges "
-          f"({report['self_loops']} self-loops, {report['duplicates']} duplicates dropped, "
+          f"({report['self_loops']} self-loops, {report['duplicates']} duplicates merged, "
           f"{report['isolated']} isolated): learned width {est.width_} of {est.config_.dim}, val AUC {val}, "
           f"{seconds:.1f} s")
-    print("wrote " + ", ".join(str(f) for f in files))
+    print("wrote " + ", ".join(str(f) for f in args.written))
     return 0
 
 
@@ -140,7 +164,8 @@ def cmd_info(args: argparse.Namespace) -> int:
     import scipy.sparse as sp
     from scipy.sparse.csgraph import connected_components
 
-    prepared = prepare_graph(read_graph(args.input, args.format, args.data_root), directed=args.directed)
+    prepared = prepare_graph(read_graph(args.input, args.format, args.data_root), directed=args.directed,
+                             header=args.header)
     data, n = prepared.data, prepared.num_nodes
     ei = data.edge_index.numpy()
     adj = sp.coo_matrix((np.ones(ei.shape[1]), (ei[0], ei[1])), shape=(n, n))
@@ -148,11 +173,14 @@ def cmd_info(args: argparse.Namespace) -> int:
     degree = np.asarray(adj.sum(axis=1)).ravel()
     x = getattr(data, "x", None)
     report = prepared.report
+    if "header" in report:
+        print(f"header       line 1 ({report['header']!r}) skipped; pass --no-header to read it as an edge")
     print(f"nodes        {n}")
     print(f"edges        {prepared.num_edges} ({'directed' if args.directed else 'undirected'}, "
           f"{report['input_edges']} in the input)")
     print(f"self-loops   {report['self_loops']}")
     print(f"duplicates   {report['duplicates']}")
+    print(f"zero weight  {report['zero_weight']}")
     print(f"isolated     {report['isolated']}")
     print(f"components   {components}")
     print(f"degree       min {degree.min():.0f}, median {np.median(degree):.0f}, mean {degree.mean():.2f}, "
@@ -184,6 +212,8 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--format", choices=INPUT_FORMATS, default="auto",
                        help="input format (default: from the suffix; edge list otherwise)")
         p.add_argument("--directed", action="store_true", help="keep edge directions (default: symmetrise)")
+        p.add_argument("--header", action=argparse.BooleanOptionalAction, default=None,
+                       help="the edge list's first line names its columns (default: detected)")
         p.add_argument("--data-root", default=None, help="data root for dataset names (default: $DAMGRAPH_DATA, "
                        "else data/)")
 
@@ -210,17 +240,34 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
+    import signal
+
+    from damgraph.io import Terminated, raise_terminated
+
     args = build_parser().parse_args(argv)
+    args.written = []
+    previous = signal.signal(signal.SIGTERM, raise_terminated)
     try:
         return args.run(args)
+    except BrokenPipeError:  # the reader went away (damgraph info g.txt | head -3): end quietly
+        import os
+
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 141
     except (UsageError, GraphInputError, DatasetNotFoundError, ValueError, TypeError, OSError,
-            FloatingPointError) as err:
+            FloatingPointError, MemoryError) as err:
         message = " ".join(str(err).split())
         print(f"error: {message}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        print("error: interrupted; nothing was written", file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as err:
+        what = "terminated" if isinstance(err, Terminated) else "interrupted"
+        done = (f"after writing {', '.join(map(str, args.written))} (complete)" if args.written
+                else "nothing was written")
+        print(f"error: {what}; {done}", file=sys.stderr)
+        return 143 if isinstance(err, Terminated) else 130
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 if __name__ == "__main__":

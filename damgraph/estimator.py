@@ -16,7 +16,7 @@ from damgraph.compact import compact
 from damgraph.config import ESTIMATOR_SETTINGS, MODELS, LinkPredConfig, model_config
 from damgraph.gates import SizeGate
 from damgraph.graphs import GraphInputError, prepare_graph
-from damgraph.io import jsonable, load_checkpoint, save_checkpoint, versions
+from damgraph.io import OutputSet, jsonable, load_checkpoint, save_checkpoint, versions
 from damgraph.linkpred import LearnedInput, LinkPredTask, trained_modules
 from damgraph.models import build_autoencoder
 from damgraph.runtime import deterministic
@@ -110,11 +110,12 @@ class DAMEmbedding(BaseEstimator):
         return model_config(self.model, **given)
 
     @deterministic()
-    def fit(self, graph: Any, features: Any = None) -> "DAMEmbedding":
+    def fit(self, graph: Any, features: Any = None, header: Optional[bool] = None) -> "DAMEmbedding":
         """Learn embeddings of :obj:`graph` (a networkx graph, scipy sparse
-        matrix, PyG ``Data``, ``edge_index`` tensor or edge-list path)."""
+        matrix, PyG ``Data``, ``edge_index`` tensor or edge-list path;
+        :obj:`header` as in :func:`~damgraph.graphs.read_edge_list`)."""
         config = self._config()
-        prepared = prepare_graph(graph, features, directed=self.directed)
+        prepared = prepare_graph(graph, features, directed=self.directed, header=header)
         data = prepared.data
         if data.edge_index.size(1) == 0:
             raise GraphInputError("the graph has no edges (after removing self-loops); nothing to learn from")
@@ -126,7 +127,7 @@ class DAMEmbedding(BaseEstimator):
         if n_pairs < need:
             raise GraphInputError(
                 f"the graph has {n_pairs} edge(s), too few for a {self.val_fraction:.0%} validation split "
-                f"(at least {need} needed); pass val_fraction=0 to train without validation")
+                f"(at least {need} needed); pass val_fraction=0 (--val-fraction 0) to train without validation")
 
         train, val = holdout_split(data, self.seed, self.val_fraction, self.directed)
         task = LinkPredTask((train, val, None), config, input_dim=self.input_dim)
@@ -175,9 +176,11 @@ class DAMEmbedding(BaseEstimator):
                                   "give that graph (same node ids), or fit with features")
         return self._encode(model, prepared.data)
 
-    def save(self, path: Union[str, Path], compacted: bool = True) -> List[Path]:
+    def save(self, path: Union[str, Path], compacted: bool = True, outputs: Optional[OutputSet] = None
+             ) -> List[Path]:
         """Save the compacted model (or, with ``compacted=False``, the gated
-        one) as a weights file plus ``<path>.json``; see :meth:`load`."""
+        one) as a weights file plus ``<path>.json`` (staged in
+        :obj:`outputs` when given); see :meth:`load`."""
         if getattr(self, "model_", None) is None:
             raise ValueError("this DAMEmbedding is not fitted yet; nothing to save")
         net = self.model_ if compacted else self.gated_model_
@@ -187,25 +190,36 @@ class DAMEmbedding(BaseEstimator):
                   "in_channels": net.encoder.in_channels, "num_nodes": len(self.node_ids_),
                   "node_ids": [jsonable(i) for i in self.node_ids_], "val_auc": self.val_auc_,
                   "versions": versions()}
-        return save_checkpoint(path, modules.state_dict(), config)
+        return save_checkpoint(path, modules.state_dict(), config, outputs)
 
     @classmethod
     def load(cls, path: Union[str, Path]) -> "DAMEmbedding":
-        """A fitted estimator from :meth:`save`'s files (weights only)."""
+        """A fitted estimator from :meth:`save`'s files (weights only); a
+        damaged or edited pair of files raises :class:`ValueError`."""
         state, config = load_checkpoint(path)
-        est = cls(**config["params"])
-        names = {f.name for f in fields(LinkPredConfig)}
-        base = LinkPredConfig(**{k: v for k, v in config["config"].items() if k in names})
-        width = config["width"] if config["compacted"] else base.dim
-        net = build_autoencoder(replace(base, dim=width, hidden=base.hidden or 2 * base.dim,
-                                        gate=None if config["compacted"] else base.gate), config["in_channels"])
-        inputs = LearnedInput(config["num_nodes"], est.input_dim) if "inputs.x" in state else None
-        trained_modules(net, inputs).load_state_dict(state)
+        try:
+            est = cls(**config["params"])
+            names = {f.name for f in fields(LinkPredConfig)}
+            base = LinkPredConfig(**{k: v for k, v in config["config"].items() if k in names})
+            width = config["width"] if config["compacted"] else base.dim
+            net = build_autoencoder(replace(base, dim=width, hidden=base.hidden or 2 * base.dim,
+                                            gate=None if config["compacted"] else base.gate), config["in_channels"])
+            inputs = LearnedInput(config["num_nodes"], est.input_dim) if "inputs.x" in state else None
+            trained_modules(net, inputs).load_state_dict(state)
+            node_ids, val_auc = config["node_ids"], config["val_auc"]
+        except KeyError as err:
+            raise ValueError(f"{path}.json lacks the entry {err}; save the model again") from None
+        except (TypeError, ValueError, RuntimeError) as err:
+            first = str(err).strip().splitlines()[0] if str(err).strip() else err.__class__.__name__
+            raise ValueError(f"{path} and {path}.json do not match ({first}); save the model again") from None
+        if len(node_ids) != config["num_nodes"]:
+            raise ValueError(f"{path}.json lists {len(node_ids)} node ids for {config['num_nodes']} nodes; "
+                             "save the model again")
         est.config_ = base
         est.model_ = net.eval()
         est.gated_model_ = None if config["compacted"] else est.model_
         est.inputs_ = inputs
-        est.node_ids_ = config["node_ids"]
+        est.node_ids_ = node_ids
         est.width_ = config["width"]
-        est.val_auc_ = config["val_auc"]
+        est.val_auc_ = val_auc
         return est

@@ -31,7 +31,7 @@ class PreparedGraph:
     data: Data
     node_ids: List[Hashable]
     directed: bool = False
-    report: Dict[str, int] = field(default_factory=dict)
+    report: Dict[str, Any] = field(default_factory=dict)
 
     @property
     def num_nodes(self) -> int:
@@ -58,121 +58,225 @@ def _from_edges(
     return edge_index.view(2, -1), weight, list(index)
 
 
-def read_edge_list(path: Union[str, Path]) -> Tuple[List[str], List[str], Optional[List[float]]]:
-    """Parse an edge-list file; every error names the line and the fix."""
+#: First-line words that name the columns of an edge list rather than nodes.
+HEADER_WORDS = {"source", "target", "src", "dst", "from", "to", "u", "v", "node", "node1", "node2", "node_1",
+                "node_2", "id1", "id2", "head", "tail", "start", "end", "left", "right", "from_id", "to_id",
+                "source_id", "target_id", "sender", "receiver"}
+FLOAT32_MAX = float(np.finfo(np.float32).max)
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+        return True
+    except ValueError:
+        return False
+
+
+def _looks_like_header(first: List[str], rest: List[List[str]]) -> bool:
+    """Whether the first line of an edge list names its columns: its weight
+    is not a number where the others' are, or its ids are words that are not
+    ids of the rest (non-numeric among numeric ids, or column names such as
+    ``source,target``)."""
+    if len(first) == 3 and not _is_number(first[2]) and (not rest or _is_number(rest[0][2])):
+        return True
+    ids = {v for parts in rest for v in parts[:2]}
+    if first[0] in ids or first[1] in ids:
+        return False
+    if rest and not _is_number(first[0]) and not _is_number(first[1]) and all(_is_number(v) for v in ids):
+        return True
+    return first[0].lower() in HEADER_WORDS and first[1].lower() in HEADER_WORDS
+
+
+def read_edge_list(path: Union[str, Path], header: Optional[bool] = None
+                   ) -> Tuple[List[str], List[str], Optional[List[float]], Optional[str]]:
+    """Parse an edge-list file (UTF-8 text, gzipped or not): ``(sources,
+    targets, weights or None, header line or None)``. A first line that
+    names the columns is detected and skipped (``header=None``), or always
+    skipped (``True``), or never (``False``). Every error names the line and
+    the fix."""
+    from damgraph.io import text_lines
+
     path = Path(path)
     if not path.is_file():
         raise GraphInputError(f"{path}: no such file; give the path of an edge list (one 'u v [weight]' per line)")
-    src, dst, weights = [], [], []
-    has_weight: Optional[bool] = None
-    with open(path, encoding="utf-8") as f:
-        for number, line in enumerate(f, start=1):
-            line = line.split("#", 1)[0].strip()
-            if not line:
-                continue
-            parts = line.replace(",", " ").split()
-            if len(parts) not in (2, 3):
-                raise GraphInputError(
-                    f"{path}, line {number}: expected 'u v' or 'u v weight', got {len(parts)} fields; fix or remove it")
-            if has_weight is None:
-                has_weight = len(parts) == 3
-            elif has_weight != (len(parts) == 3):
-                raise GraphInputError(
-                    f"{path}, line {number}: {'missing' if has_weight else 'unexpected'} weight; "
-                    "give every line a weight or none")
-            if has_weight:
-                try:
-                    w = float(parts[2])
-                except ValueError:
-                    raise GraphInputError(
-                        f"{path}, line {number}: weight {parts[2]!r} is not a number; fix it") from None
-                if not np.isfinite(w):
-                    raise GraphInputError(f"{path}, line {number}: weight {parts[2]!r} is not finite; fix it")
-                weights.append(w)
-            src.append(parts[0])
-            dst.append(parts[1])
-    if not src:
+    lines: List[Tuple[int, List[str]]] = []
+    for number, line in text_lines(path):
+        line = line.split("#", 1)[0].strip()
+        if line:
+            lines.append((number, line.replace(",", " ").split()))
+    if not lines:
         raise GraphInputError(f"{path}: the file holds no edges; give one 'u v [weight]' per line")
-    return src, dst, weights if has_weight else None
+    first = lines[0][1]
+    if header is None:
+        sample = [parts for _, parts in lines[1:1001] if len(parts) == len(first)]
+        header = len(first) in (2, 3) and _looks_like_header(first, sample)
+    header_line = " ".join(first) if header else None
+    if header:
+        lines = lines[1:]
+        if not lines:
+            raise GraphInputError(f"{path}: the file holds a header but no edges; give one 'u v [weight]' per line")
+    has_weight = len(lines[0][1]) == 3
+    src, dst, weights = [], [], []
+    for number, parts in lines:
+        if len(parts) not in (2, 3):
+            raise GraphInputError(
+                f"{path}, line {number}: expected 'u v' or 'u v weight', got {len(parts)} fields; fix or remove it")
+        if has_weight != (len(parts) == 3):
+            raise GraphInputError(
+                f"{path}, line {number}: {'missing' if has_weight else 'unexpected'} weight; "
+                "give every line a weight or none")
+        if has_weight:
+            weights.append(_line_weight(path, number, parts[2], first_line=number == lines[0][0]))
+        src.append(parts[0])
+        dst.append(parts[1])
+    return src, dst, weights if has_weight else None, header_line
 
 
-def _raw_edges(graph: Any, weighted: bool):
-    """(edge_index, edge_weight, node_ids, x, directed_input) from any accepted form."""
+def _line_weight(path: Path, number: int, text: str, first_line: bool) -> float:
+    try:
+        w = float(text)
+    except ValueError:
+        hint = " (if line 1 names the columns, pass --header)" if first_line else ""
+        raise GraphInputError(f"{path}, line {number}: weight {text!r} is not a number; fix it{hint}") from None
+    if np.isnan(w):
+        raise GraphInputError(f"{path}, line {number}: weight {text!r} is not a number; fix it")
+    if abs(w) > FLOAT32_MAX:
+        raise GraphInputError(f"{path}, line {number}: weight {text!r} is beyond the float32 range "
+                              f"(|w| <= {FLOAT32_MAX:.1e}); rescale the weights")
+    if w < 0:
+        raise GraphInputError(f"{path}, line {number}: weight {text!r} is negative; GCN needs weights >= 0, "
+                              "fix or drop it")
+    return w
+
+
+def _edge_index_tensor(edge_index: Any, what: str = "edge_index") -> torch.Tensor:
+    """An integer ``[2, E]`` tensor of non-negative node indices, or an error saying what is wrong."""
+    edge_index = torch.as_tensor(edge_index)
+    if edge_index.dim() != 2 or edge_index.size(0) != 2:
+        raise GraphInputError(f"{what} must have shape [2, E], got {list(edge_index.shape)}")
+    if edge_index.is_floating_point() or edge_index.is_complex() or edge_index.dtype == torch.bool:
+        raise GraphInputError(f"{what} must hold integer node indices, got {edge_index.dtype}; "
+                              "convert it with .long() if the values are whole numbers")
+    if edge_index.numel() and int(edge_index.min()) < 0:
+        raise GraphInputError(f"{what} holds the negative node index {int(edge_index.min())}; "
+                              "node indices run from 0 to n - 1")
+    return edge_index.long()
+
+
+def _weights(values: Any, what: str) -> torch.Tensor:
+    """Edge weights as float32, refused when NaN, negative or beyond float32."""
+    w = np.asarray(values, dtype=np.float64).ravel()
+    if np.isnan(w).any():
+        raise GraphInputError(f"{what} hold NaN; fix or drop those edges")
+    if np.abs(w).max(initial=0) > FLOAT32_MAX:
+        raise GraphInputError(f"{what} hold {w[np.abs(w).argmax()]:g}, beyond the float32 range "
+                              f"(|w| <= {FLOAT32_MAX:.1e}); rescale the weights")
+    if (w < 0).any():
+        raise GraphInputError(f"{what} hold the negative value {w.min():g}; GCN needs weights >= 0, "
+                              "fix or drop those edges")
+    return torch.tensor(w, dtype=torch.float32)
+
+
+def _raw_edges(graph: Any, weighted: bool, header: Optional[bool] = None):
+    """(edge_index, edge_weight, node_ids, x, directed_input, header_line) from any accepted form."""
     import networkx as nx
     import scipy.sparse as sp
 
     if isinstance(graph, (str, Path)):
-        src, dst, weights = read_edge_list(graph)
-        edge_index, weight, ids = _from_edges(src, dst, weights if weighted else None)
-        return edge_index, weight, ids, None, False
+        src, dst, weights, header_line = read_edge_list(graph, header)
+        edge_index, _, ids = _from_edges(src, dst, None)
+        weight = torch.tensor(weights, dtype=torch.float32) if weights is not None and weighted else None
+        return edge_index, weight, ids, None, False, header_line
     if isinstance(graph, nx.Graph):
         edges = list(graph.edges(data=True))
         has_w = weighted and edges and all("weight" in d for _, _, d in edges)
-        edge_index, weight, ids = _from_edges(
-            [u for u, _, _ in edges], [v for _, v, _ in edges],
-            [float(d["weight"]) for _, _, d in edges] if has_w else None, nodes=list(graph.nodes))
-        return edge_index, weight, ids, None, graph.is_directed()
+        edge_index, _, ids = _from_edges([u for u, _, _ in edges], [v for _, v, _ in edges], None,
+                                         nodes=list(graph.nodes))
+        weight = _weights([d["weight"] for _, _, d in edges], "edge weights") if has_w else None
+        return edge_index, weight, ids, None, graph.is_directed(), None
     if sp.issparse(graph):
-        if graph.shape[0] != graph.shape[1]:
-            raise GraphInputError(f"adjacency matrix is {graph.shape[0]}x{graph.shape[1]}; it must be square")
-        coo = graph.tocoo()
-        edge_index = torch.tensor(np.vstack([coo.row, coo.col]), dtype=torch.long)
-        weight = torch.tensor(coo.data, dtype=torch.float32) if weighted else None
-        return edge_index, weight, list(range(graph.shape[0])), None, None
+        if graph.ndim != 2 or graph.shape[0] != graph.shape[1]:
+            raise GraphInputError(f"adjacency matrix is {'x'.join(map(str, graph.shape))}; it must be square")
+        coo = sp.coo_matrix(graph)
+        weight = _weights(coo.data, "adjacency matrix values")
+        keep = weight != 0  # stored zeros are not edges
+        if not keep.all():
+            warnings.warn(f"dropped {int((~keep).sum())} stored zero(s) of the adjacency matrix "
+                          "(a zero is no edge)", stacklevel=4)
+        edge_index = torch.tensor(np.vstack([coo.row, coo.col]), dtype=torch.long)[:, keep]
+        return edge_index, weight[keep] if weighted else None, list(range(graph.shape[0])), None, None, None
     if isinstance(graph, Data):
-        weight = getattr(graph, "edge_weight", None) if weighted else None
-        return graph.edge_index, weight, list(range(graph.num_nodes)), graph.x, None
-    if isinstance(graph, torch.Tensor):
-        if graph.dim() != 2 or graph.size(0) != 2:
-            raise GraphInputError(f"edge_index must have shape [2, E], got {list(graph.shape)}")
-        n = int(graph.max()) + 1 if graph.numel() else 0
-        return graph.long(), None, list(range(n)), None, None
+        if graph.edge_index is None:
+            raise GraphInputError("the Data object has no edge_index; give it one of shape [2, E]")
+        edge_index = _edge_index_tensor(graph.edge_index, "Data.edge_index")
+        n = graph.num_nodes
+        if edge_index.numel() and int(edge_index.max()) >= n:
+            raise GraphInputError(f"Data.edge_index refers to node {int(edge_index.max())} but the Data has "
+                                  f"{n} nodes; set num_nodes or fix the indices")
+        w = getattr(graph, "edge_weight", None)
+        weight = _weights(w.detach().cpu().numpy(), "Data.edge_weight") if weighted and w is not None else None
+        return edge_index, weight, list(range(n)), graph.x, None, None
+    if isinstance(graph, (torch.Tensor, np.ndarray)):
+        edge_index = _edge_index_tensor(graph)
+        n = int(edge_index.max()) + 1 if edge_index.numel() else 0
+        return edge_index, None, list(range(n)), None, None, None
     raise GraphInputError(
         f"cannot read a graph from {type(graph).__name__}: give a networkx graph, a scipy sparse matrix, "
         "a PyG Data, an edge_index tensor or the path of an edge-list file")
 
 
-def _is_symmetric(edge_index: torch.Tensor, n: int) -> bool:
-    unique = coalesce(edge_index, num_nodes=n)
-    return unique.size(1) == to_undirected(unique, num_nodes=n).size(1)
-
-
 def prepare_graph(graph: Any, features: Any = None, directed: Optional[bool] = False,
-                  weighted: bool = True) -> PreparedGraph:
+                  weighted: bool = True, header: Optional[bool] = None) -> PreparedGraph:
     """Turn :obj:`graph` (any form above) into a :class:`PreparedGraph`.
 
-    Self-loops are dropped (GCN adds its own) and duplicate edges merged
-    (weights summed), both counted in :attr:`PreparedGraph.report`. A
-    directed input is symmetrised with a warning unless ``directed=True``.
-    Isolated nodes listed by the input keep their rows. :obj:`features` is an
-    ``[n, f]`` array or tensor in node-id order, or a dict from id (or its
-    text, as read from a file) to vector.
+    Self-loops are dropped (GCN adds its own), and so are edges of weight 0
+    (with a warning). Several entries for one edge are merged into one edge
+    whose weight is their mean: for an undirected graph ``u v`` and
+    ``v u`` are entries of the same edge, so an edge listed in both
+    directions keeps its weight whether or not other edges are listed once.
+    Repeats are counted in :attr:`PreparedGraph.report` (for an undirected
+    graph that lists every edge both ways, only exact repeats count).
+    A directed input is symmetrised with a warning unless ``directed=True``.
+    Weights must be finite and non-negative. Isolated nodes listed by the
+    input keep their rows. :obj:`features` is an ``[n, f]`` array or tensor
+    in node-id order, or a dict from id (or its text, as read from a file)
+    to vector. :obj:`header` is passed to :func:`read_edge_list` for files.
     """
-    edge_index, weight, ids, x, input_directed = _raw_edges(graph, weighted)
+    edge_index, weight, ids, x, input_directed, header_line = _raw_edges(graph, weighted, header)
     n = len(ids)
     if n == 0:
         raise GraphInputError("the graph has no nodes; give a graph with at least one edge")
-    if weight is not None and not torch.isfinite(weight).all():
-        raise GraphInputError("edge weights hold NaN or inf; fix or drop them")
-    report = {"input_edges": int(edge_index.size(1))}
+    report: Dict[str, Any] = {"input_edges": int(edge_index.size(1))}
+    if header_line is not None:
+        report["header"] = header_line
     loops = edge_index[0] == edge_index[1]
     report["self_loops"] = int(loops.sum())
     edge_index = edge_index[:, ~loops]
     weight = weight[~loops] if weight is not None else None
+    report["zero_weight"] = 0
+    if weight is not None and bool((weight == 0).any()):
+        zero = weight == 0
+        report["zero_weight"] = int(zero.sum())
+        warnings.warn(f"dropped {report['zero_weight']} edge(s) of weight 0 (a weight-0 edge carries "
+                      "nothing; give a small positive weight to keep one)", stacklevel=2)
+        edge_index, weight = edge_index[:, ~zero], weight[~zero]
 
     kept = edge_index.size(1)
-    if directed or _is_symmetric(edge_index, n):
-        # directed, or both directions listed already: only exact repeats are duplicates
-        edge_index, weight = coalesce(edge_index, weight, num_nodes=n, reduce="sum")
+    unique = coalesce(edge_index, num_nodes=n)
+    symmetric = unique.size(1) == to_undirected(unique, num_nodes=n).size(1)
+    if directed:
+        edge_index, weight = coalesce(edge_index, weight, num_nodes=n, reduce="mean")
         report["duplicates"] = kept - edge_index.size(1)
     else:
-        if input_directed is not False:
+        if input_directed is not False and not symmetric:
             warnings.warn("the graph is directed; it was made undirected "
-                          "(pass directed=True to keep the directions)", stacklevel=3)
-        # one entry per edge: 'u v' and 'v u' are the same undirected edge
+                          "(pass directed=True to keep the directions)", stacklevel=2)
+        # one entry per pair: 'u v' and 'v u' are entries of the same undirected edge
         pairs = torch.stack([edge_index.min(dim=0).values, edge_index.max(dim=0).values])
-        pairs, weight = coalesce(pairs, weight, num_nodes=n, reduce="sum")
-        report["duplicates"] = kept - pairs.size(1)
+        pairs, weight = coalesce(pairs, weight, num_nodes=n, reduce="mean")
+        # repeats: every edge listed in both directions is listed once per direction by design
+        report["duplicates"] = kept - (unique.size(1) if symmetric else pairs.size(1))
         edge_index, weight = to_undirected(pairs, weight, num_nodes=n)
 
     deg = torch.zeros(n, dtype=torch.long).index_add_(0, edge_index[0], torch.ones_like(edge_index[0]))
@@ -198,12 +302,22 @@ def _features(features: Any, ids: List[Hashable]) -> torch.Tensor:
         if missing:
             raise GraphInputError(f"features are missing for {len(missing)} of {len(ids)} node(s), "
                                   f"e.g. {missing[0]!r}; give a vector for every node")
-        x = torch.tensor(np.asarray(rows, dtype=np.float32))
+        lengths = {len(row) for row in rows}
+        if len(lengths) > 1:
+            raise GraphInputError(f"feature vectors have {min(lengths)} to {max(lengths)} values; "
+                                  "give every node the same number of features")
     else:
-        x = torch.as_tensor(np.asarray(features, dtype=np.float32))
+        rows = features.detach().cpu().numpy() if isinstance(features, torch.Tensor) else features
+    try:
+        x = torch.as_tensor(np.asarray(rows, dtype=np.float32))
+    except (TypeError, ValueError) as err:
+        raise GraphInputError(f"features are not numbers ({err}); give a numeric array") from None
     if x.dim() != 2 or x.size(0) != len(ids):
         raise GraphInputError(f"features have shape {list(x.shape)} but the graph has {len(ids)} nodes; "
                               "give one row per node, in node order")
+    if x.size(1) == 0:
+        raise GraphInputError("features have 0 columns; give at least one value per node, or no features "
+                              "(then damgraph learns node inputs)")
     if not torch.isfinite(x).all():
-        raise GraphInputError("features hold NaN or inf; clean them before embedding")
+        raise GraphInputError("features hold NaN or inf (or values beyond float32); clean them before embedding")
     return x

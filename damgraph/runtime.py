@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import contextlib
 import random
-from typing import Iterator
+from typing import Iterator, Optional
 
 import numpy as np
 import torch
@@ -21,6 +21,34 @@ def resolve_device(device: str) -> torch.device:
     if dev.type == "cuda" and not torch.cuda.is_available():
         raise ValueError(f"device {device!r} was asked for but no GPU is available here; use device 'cpu'")
     return dev
+
+
+class MemoryEstimateError(MemoryError):
+    """A run whose tensors cannot fit, refused before anything is allocated."""
+
+
+def available_memory(device: torch.device) -> Optional[int]:
+    """Free bytes on :obj:`device`: ``MemAvailable`` of ``/proc/meminfo`` for
+    the CPU, the driver's free memory for a GPU; ``None`` where unknown."""
+    if device.type == "cuda":
+        return int(torch.cuda.mem_get_info(device)[0])
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return None
+
+
+def check_memory(need: int, detail: str, device: torch.device, fix: str) -> None:
+    """Raise :class:`MemoryEstimateError`, with the estimate, when
+    :obj:`need` bytes are more than :obj:`device` has free."""
+    free = available_memory(device)
+    if free is not None and need > free:
+        raise MemoryEstimateError(f"this run needs about {need / 2 ** 30:.1f} GiB ({detail}) but "
+                                  f"{free / 2 ** 30:.1f} GiB are free on {device.type}; {fix}")
 
 
 def seed_everything(seed: int) -> None:

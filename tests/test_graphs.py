@@ -23,7 +23,7 @@ def test_networkx_string_ids_weights_and_isolated_nodes():
     g.add_weighted_edges_from([("a", "b", 2.0), ("b", "c", 0.5), ("c", "c", 1.0)])
     prepared = prepare_graph(g)
     assert prepared.node_ids == ["lonely", "a", "b", "c"]
-    assert prepared.report == {"input_edges": 3, "self_loops": 1, "duplicates": 0, "isolated": 1}
+    assert prepared.report == {"input_edges": 3, "self_loops": 1, "zero_weight": 0, "duplicates": 0, "isolated": 1}
     assert prepared.num_edges == 2 and _pairs(prepared) == {frozenset("ab"), frozenset("bc")}
     weights = {(prepared.node_ids[u], prepared.node_ids[v]): w
                for (u, v), w in zip(prepared.data.edge_index.t().tolist(), prepared.data.edge_weight.tolist())}
@@ -58,7 +58,19 @@ def test_duplicates_are_merged_and_counted(tmp_path):
     path.write_text("# a comment\nx y 1\ny x 2\nx y 0.5\ny z 1\n\n")
     prepared = prepare_graph(path)
     assert prepared.report["duplicates"] == 2 and prepared.num_edges == 2
-    assert sorted(prepared.data.edge_weight.tolist()) == [1.0, 1.0, 3.5, 3.5]
+    # the three entries of x-y are merged into one edge with their mean weight
+    assert sorted(prepared.data.edge_weight.tolist()) == pytest.approx([1.0, 1.0, 3.5 / 3, 3.5 / 3])
+
+
+def test_an_edge_listed_both_ways_keeps_its_weight_whatever_the_other_edges(tmp_path):
+    weights = []
+    for text in ("a b 2\nb a 2\n", "a b 2\nb a 2\nb c 1\n", "a b 2\nb c 1\n"):
+        path = tmp_path / "edges.txt"
+        path.write_text(text)
+        prepared = prepare_graph(path)
+        pairs = prepared.data.edge_index.t().tolist()
+        weights.append(prepared.data.edge_weight[pairs.index([0, 1])].item())
+    assert weights == [2.0, 2.0, 2.0]
 
 
 @pytest.mark.parametrize("text, message", [
@@ -66,7 +78,7 @@ def test_duplicates_are_merged_and_counted(tmp_path):
     ("a b\nc\n", "line 2: expected 'u v' or 'u v weight', got 1 fields"),
     ("a b 1\nb c heavy\n", "line 2: weight 'heavy' is not a number"),
     ("a b 1\nb c\n", "line 2: missing weight"),
-    ("a b nan\n", "line 1: weight 'nan' is not finite"),
+    ("a b nan\n", "line 1: weight 'nan' is not a number"),
 ])
 def test_bad_edge_lists_name_the_line(tmp_path, text, message):
     path = tmp_path / "bad.txt"
@@ -127,7 +139,7 @@ def test_graphml_and_gml_files(tmp_path, suffix, write):
     assert prepared.node_ids == ["lonely", "a", "b", "c"] and prepared.num_nodes == 4
     assert prepared.num_edges == 3 and prepared.data.edge_index.size(1) == 6
     assert _pairs(prepared) == {frozenset("ab"), frozenset("bc"), frozenset("ca")}
-    assert prepared.report == {"input_edges": 3, "self_loops": 0, "duplicates": 0, "isolated": 1}
+    assert prepared.report == {"input_edges": 3, "self_loops": 0, "zero_weight": 0, "duplicates": 0, "isolated": 1}
     weights = {(prepared.node_ids[u], prepared.node_ids[v]): w
                for (u, v), w in zip(prepared.data.edge_index.t().tolist(), prepared.data.edge_weight.tolist())}
     assert weights == {("a", "b"): 2.0, ("b", "a"): 2.0, ("b", "c"): 0.5, ("c", "b"): 0.5,
@@ -175,7 +187,7 @@ def test_npz_adjacency_file(tmp_path):
     assert prepared.num_edges == 2 and prepared.data.edge_index.tolist() == [[0, 1, 1, 3], [1, 0, 3, 1]]
     assert prepared.data.edge_weight.tolist() == [1.0, 1.0, 3.0, 3.0]
     # node 2 had only a self-loop, node 4 nothing
-    assert prepared.report == {"input_edges": 5, "self_loops": 1, "duplicates": 0, "isolated": 2}
+    assert prepared.report == {"input_edges": 5, "self_loops": 1, "zero_weight": 0, "duplicates": 0, "isolated": 2}
     sp.save_npz(tmp_path / "rect.npz", sp.csr_matrix(np.ones((2, 3))))
     with pytest.raises(GraphInputError, match="adjacency matrix is 2x3; it must be square"):
         prepare_graph(read_graph(str(tmp_path / "rect.npz")))
