@@ -315,13 +315,15 @@ def refuse_repeats(parser: argparse.ArgumentParser, args: argparse.Namespace, na
                          "give each value once")
 
 
-def settings_or_usage_error(parser: argparse.ArgumentParser, make: Callable[[], object]) -> object:
+def settings_or_usage_error(parser: argparse.ArgumentParser, make: Callable[[], object],
+                            flag: Optional[str] = None) -> object:
     """``make()`` (a config, or configs), or argparse's usage error (exit
-    code 2) with the config's message when a setting is out of range."""
+    code 2) with the config's message, after the :obj:`flag` that gave the
+    values when it is not the setting's own, when a setting is out of range."""
     try:
         return make()
     except (TypeError, ValueError) as err:
-        parser.error(str(err))
+        parser.error(f"{flag}: {err}" if flag else str(err))
 
 
 def start_sweep(task: str, args: argparse.Namespace, config, argv: Sequence[str] | None,
@@ -333,6 +335,7 @@ def start_sweep(task: str, args: argparse.Namespace, config, argv: Sequence[str]
     or :class:`ValueError` with the fix, before anything is created."""
     out = Path(args.out)
     check_out(out)
+    read_rows(out / f"{task}.csv")  # stored results that cannot be read stop the sweep here
     data = {name: load(name) for name in args.datasets}
     prepare_out(out)
     write_json(out / f"{task}.json", {

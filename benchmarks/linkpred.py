@@ -70,9 +70,10 @@ def finish_arguments(p: argparse.ArgumentParser, args: argparse.Namespace) -> No
     base = settings_or_usage_error(p, lambda: base_config(args))
     settings_or_usage_error(p, lambda: resolve_device(base.device))  # asked for, but is it here?
     grids = {"dam": args.lam, "l1": args.l1_lam, "l0": args.l0_lam}
-    settings_or_usage_error(p, lambda: [with_settings(base, dim=d) for d in args.dims] +
-                   [with_settings(base, lam=lam) for grid in grids.values() for lam in grid] +
-                   [with_settings(base, seed=s) for s in args.seeds])
+    settings_or_usage_error(p, lambda: [with_settings(base, dim=d) for d in args.dims], "--dims")
+    for flag, grid in zip(("--lam", "--l1-lam", "--l0-lam"), grids.values()):
+        settings_or_usage_error(p, lambda: [with_settings(base, lam=lam) for lam in grid], flag)
+    settings_or_usage_error(p, lambda: [with_settings(base, seed=s) for s in args.seeds], "--seeds")
 
 
 def dam_grid(model: str) -> Sequence[float]:

@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Dict, List, Sequence
 
 from benchmarks import linkpred
-from benchmarks.common import (ResultFileError, add_sweep_arguments, finish_sweep, refuse_repeats, run_sweep,
+from benchmarks.common import (ResultFileError, add_sweep_arguments, finish_sweep, read_rows, refuse_repeats, run_sweep,
                                settings_or_usage_error, start_sweep)
 from benchmarks.curves import format_summary, plot_curves, summary
 from damgraph.config import MODELS, NodeClfConfig, add_config_arguments, config_id, with_settings
@@ -67,8 +67,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     linkpred.finish_arguments(p, args)
     refuse_repeats(p, args, ("parts", "gcn_lam"))
     gcn = settings_or_usage_error(p, lambda: gcn_config(args))
-    settings_or_usage_error(p, lambda: [with_settings(gcn, lam=lam) for lam in args.gcn_lam] +
-                   [with_settings(gcn, hidden=h) for h in args.dims])
+    settings_or_usage_error(p, lambda: [with_settings(gcn, lam=lam) for lam in args.gcn_lam], "--gcn-lam")
+    settings_or_usage_error(p, lambda: [with_settings(gcn, hidden=h) for h in args.dims], "--dims")
     return args
 
 
@@ -88,7 +88,7 @@ def import_probe_rows(source: Path, target: Path, plan: Sequence[dict]) -> int:
     """Copy the runs of :obj:`source` (a ``linkpred.csv``) that the plan's
     probe part asks for, with the same settings (``config_id``), into
     :obj:`target`, unless already there; returns how many."""
-    from benchmarks.common import read_rows, row_problem, write_csv
+    from benchmarks.common import row_problem, write_csv
 
     if not source.is_file():
         raise FileNotFoundError(f"--reuse-linkpred {source}: no such file; give the linkpred.csv of a finished sweep")
@@ -117,6 +117,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 "normalized": load_dataset(name, root=args.data_root, normalize_features=True)[0]}
 
     try:
+        if args.reuse_linkpred:  # a file that cannot be read stops the sweep before anything is written
+            read_rows(Path(args.reuse_linkpred))
         data = start_sweep("nodeclf", args, {"probe": lp_base, "supervised": gcn_base}, argv, load)
     except (OSError, ValueError) as err:
         print(f"error: {err}", file=sys.stderr)

@@ -61,10 +61,12 @@ def load_dataset(
 
     The root comes from :obj:`root`, then the ``DAMGRAPH_DATA`` environment
     variable, then ``data/``; files are read from ``<root>/<Name>/raw/``.
-    Missing files are downloaded by PyG where a network allows; otherwise a
+    Data roots are only read: PyG processes a copy of the raw files in
+    ``~/.cache/damgraph`` (``$XDG_CACHE_HOME``), one folder per root. Files
+    missing from the root are downloaded by PyG into that cache folder where
+    a network allows (a failed download leaves no folder behind); otherwise a
     :class:`DatasetNotFoundError` names the 8 files and the folder they belong
-    in. Data roots are only read: PyG processes a copy of the raw files in
-    ``~/.cache/damgraph`` (``$XDG_CACHE_HOME``), one folder per root.
+    in.
 
     Args:
         name (str): ``"cora"``, ``"citeseer"`` or ``"pubmed"`` (any case).
@@ -84,28 +86,30 @@ def load_dataset(
     raw_dir = root / pyg_name / "raw"
     files = raw_files(key)
 
+    cache = _cache_root(root)
+    cache_raw = cache / pyg_name / "raw"
     present = all((raw_dir / f).is_file() for f in files)
     if present:  # the root is only read: PyG processes a copy of the raw files in the cache
-        cache = _cache_root(root)
-        cache_raw = cache / pyg_name / "raw"
         cache_raw.mkdir(parents=True, exist_ok=True)
         for f in files:
             source, copy = raw_dir / f, cache_raw / f
             if not copy.is_file() or copy.stat().st_size != source.stat().st_size:
                 shutil.copy2(source, copy)
-        root = cache
 
     from torch_geometric.transforms import NormalizeFeatures
 
     transform = NormalizeFeatures() if normalize_features else None
-    if present:
-        return Planetoid(str(root), pyg_name, transform=transform)
+    if present or all((cache_raw / f).is_file() for f in files):  # copied, or downloaded before
+        return Planetoid(str(cache), pyg_name, transform=transform)
     why = "downloading is switched off"
-    if download:
-        try:  # PyG downloads the missing files where a network allows
-            return Planetoid(str(root), pyg_name, transform=transform)
+    if download:  # PyG downloads the missing files, into the cache, where a network allows
+        created = [p for p in [cache / pyg_name, *(cache / pyg_name).parents] if not p.exists()]
+        try:
+            return Planetoid(str(cache), pyg_name, transform=transform)
         except Exception as err:
             why = f"the download failed: {err.__class__.__name__}"
+            if created:  # leave no empty or half-filled folder behind
+                shutil.rmtree(created[-1], ignore_errors=True)
     raise DatasetNotFoundError(
         f"dataset {pyg_name} not found in {raw_dir} ({why}); put its 8 Planetoid files "
         f"({', '.join(files)}) in {raw_dir}, or point --data-root / ${DATA_ENV} at a folder "

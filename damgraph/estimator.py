@@ -210,7 +210,8 @@ class DAMEmbedding(BaseEstimator):
         except KeyError as err:
             raise ValueError(f"{path}.json lacks the entry {err}; save the model again") from None
         except (TypeError, ValueError, RuntimeError) as err:
-            first = str(err).strip().splitlines()[0] if str(err).strip() else err.__class__.__name__
+            lines = [line.strip() for line in str(err).strip().splitlines() if line.strip()]
+            first = next((line for line in lines if not line.endswith(":")), err.__class__.__name__)[:160]
             raise ValueError(f"{path} and {path}.json do not match ({first}); save the model again") from None
         if len(node_ids) != config["num_nodes"]:
             raise ValueError(f"{path}.json lists {len(node_ids)} node ids for {config['num_nodes']} nodes; "

@@ -65,3 +65,19 @@ def test_the_data_root_is_only_read(tmp_path, monkeypatch, data_root):
     cached = tmp_path / "cache" / "damgraph" / "planetoid" / key / "Cora"
     assert sorted(p.name for p in (cached / "raw").iterdir()) == sorted(raw_files("cora"))
     assert (cached / "processed").is_dir()
+
+
+def test_a_failed_download_leaves_no_folder(tmp_path, monkeypatch):
+    import damgraph.datasets as datasets
+
+    def offline(root, name, transform=None):  # what PyG does without a network: makes raw/, then fails
+        (Path(root) / name / "raw").mkdir(parents=True)
+        raise OSError("network unreachable")
+
+    monkeypatch.setattr(datasets, "Planetoid", offline)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    root = tmp_path / "root"
+    root.mkdir()
+    with pytest.raises(DatasetNotFoundError, match=r"the download failed: OSError\); put its 8 Planetoid files"):
+        load_dataset("cora", root=root)
+    assert list(tmp_path.rglob("*")) == [root]  # neither the data root nor the cache holds a new folder

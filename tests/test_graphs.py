@@ -207,3 +207,54 @@ def test_format_flag_overrides_the_suffix_and_unreadable_files_are_usage_errors(
         read_graph(str(broken))
     with pytest.raises(UsageError, match="not a readable npz file"):
         read_graph(str(path), fmt="npz")
+
+
+@pytest.mark.parametrize("text, header", [
+    ("source,target\n1,2\n2,3\n3,1\n", "source target"),           # column names over numeric ids
+    ("source,target,weight\n1,2,1\n2,3,1\n", "source target weight"),  # a weight column that is no number
+    ("from to\nalice bob\nbob carol\n", "from to"),                  # column names over word ids
+    ("id1,id2\nx,y\n", "id1 id2"),
+    ("alice bob\nbob carol\ncarol alice\n", None),                   # ids of the rest: an edge
+    ("x y\n1 2\n2 3\n", "x y"),                                       # words over numeric ids
+    ("1 2\n2 3\n", None),
+    ("source target\nsource target\n", None),                        # the rest names them too: edges
+])
+def test_a_header_line_is_detected(tmp_path, text, header):
+    path = tmp_path / "edges.csv"
+    path.write_text(text)
+    report = prepare_graph(path).report
+    assert report.get("header") == header
+    edges = len(text.strip().splitlines()) - (header is not None)
+    assert report["input_edges"] == edges
+
+
+def test_a_header_can_be_forced_either_way(tmp_path):
+    path = tmp_path / "edges.txt"
+    path.write_text("alice bob\nbob carol\n")
+    assert prepare_graph(path, header=True).node_ids == ["bob", "carol"]
+    path.write_text("source,target\n1,2\n")
+    assert prepare_graph(path, header=False).node_ids == ["source", "target", "1", "2"]
+
+
+def test_gzipped_edge_lists_are_read(tmp_path):
+    import gzip
+
+    plain, packed = tmp_path / "e.txt", tmp_path / "e.txt.gz"
+    plain.write_text("a b 1\nb c 2\n")
+    packed.write_bytes(gzip.compress(plain.read_bytes()))
+    one, two = prepare_graph(plain), prepare_graph(packed)
+    assert one.node_ids == two.node_ids and torch.equal(one.data.edge_index, two.data.edge_index)
+    assert torch.equal(one.data.edge_weight, two.data.edge_weight)
+
+
+def test_weight_zero_edges_and_stored_zeros_are_dropped_with_a_warning(tmp_path):
+    path = tmp_path / "e.txt"
+    path.write_text("a b 0\nb c 1\nc a 2\n")
+    with pytest.warns(UserWarning, match="dropped 1 edge\\(s\\) of weight 0"):
+        prepared = prepare_graph(path)
+    assert prepared.num_edges == 2 and prepared.report["zero_weight"] == 1
+    adjacency = sp.csr_matrix(np.array([[0, 1.0, 0], [1.0, 0, 2.0], [0, 2.0, 0]]))
+    adjacency.data[:2] = 0  # stored zeros, as scipy arithmetic leaves them
+    with pytest.warns(UserWarning, match="dropped 2 stored zero"):
+        prepared = prepare_graph(adjacency)
+    assert prepared.num_edges == 1 and prepared.data.edge_weight.tolist() == [2.0, 2.0]

@@ -127,3 +127,87 @@ def test_atomic_write_replaces_with_the_usual_mode(tmp_path):
         os.umask(old)
     assert path.read_text() == "second\n" and sorted(p.name for p in tmp_path.iterdir()) == ["out.txt"]
     assert path.stat().st_mode & 0o777 == 0o644  # not mkstemp's 0600
+
+
+def test_output_set_commits_every_file_or_none(tmp_path):
+    from damgraph.io import OutputSet
+
+    with OutputSet() as outputs:
+        outputs.write_text(tmp_path / "a.txt", "a")
+        outputs.write_text(tmp_path / "b.txt", "b")
+        assert sorted(p.name for p in tmp_path.iterdir() if not p.name.startswith(".")) == []
+        assert outputs.commit() == [tmp_path / "a.txt", tmp_path / "b.txt"]
+    assert (tmp_path / "a.txt").read_text() == "a" and (tmp_path / "b.txt").read_text() == "b"
+
+    # a failure while writing the second file: neither appears, no temporary file is left
+    with pytest.raises(RuntimeError):
+        with OutputSet() as outputs:
+            outputs.write_text(tmp_path / "c.txt", "c")
+            outputs.write(tmp_path / "d.txt", lambda f: (_ for _ in ()).throw(RuntimeError("disk gone")))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.txt", "b.txt"]
+
+
+def test_a_failed_rename_puts_back_the_files_already_replaced(tmp_path):
+    from damgraph.io import OutputError, OutputSet
+
+    (tmp_path / "a.txt").write_text("old a")
+    with OutputSet() as outputs:
+        outputs.write_text(tmp_path / "a.txt", "new a")
+        outputs.write_text(tmp_path / "b.txt", "new b")
+        (tmp_path / "b.txt").mkdir()  # appears meanwhile: renaming onto it fails
+        (tmp_path / "b.txt" / "x").write_text("")
+        with pytest.raises(OutputError, match="cannot write .*b.txt: .*; nothing was written"):
+            outputs.commit()
+    assert (tmp_path / "a.txt").read_text() == "old a"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.txt", "b.txt"]
+
+
+def test_outputs_are_checked_against_the_inputs_and_each_other(tmp_path):
+    from damgraph.io import OutputError, check_outputs
+
+    graph = tmp_path / "g.txt"
+    graph.write_text("a b\n")
+    (tmp_path / "link.txt").symlink_to(graph)
+    with pytest.raises(OutputError, match="--out .*link.txt is the input graph"):
+        check_outputs({"--out": tmp_path / "link.txt"}, {"input graph": graph})
+    with pytest.raises(OutputError, match="--model .*m.pt is the same file as --out"):
+        check_outputs({"--out": tmp_path / "m.pt", "--model": tmp_path / "." / "m.pt"})
+    check_outputs({"--out": tmp_path / "new.npy"}, {"input graph": graph, "--features file": None})
+
+
+@pytest.mark.slow
+def test_sigterm_while_writing_leaves_nothing(tmp_path):
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    script = (
+        "import sys, time\n"
+        "from damgraph.io import OutputSet\n"
+        "with OutputSet() as outputs:\n"
+        f"    outputs.write_text({str(tmp_path / 'first.txt')!r}, 'done')\n"
+        "    def slow(f):\n"
+        "        f.write('partial'); f.flush(); print('writing', flush=True); time.sleep(60)\n"
+        f"    outputs.write({str(tmp_path / 'second.txt')!r}, slow)\n"
+        "    outputs.commit()\n")
+    process = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
+    assert process.stdout.readline().strip() == "writing"
+    assert len(list(tmp_path.iterdir())) == 2  # the two temporary files
+    process.send_signal(signal.SIGTERM)
+    start = time.monotonic()
+    process.wait(timeout=30)
+    assert time.monotonic() - start < 10
+    assert process.returncode != 0
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_text_lines_reads_gzip_and_a_byte_order_mark(tmp_path):
+    import gzip
+
+    from damgraph.io import text_lines
+
+    (tmp_path / "g.txt.gz").write_bytes(gzip.compress("a b\nb c\n".encode()))
+    (tmp_path / "bom.txt").write_bytes("\ufeffa b\n".encode("utf-8"))
+    assert list(text_lines(tmp_path / "g.txt.gz")) == [(1, "a b\n"), (2, "b c\n")]
+    assert list(text_lines(tmp_path / "bom.txt")) == [(1, "a b\n")]
