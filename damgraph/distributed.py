@@ -33,7 +33,7 @@ from torch.nn.parallel import DistributedDataParallel
 
 from damgraph.config import MODELS, LinkPredConfig, add_config_arguments, model_config, settings_from_args
 from damgraph.datasets import DATA_ENV, load_graph
-from damgraph.io import atomic_write_text, versions
+from damgraph.io import atomic_write_text, check_outputs, versions
 from damgraph.linkpred import LinkPredTask
 from damgraph.runtime import deterministic, resolve_device
 from damgraph.splits import split_edges
@@ -117,6 +117,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     try:
         dev = resolve_device(device)
         config = model_config(args.model, device=device, **settings_from_args(args, FLAGS))
+        check_outputs({"--out": args.out})  # before any training
         data = load_graph(args.dataset, args.data_root)
     except (OSError, ValueError, TypeError) as err:
         print(f"error: {err}", file=sys.stderr)

@@ -211,3 +211,20 @@ def test_text_lines_reads_gzip_and_a_byte_order_mark(tmp_path):
     (tmp_path / "bom.txt").write_bytes("\ufeffa b\n".encode("utf-8"))
     assert list(text_lines(tmp_path / "g.txt.gz")) == [(1, "a b\n"), (2, "b c\n")]
     assert list(text_lines(tmp_path / "bom.txt")) == [(1, "a b\n")]
+
+
+def test_a_full_disk_names_the_file_not_the_temporary_one(tmp_path):
+    import errno
+
+    from damgraph.io import OutputError, OutputSet
+
+    def full(f):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    with pytest.raises(OutputError) as caught:
+        with OutputSet() as outputs:
+            outputs.write_text(tmp_path / "emb.npy.ids.json", "[]")
+            outputs.write(tmp_path / "emb.npy", full)
+    assert str(caught.value) == (f"cannot write {tmp_path / 'emb.npy'}: No space left on device; "
+                                 "free some space or choose another location")
+    assert list(tmp_path.iterdir()) == []
