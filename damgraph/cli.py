@@ -244,8 +244,12 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
 
     from damgraph.io import Terminated, raise_terminated
 
+    import warnings
+
     args = build_parser().parse_args(argv)
     args.written = []
+    format_warning = warnings.formatwarning
+    warnings.formatwarning = lambda message, *_, **__: f"warning: {message}\n"  # one line, no source
     previous = signal.signal(signal.SIGTERM, raise_terminated)
     try:
         return args.run(args)
@@ -268,6 +272,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         return 143 if isinstance(err, Terminated) else 130
     finally:
         signal.signal(signal.SIGTERM, previous)
+        warnings.formatwarning = format_warning
 
 
 if __name__ == "__main__":
