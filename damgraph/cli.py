@@ -53,7 +53,7 @@ def read_graph(source: str, fmt: str = "auto", data_root: Optional[str] = None) 
 def read_features(path: str) -> Union[Dict[str, List[float]], np.ndarray]:
     """Node features: a CSV ``id,f1,..`` with any ids (a header line is
     allowed), or a ``.npy`` 2-d array whose row i belongs to node ``i``."""
-    from damgraph.io import text_lines
+    from damgraph.io import is_number, text_lines
 
     p = Path(path)
     if not p.is_file():
@@ -76,7 +76,7 @@ def read_features(path: str) -> Union[Dict[str, List[float]], np.ndarray]:
     rows = [r for r in csv.reader(line for _, line in text_lines(p)) if r]
     if not rows:
         raise UsageError(f"{path}: the file holds no features; give one line 'id,f1,..' per node")
-    if not _is_number(rows[0][-1]) or len(rows[0]) == 1 and len(rows) > 1 and not _is_number(rows[1][-1]):
+    if not is_number(rows[0][-1]) or len(rows[0]) == 1 and len(rows) > 1 and not is_number(rows[1][-1]):
         rows = rows[1:] if len(rows[0]) > 1 else rows  # a header names the columns
     if rows and len(rows[0]) == 1:
         raise UsageError(f"{path} holds node ids but no feature values; give one line 'id,f1,..' per node")
@@ -90,14 +90,6 @@ def read_features(path: str) -> Union[Dict[str, List[float]], np.ndarray]:
         except ValueError:
             raise UsageError(f"{path}, row {number}: a value is not a number; fix it") from None
     return features
-
-
-def _is_number(text: str) -> bool:
-    try:
-        float(text)
-        return True
-    except ValueError:
-        return False
 
 
 def output_files(args: argparse.Namespace) -> Dict[str, Path]:

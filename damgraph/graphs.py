@@ -18,6 +18,8 @@ import torch
 from torch_geometric.data import Data
 from torch_geometric.utils import coalesce, to_undirected
 
+from damgraph.io import is_number, text_lines
+
 
 class GraphInputError(ValueError):
     """A graph or feature input that cannot be used, with the fix in its message."""
@@ -65,25 +67,17 @@ HEADER_WORDS = {"source", "target", "src", "dst", "from", "to", "u", "v", "node"
 FLOAT32_MAX = float(np.finfo(np.float32).max)
 
 
-def _is_number(text: str) -> bool:
-    try:
-        float(text)
-        return True
-    except ValueError:
-        return False
-
-
 def _looks_like_header(first: List[str], rest: List[List[str]]) -> bool:
     """Whether the first line of an edge list names its columns: its weight
     is not a number where the others' are, or its ids are words that are not
     ids of the rest (non-numeric among numeric ids, or column names such as
     ``source,target``)."""
-    if len(first) == 3 and not _is_number(first[2]) and (not rest or _is_number(rest[0][2])):
+    if len(first) == 3 and not is_number(first[2]) and (not rest or is_number(rest[0][2])):
         return True
     ids = {v for parts in rest for v in parts[:2]}
     if first[0] in ids or first[1] in ids:
         return False
-    if rest and not _is_number(first[0]) and not _is_number(first[1]) and all(_is_number(v) for v in ids):
+    if rest and not is_number(first[0]) and not is_number(first[1]) and all(is_number(v) for v in ids):
         return True
     return first[0].lower() in HEADER_WORDS and first[1].lower() in HEADER_WORDS
 
@@ -95,8 +89,6 @@ def read_edge_list(path: Union[str, Path], header: Optional[bool] = None
     names the columns is detected and skipped (``header=None``), or always
     skipped (``True``), or never (``False``). Every error names the line and
     the fix."""
-    from damgraph.io import text_lines
-
     path = Path(path)
     if not path.is_file():
         raise GraphInputError(f"{path}: no such file; give the path of an edge list (one 'u v [weight]' per line)")

@@ -182,6 +182,15 @@ def atomic_write_text(path: Union[str, Path], text: str) -> None:
     atomic_write(path, lambda f: f.write(text))
 
 
+def is_number(text: str) -> bool:
+    """Whether :obj:`text` parses as a float (a weight, a feature value)."""
+    try:
+        float(text)
+        return True
+    except ValueError:
+        return False
+
+
 # Leading bytes of files that are not text, and what they are.
 BINARY_SIGNATURES = {b"BZh": "bzip2 archive", b"\xfd7zXZ\x00": "xz archive", b"PK\x03\x04": "zip archive",
                      b"7z\xbc\xaf": "7-zip archive", b"\x93NUMPY": ".npy array", b"\x89HDF": "HDF5 file",
