@@ -1,4 +1,4 @@
-"""The ``damgraph`` command: ``damgraph embed`` and ``damgraph info``.
+"""The ``damgraph`` command: ``damgraph embed``, ``damgraph predict`` and ``damgraph info``.
 
 Bad input ends with one line, ``error: <problem>; <fix>``, exit code 2, no
 traceback and no half-written file.
@@ -9,13 +9,12 @@ import argparse
 import sys
 import time
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Sequence, Union
-
-import numpy as np
+from typing import Any, Dict, Optional, Sequence
 
 from damgraph.config import ESTIMATOR_SETTINGS, add_config_arguments, settings_from_args
-from damgraph.datasets import PLANETOID_NAMES, DatasetNotFoundError, load_dataset
-from damgraph.graphs import GraphInputError, prepare_graph
+
+# torch, PyG and the modules that load them are imported inside the commands,
+# so that --help answers at once.
 
 INPUT_FORMATS = ("auto", "edgelist", "csv", "graphml", "gml", "npz")
 SUFFIX_INPUT = {".txt": "edgelist", ".edges": "edgelist", ".edgelist": "edgelist", ".tsv": "edgelist",
@@ -28,6 +27,8 @@ class UsageError(Exception):
 
 def read_graph(source: str, fmt: str = "auto", data_root: Optional[str] = None) -> Any:
     """A graph from a dataset name or a graph file, in a form :func:`prepare_graph` takes."""
+    from damgraph.datasets import PLANETOID_NAMES, load_dataset
+
     if source.lower() in PLANETOID_NAMES and not Path(source).exists():
         return load_dataset(source, root=data_root)[0]
     path = Path(source)
@@ -50,9 +51,11 @@ def read_graph(source: str, fmt: str = "auto", data_root: Optional[str] = None) 
         raise UsageError(f"{source}: not a readable {fmt} file ({err}); check the file or pass --format") from err
 
 
-def read_features(path: str) -> Union[Dict[str, List[float]], np.ndarray]:
+def read_features(path: str) -> Dict[str, Any]:
     """Node features: a CSV ``id,f1,..`` with any ids (a header line is
     allowed), or a ``.npy`` 2-d array whose row i belongs to node ``i``."""
+    import numpy as np
+
     from damgraph.io import is_number, text_lines
 
     p = Path(path)
@@ -135,6 +138,7 @@ def cmd_embed(args: argparse.Namespace) -> int:
                 "input": args.input, "params": est.get_params(), "config": asdict(est.config_),
                 "versions": versions(), "nodes": len(est.node_ids_), "learned_width": est.width_,
                 "val_auc": est.val_auc_, "best_epoch": est.best_epoch_, "seconds": round(seconds, 3),
+                "decoder": est.config_.decoder, "scores": SCORE_NOTE[est.config_.decoder],
                 "graph_report": est.graph_report_, "files": [str(f) for f in files.values()],
                 "node_ids": [jsonable(i) for i in est.node_ids_]}, indent=2) + "\n")
             outputs.commit()
@@ -148,13 +152,70 @@ def cmd_embed(args: argparse.Namespace) -> int:
           f"({report['self_loops']} self-loops, {report['duplicates']} duplicates merged, "
           f"{report['isolated']} isolated): learned width {est.width_} of {est.config_.dim}, val AUC {val}, "
           f"{seconds:.1f} s")
+    if est.config_.decoder != "inner":
+        print(f"note: {SCORE_NOTE[est.config_.decoder]}")
     print("wrote " + ", ".join(str(f) for f in args.written))
     return 0
 
 
+#: What the embeddings' scores are, by decoder (in the sidecar, and said when it is not the inner product).
+SCORE_NOTE = {
+    "inner": "the inner product of two embeddings is the model's edge score (logit)",
+    "mlp": "the model scores edges with its MLP decoder, not by the inner product of these embeddings; "
+           "save the model (--save-model) and score pairs with 'damgraph predict'",
+}
+
+
+def read_pairs(path: str, header: Optional[bool]) -> list:
+    """Node pairs, one ``u v`` per line (the edge-list format)."""
+    from damgraph.graphs import read_edge_list
+
+    if not Path(path).is_file():
+        raise UsageError(f"{path}: no such pairs file; give one 'u v' per line")
+    src, dst, _, _, lone = read_edge_list(path, header)
+    if lone:
+        raise UsageError(f"{path}: a line holds one id ({lone[0]!r}); give one pair 'u v' per line")
+    return list(zip(src, dst))
+
+
+def cmd_predict(args: argparse.Namespace) -> int:
+    import csv
+    import io as text_io
+
+    from damgraph.estimator import DAMEmbedding
+    from damgraph.io import check_outputs, atomic_write_text
+
+    if args.pairs is None and args.nodes is None and not args.all:
+        raise UsageError("say what to predict: --pairs FILE, --nodes ID [ID ...] or --all")
+    if args.out:
+        check_outputs({"--out": args.out}, {"the model": args.model, "the model's config": args.model + ".json",
+                                            "--pairs file": args.pairs})
+    est = DAMEmbedding.load(args.model)
+    buf = text_io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    if args.pairs is not None:
+        pairs = read_pairs(args.pairs, args.header)
+        writer.writerow(["source", "target", "probability"])
+        writer.writerows((u, v, f"{p:.6g}") for (u, v), p in zip(pairs, est.edge_scores(pairs)))
+    else:
+        rows = est.likely_neighbours(None if args.all else args.nodes, k=args.top)
+        writer.writerow(["node", "rank", "candidate", "probability"])
+        writer.writerows((node, rank, other, f"{p:.6g}") for node, rank, other, p in rows)
+    if args.out:
+        atomic_write_text(args.out, buf.getvalue())
+        args.written.append(Path(args.out))
+        print(f"wrote {args.out}")
+    else:
+        sys.stdout.write(buf.getvalue())
+    return 0
+
+
 def cmd_info(args: argparse.Namespace) -> int:
+    import numpy as np
     import scipy.sparse as sp
     from scipy.sparse.csgraph import connected_components
+
+    from damgraph.graphs import prepare_graph
 
     prepared = prepare_graph(read_graph(args.input, args.format, args.data_root), directed=args.directed,
                              header=args.header)
@@ -187,16 +248,28 @@ EMBED_EXAMPLES = """examples:
   damgraph embed cora --out cora.txt --dim 64            # word2vec text, Cora from --data-root
   damgraph embed graph.graphml --out emb.csv --features feats.csv --save-model model.pt
 """
+PREDICT_EXAMPLES = """examples:
+  damgraph predict model.pt --pairs pairs.txt --out scores.csv   # probability of each 'u v' pair
+  damgraph predict model.pt --nodes alice bob --top 5            # 5 likely new neighbours of each
+  damgraph predict model.pt --all --out links.csv                # 10 for every node
+"""
 INFO_EXAMPLES = """examples:
   damgraph info edges.txt
   damgraph info citeseer --data-root ../shared/data/graphs
 """
 
 
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text}")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="damgraph", description="Compact node embeddings whose size DAM learns.",
-        epilog="run 'damgraph embed --help' or 'damgraph info --help' for examples")
+        epilog="run 'damgraph embed --help', 'damgraph predict --help' or 'damgraph info --help' for examples")
     sub = parser.add_subparsers(dest="command", required=True)
 
     def common(p: argparse.ArgumentParser) -> None:
@@ -216,13 +289,31 @@ def build_parser() -> argparse.ArgumentParser:
     embed.add_argument("--out-format", choices=("auto", "npy", "w2v", "csv"), default="auto",
                        help="embedding file format (default: from the suffix of --out)")
     embed.add_argument("--features", help="node features: CSV 'id,f1,..' or .npy (row i = node i)")
-    add_config_arguments(embed, ESTIMATOR_SETTINGS, model="the autoencoder; maskgae: masked-edge pretext task "
-                                                     "with MaskGAE's settings (undirected graphs)")
+    add_config_arguments(embed, ESTIMATOR_SETTINGS, defaults={"decoder": "inner"},
+                         model="the autoencoder; maskgae: masked-edge pretext task with MaskGAE's settings "
+                               "(undirected graphs)",
+                         decoder="edge decoder: inner, so that the inner product of two written embeddings is "
+                                 "the model's score; mlp (MaskGAE's), whose scores come from 'damgraph predict'")
     embed.add_argument("--val-fraction", type=float, default=0.05,
                        help="edges held out to pick the best epoch (default: 0.05; 0 disables)")
     embed.add_argument("--save-model", help="also save the compacted model (weights + JSON config)")
     embed.add_argument("--quiet", action="store_true", help="no progress bar")
     embed.set_defaults(run=cmd_embed)
+
+    predict = sub.add_parser(
+        "predict", help="score node pairs, or list likely new neighbours, with a saved model",
+        epilog=PREDICT_EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
+    predict.add_argument("model", help="a model written by 'damgraph embed --save-model'")
+    what = predict.add_mutually_exclusive_group()
+    what.add_argument("--pairs", help="file of node pairs to score, one 'u v' per line")
+    what.add_argument("--nodes", nargs="+", help="list the likely new neighbours of these node ids")
+    what.add_argument("--all", action="store_true", help="list the likely new neighbours of every node")
+    predict.add_argument("--top", type=_positive_int, default=10,
+                         help="neighbours listed per node (default: 10)")
+    predict.add_argument("--header", action=argparse.BooleanOptionalAction, default=None,
+                         help="the pairs file's first line names its columns (default: detected)")
+    predict.add_argument("--out", help="CSV file to write (default: standard output)")
+    predict.set_defaults(run=cmd_predict)
 
     info = sub.add_parser("info", help="describe a graph: nodes, edges, loops, duplicates, components, degrees",
                           epilog=INFO_EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -233,12 +324,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
     import signal
+    import warnings
+
+    args = build_parser().parse_args(argv)  # --help ends here, before torch is loaded
 
     from damgraph.io import Terminated, raise_terminated
 
-    import warnings
-
-    args = build_parser().parse_args(argv)
     args.written = []
     format_warning = warnings.formatwarning
     warnings.formatwarning = lambda message, *_, **__: f"warning: {message}\n"  # one line, no source
@@ -251,7 +342,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
         return 141
-    except (UsageError, GraphInputError, DatasetNotFoundError, ValueError, TypeError, OSError,
+    except (UsageError, ValueError, TypeError, OSError,  # GraphInputError and DatasetNotFoundError among them
             FloatingPointError, MemoryError) as err:
         message = " ".join(str(err).split())
         print(f"error: {message}", file=sys.stderr)

@@ -36,7 +36,7 @@ MODES = ("full", "precomputed")
 
 #: The settings :class:`~damgraph.DAMEmbedding` and ``damgraph embed`` take
 #: (``None``: the model's preset); the others keep the preset.
-ESTIMATOR_SETTINGS = ("dim", "model", "lam", "epochs", "patience", "lr", "beta_lr", "seed", "device")
+ESTIMATOR_SETTINGS = ("dim", "model", "decoder", "lam", "epochs", "patience", "lr", "beta_lr", "seed", "device")
 
 
 def setting(default: Any, help: str, choices: Optional[Sequence[str]] = None, low: Optional[float] = None,
@@ -223,23 +223,28 @@ def _preset_text(name: str) -> str:
 
 
 def add_config_arguments(parser: argparse.ArgumentParser, names: Sequence[str], config: type = LinkPredConfig,
-                         **help_overrides: str) -> None:
+                         defaults: Optional[Dict[str, Any]] = None, **help_overrides: str) -> None:
     """Add a ``--flag`` per setting in :obj:`names` of :obj:`config`, with
     the field's type, choices and help; every flag defaults to ``None``,
-    which leaves the setting at the model's preset (the help lists it)."""
+    which leaves the setting at the model's preset (the help lists it), or
+    to its value in :obj:`defaults` where a command has its own."""
     by_name = {f.name: f for f in fields(config)}
+    defaults = defaults or {}
     for name in names:
         f = by_name[name]
         meta, flag = f.metadata, "--" + name.replace("_", "-")
         help_text = help_overrides.get(name, meta["help"])
-        if config is LinkPredConfig:
+        if name in defaults:
+            help_text += f" (default: {defaults[name]})"
+        elif config is LinkPredConfig:
             help_text += f" ({_preset_text(name)})"
         elif f.default is not MISSING:
             help_text += f" (default: {f.default})"
+        default = defaults.get(name)
         if _kind(f) is bool:
-            parser.add_argument(flag, action=argparse.BooleanOptionalAction, default=None, help=help_text)
+            parser.add_argument(flag, action=argparse.BooleanOptionalAction, default=default, help=help_text)
             continue
-        parser.add_argument(flag, type=_kind(f), default=None, choices=meta.get("choices"), help=help_text)
+        parser.add_argument(flag, type=_kind(f), default=default, choices=meta.get("choices"), help=help_text)
 
 
 def settings_from_args(args: argparse.Namespace, names: Sequence[str]) -> Dict[str, Any]:

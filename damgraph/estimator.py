@@ -2,9 +2,10 @@
 from __future__ import annotations
 
 import inspect
+import warnings
 from dataclasses import asdict, fields, replace
 from pathlib import Path
-from typing import Any, List, Optional, Union
+from typing import Any, Hashable, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 import torch
@@ -12,7 +13,7 @@ from sklearn.base import BaseEstimator
 from torch_geometric.data import Data
 from torch_geometric.nn import GAE
 
-from damgraph.compact import compact
+from damgraph.compaction import compact
 from damgraph.config import ESTIMATOR_SETTINGS, MODELS, LinkPredConfig, model_config
 from damgraph.gates import SizeGate
 from damgraph.graphs import GraphInputError, prepare_graph
@@ -45,6 +46,11 @@ class DAMEmbedding(BaseEstimator):
             learns how many to keep.
         model (str): ``"gae"``, ``"vgae"`` or ``"maskgae"`` (masked-edge
             pretext task with MaskGAE's settings; undirected graphs only).
+        decoder (str, optional): ``"inner"`` (default): the model scores an
+            edge by the inner product of its two embeddings, so the
+            embeddings alone carry the score the model was selected on;
+            ``"mlp"``: an MLP on their product (MaskGAE's decoder), whose
+            scores come from :meth:`predict`; ``None``: the model's preset.
         lam (float, optional): DAM penalty weight :math:`\\lambda` (preset:
             0.03; maskgae 0.1).
         epochs (int, optional): Most training epochs (preset: 400; maskgae 800).
@@ -72,12 +78,14 @@ class DAMEmbedding(BaseEstimator):
         graph_report_ (dict): Self-loops, duplicates and isolated nodes found.
     """
 
-    def __init__(self, dim: Optional[int] = None, model: str = "gae", lam: Optional[float] = None,
+    def __init__(self, dim: Optional[int] = None, model: str = "gae", decoder: Optional[str] = "inner",
+                 lam: Optional[float] = None,
                  epochs: Optional[int] = None, patience: Optional[int] = None, lr: Optional[float] = None,
                  beta_lr: Optional[float] = None, val_fraction: float = 0.05, input_dim: int = 64,
                  directed: bool = False, seed: int = 0, device: str = "cpu", verbose: bool = False):
         self.dim = dim
         self.model = model
+        self.decoder = decoder
         self.lam = lam
         self.epochs = epochs
         self.patience = patience
@@ -102,11 +110,11 @@ class DAMEmbedding(BaseEstimator):
             raise ValueError(f"val_fraction must be a number in [0, 0.5), got {self.val_fraction!r}")
         if isinstance(self.input_dim, bool) or not isinstance(self.input_dim, int) or self.input_dim < 1:
             raise ValueError(f"input_dim must be a positive integer, got {self.input_dim!r}")
-        # None leaves a setting at the preset where None is the parameter's default (dim, lam, ...);
-        # elsewhere (seed, device) it is passed on, and refused by the config.
+        # None leaves a setting at the preset where None is the parameter's default (dim, lam, ...) and
+        # for the decoder; elsewhere (seed, device) it is passed on, and refused by the config.
         defaults = {k: p.default for k, p in inspect.signature(type(self)).parameters.items()}
         given = {k: getattr(self, k) for k in ESTIMATOR_SETTINGS
-                 if k != "model" and not (getattr(self, k) is None and defaults[k] is None)}
+                 if k != "model" and not (getattr(self, k) is None and (defaults[k] is None or k == "decoder"))}
         return model_config(self.model, **given)
 
     @deterministic()
@@ -149,6 +157,10 @@ class DAMEmbedding(BaseEstimator):
                          for loss, widths in zip(record.losses, record.width_trajectory)]
         self.best_epoch_ = record.best_epoch
         self.graph_report_ = dict(prepared.report)
+        self.edge_index_ = data.edge_index.cpu().clone()
+        if val is not None and record.best_epoch == config.epochs:
+            warnings.warn(f"the best epoch was the last allowed ({config.epochs}): the model may still be "
+                          "improving; raise epochs (--epochs)", stacklevel=2)
         return self
 
     def fit_transform(self, graph: Any, features: Any = None) -> np.ndarray:
@@ -162,6 +174,72 @@ class DAMEmbedding(BaseEstimator):
         data = data.to(device)
         x = self.inputs_().to(device) if self.inputs_ is not None else data.x
         return net.encode(x, data.edge_index, getattr(data, "edge_weight", None)).cpu().numpy()
+
+    # -- link prediction from the fitted model ---------------------------------
+    def _rows(self, nodes: Sequence[Hashable]) -> torch.Tensor:
+        """Row numbers of node ids (the ids themselves, or their text as read from a file)."""
+        if getattr(self, "embedding_", None) is None:
+            raise ValueError("this DAMEmbedding is not fitted yet; call fit() or load() first")
+        if not hasattr(self, "_row_of"):
+            self._row_of = {node: i for i, node in enumerate(self.node_ids_)}
+            self._row_of.update({str(node): i for i, node in enumerate(self.node_ids_)
+                                 if str(node) not in self._row_of})
+        rows = []
+        for node in nodes:
+            key = node if node in self._row_of else str(node)
+            if key not in self._row_of:
+                raise ValueError(f"node {node!r} is not in the model's graph ({len(self.node_ids_)} nodes); "
+                                 "give ids of the graph the model was fitted on")
+            rows.append(self._row_of[key])
+        return torch.tensor(rows, dtype=torch.long)
+
+    @torch.no_grad()
+    def edge_scores(self, pairs: Sequence[Tuple[Hashable, Hashable]]) -> np.ndarray:
+        """The probability of an edge for each ``(u, v)`` pair of node ids,
+        by the model's own decoder (the one it was selected with)."""
+        pairs = list(pairs)
+        src = self._rows([u for u, _ in pairs])
+        dst = self._rows([v for _, v in pairs])
+        z = torch.as_tensor(self.embedding_)
+        return self._decoder()(z, torch.stack([src, dst]), sigmoid=True).numpy()
+
+    def _decoder(self) -> torch.nn.Module:
+        """The decoder for ``embedding_`` (cut to the open units when the model was loaded gated)."""
+        if getattr(self, "gated_model_", None) is self.model_:
+            return compact(self.model_).decoder
+        return self.model_.decoder
+
+    @torch.no_grad()
+    def likely_neighbours(self, nodes: Optional[Sequence[Hashable]] = None, k: int = 10,
+                          batch_pairs: int = 1 << 20) -> List[Tuple[Hashable, int, Hashable, float]]:
+        """The :obj:`k` most likely new neighbours of each of :obj:`nodes`
+        (default: every node), by the model's decoder: ``(node, rank,
+        candidate, probability)`` rows, rank 1 first. A node's present
+        neighbours and the node itself are not candidates."""
+        if isinstance(k, bool) or not isinstance(k, int) or k < 1:
+            raise ValueError(f"k must be a positive integer, got {k!r}")
+        rows = self._rows(self.node_ids_ if nodes is None else list(nodes))
+        z = torch.as_tensor(self.embedding_)
+        n = z.size(0)
+        src, dst = self.edge_index_
+        out: List[Tuple[Hashable, int, Hashable, float]] = []
+        per_batch = max(1, batch_pairs // n)
+        decoder = self._decoder()
+        for start in range(0, len(rows), per_batch):
+            chunk = rows[start:start + per_batch]
+            pairs = torch.stack([chunk.repeat_interleave(n), torch.arange(n).repeat(len(chunk))])
+            logits = decoder(z, pairs, sigmoid=False).view(len(chunk), n)
+            logits[torch.arange(len(chunk)), chunk] = -float("inf")  # not itself
+            position = torch.full((n,), -1, dtype=torch.long)
+            position[chunk] = torch.arange(len(chunk))
+            known = position[src] >= 0
+            logits[position[src[known]], dst[known]] = -float("inf")  # nor a present neighbour
+            top = logits.topk(min(k, n), dim=1)
+            for i, row in enumerate(chunk.tolist()):
+                for rank, (value, j) in enumerate(zip(top.values[i].tolist(), top.indices[i].tolist()), start=1):
+                    if value != -float("inf"):
+                        out.append((self.node_ids_[row], rank, self.node_ids_[j], float(torch.sigmoid(torch.tensor(value)))))
+        return out
 
     def transform(self, graph: Any, features: Any = None) -> np.ndarray:
         """Embeddings of :obj:`graph` by the fitted (compacted) model. A
@@ -190,13 +268,17 @@ class DAMEmbedding(BaseEstimator):
                   "in_channels": net.encoder.in_channels, "num_nodes": len(self.node_ids_),
                   "node_ids": [jsonable(i) for i in self.node_ids_], "val_auc": self.val_auc_,
                   "versions": versions()}
-        return save_checkpoint(path, modules.state_dict(), config, outputs)
+        state = {**modules.state_dict(), "result.embedding": torch.as_tensor(self.embedding_),
+                 "result.edge_index": self.edge_index_}
+        return save_checkpoint(path, state, config, outputs)
 
     @classmethod
     def load(cls, path: Union[str, Path]) -> "DAMEmbedding":
         """A fitted estimator from :meth:`save`'s files (weights only); a
         damaged or edited pair of files raises :class:`ValueError`."""
         state, config = load_checkpoint(path)
+        if "result.embedding" not in state or "result.edge_index" not in state:
+            raise ValueError(f"{path} holds no embedding (saved by an earlier damgraph); fit and save again")
         try:
             est = cls(**config["params"])
             names = {f.name for f in fields(LinkPredConfig)}
@@ -205,7 +287,9 @@ class DAMEmbedding(BaseEstimator):
             net = build_autoencoder(replace(base, dim=width, hidden=base.hidden or 2 * base.dim,
                                             gate=None if config["compacted"] else base.gate), config["in_channels"])
             inputs = LearnedInput(config["num_nodes"], est.input_dim) if "inputs.x" in state else None
+            results = {k: state.pop(k) for k in [k for k in state if k.startswith("result.")]}
             trained_modules(net, inputs).load_state_dict(state)
+            embedding, edge_index = results["result.embedding"].numpy(), results["result.edge_index"]
             node_ids, val_auc = config["node_ids"], config["val_auc"]
         except KeyError as err:
             raise ValueError(f"{path}.json lacks the entry {err}; save the model again") from None
@@ -223,4 +307,8 @@ class DAMEmbedding(BaseEstimator):
         est.node_ids_ = node_ids
         est.width_ = config["width"]
         est.val_auc_ = val_auc
+        est.embedding_, est.edge_index_ = embedding, edge_index
+        if embedding.shape != (len(node_ids), est.width_):
+            raise ValueError(f"{path} holds an embedding of shape {embedding.shape} for {len(node_ids)} nodes; "
+                             "save the model again")
         return est

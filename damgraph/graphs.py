@@ -46,18 +46,31 @@ class PreparedGraph:
         return e if self.directed else e // 2
 
 
+def canonical_order(ids: Sequence[Hashable]) -> List[Hashable]:
+    """The node ids in a fixed order that does not depend on how the input
+    listed them: integers (or integer strings) by value, other strings
+    alphabetically, mixed types by type name, then text. Every graph is
+    numbered in this order, so the same graph given as an edge list, as
+    GraphML or in another line order trains the same model."""
+    ids = list(ids)
+    if all(isinstance(i, (int, np.integer)) and not isinstance(i, bool) for i in ids):
+        return sorted(ids)
+    if all(isinstance(i, str) for i in ids):
+        if all(i.isdigit() or (i[:1] == "-" and i[1:].isdigit()) for i in ids):
+            return sorted(ids, key=lambda i: (int(i), i))
+        return sorted(ids)
+    return sorted(ids, key=lambda i: (type(i).__name__, str(i)))
+
+
 def _from_edges(
-    src: Sequence[Hashable], dst: Sequence[Hashable], weights: Optional[Sequence[float]],
-    nodes: Optional[Sequence[Hashable]] = None,
-) -> Tuple[torch.Tensor, Optional[torch.Tensor], List[Hashable]]:
-    """Map arbitrary ids to 0..n-1 in first-seen order (listed ``nodes`` first)."""
-    index: Dict[Hashable, int] = {}
-    for node in list(nodes or []) + [v for pair in zip(src, dst) for v in pair]:
-        if node not in index:
-            index[node] = len(index)
+    src: Sequence[Hashable], dst: Sequence[Hashable], nodes: Sequence[Hashable] = (),
+) -> Tuple[torch.Tensor, List[Hashable]]:
+    """Number arbitrary ids 0..n-1 in :func:`canonical_order` (the listed
+    :obj:`nodes` and every endpoint)."""
+    ids = canonical_order(dict.fromkeys([*nodes, *src, *dst]))
+    index = {node: i for i, node in enumerate(ids)}
     edge_index = torch.tensor([[index[u] for u in src], [index[v] for v in dst]], dtype=torch.long)
-    weight = torch.tensor(weights, dtype=torch.float32) if weights is not None else None
-    return edge_index.view(2, -1), weight, list(index)
+    return edge_index.view(2, -1), ids
 
 
 #: First-line words that name the columns of an edge list rather than nodes.
@@ -69,26 +82,25 @@ FLOAT32_MAX = float(np.finfo(np.float32).max)
 
 def _looks_like_header(first: List[str], rest: List[List[str]]) -> bool:
     """Whether the first line of an edge list names its columns: its weight
-    is not a number where the others' are, or its ids are words that are not
-    ids of the rest (non-numeric among numeric ids, or column names such as
-    ``source,target``)."""
+    is not a number where the others' are, or its two ids are column names
+    (:data:`HEADER_WORDS`, such as ``source,target``) that are not ids of the
+    rest. Anything else is read as an edge (``--header`` says otherwise)."""
     if len(first) == 3 and not is_number(first[2]) and (not rest or is_number(rest[0][2])):
         return True
     ids = {v for parts in rest for v in parts[:2]}
     if first[0] in ids or first[1] in ids:
         return False
-    if rest and not is_number(first[0]) and not is_number(first[1]) and all(is_number(v) for v in ids):
-        return True
     return first[0].lower() in HEADER_WORDS and first[1].lower() in HEADER_WORDS
 
 
 def read_edge_list(path: Union[str, Path], header: Optional[bool] = None
-                   ) -> Tuple[List[str], List[str], Optional[List[float]], Optional[str]]:
+                   ) -> Tuple[List[str], List[str], Optional[List[float]], Optional[str], List[str]]:
     """Parse an edge-list file (UTF-8 text, gzipped or not): ``(sources,
-    targets, weights or None, header line or None)``. A first line that
-    names the columns is detected and skipped (``header=None``), or always
-    skipped (``True``), or never (``False``). Every error names the line and
-    the fix."""
+    targets, weights or None, header line or None, lone nodes)``. A line
+    ``u v`` or ``u v weight`` is an edge; a line with one id declares a node,
+    which keeps its row even without edges. A first line that names the
+    columns is detected and skipped (``header=None``), or always skipped
+    (``True``), or never (``False``). Every error names the line and the fix."""
     path = Path(path)
     if not path.is_file():
         raise GraphInputError(f"{path}: no such file; give the path of an edge list (one 'u v [weight]' per line)")
@@ -106,14 +118,16 @@ def read_edge_list(path: Union[str, Path], header: Optional[bool] = None
     header_line = " ".join(first) if header else None
     if header:
         lines = lines[1:]
-        if not lines:
-            raise GraphInputError(f"{path}: the file holds a header but no edges; give one 'u v [weight]' per line")
-    has_weight = len(lines[0][1]) == 3
+    edge_lines = [(number, parts) for number, parts in lines if len(parts) != 1]
+    lone = [parts[0] for _, parts in lines if len(parts) == 1]
+    if not edge_lines:
+        raise GraphInputError(f"{path}: the file holds no edges; give one 'u v [weight]' per line")
+    has_weight = len(edge_lines[0][1]) == 3
     src, dst, weights = [], [], []
-    for number, parts in lines:
+    for number, parts in edge_lines:
         if len(parts) not in (2, 3):
-            raise GraphInputError(
-                f"{path}, line {number}: expected 'u v' or 'u v weight', got {len(parts)} fields; fix or remove it")
+            raise GraphInputError(f"{path}, line {number}: expected 'u v' or 'u v weight' (or one id for a "
+                                  f"node without edges), got {len(parts)} fields; fix or remove it")
         if has_weight != (len(parts) == 3):
             raise GraphInputError(
                 f"{path}, line {number}: {'missing' if has_weight else 'unexpected'} weight; "
@@ -122,7 +136,7 @@ def read_edge_list(path: Union[str, Path], header: Optional[bool] = None
             weights.append(_line_weight(path, number, parts[2], first_line=number == lines[0][0]))
         src.append(parts[0])
         dst.append(parts[1])
-    return src, dst, weights if has_weight else None, header_line
+    return src, dst, weights if has_weight else None, header_line, lone
 
 
 def _line_weight(path: Path, number: int, text: str, first_line: bool) -> float:
@@ -176,15 +190,14 @@ def _raw_edges(graph: Any, weighted: bool, header: Optional[bool] = None):
     import scipy.sparse as sp
 
     if isinstance(graph, (str, Path)):
-        src, dst, weights, header_line = read_edge_list(graph, header)
-        edge_index, _, ids = _from_edges(src, dst, None)
+        src, dst, weights, header_line, lone = read_edge_list(graph, header)
+        edge_index, ids = _from_edges(src, dst, lone)
         weight = torch.tensor(weights, dtype=torch.float32) if weights is not None and weighted else None
         return edge_index, weight, ids, None, False, header_line
     if isinstance(graph, nx.Graph):
         edges = list(graph.edges(data=True))
         has_w = weighted and edges and all("weight" in d for _, _, d in edges)
-        edge_index, _, ids = _from_edges([u for u, _, _ in edges], [v for _, v, _ in edges], None,
-                                         nodes=list(graph.nodes))
+        edge_index, ids = _from_edges([u for u, _, _ in edges], [v for _, v, _ in edges], list(graph.nodes))
         weight = _weights([d["weight"] for _, _, d in edges], "edge weights") if has_w else None
         return edge_index, weight, ids, None, graph.is_directed(), None
     if sp.issparse(graph):

@@ -16,7 +16,7 @@ import torch
 from torch import Tensor, nn
 from torch_geometric.data import Data
 
-from damgraph.compact import compacted_size
+from damgraph.compaction import compacted_size
 from damgraph.config import LinkPredConfig
 from damgraph.encoders import Features, Graph
 from damgraph.evaluation import score_embeddings, validation_auc

@@ -9,7 +9,7 @@ import torch
 import torch.nn.functional as F
 from torch_geometric.data import Data
 
-from damgraph.compact import compacted_size
+from damgraph.compaction import compacted_size
 from damgraph.config import NodeClfConfig
 from damgraph.encoders import Features, GNNEncoder, Graph
 from damgraph.gates import gate_widths

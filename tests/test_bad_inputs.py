@@ -77,7 +77,7 @@ CLI_CASES = [
     (["embed", "nope.txt", "--out", "o.npy"], {}, "nope.txt: no such file or dataset"),
     (["info", "empty.txt"], {"empty.txt": ""}, "empty.txt: the file is empty"),
     (["info", "c.txt"], {"c.txt": "# only a comment\n\n"}, "c.txt: the file holds no edges"),
-    (["info", "four.txt"], {"four.txt": "a b 1 2\n"}, "four.txt, line 1: expected 'u v' or 'u v weight', got 4 fields"),
+    (["info", "four.txt"], {"four.txt": "a b 1 2\n"}, "four.txt, line 1: expected 'u v' or 'u v weight' (or one id for a node without edges), got 4 fields"),
     (["info", "mixed.txt"], {"mixed.txt": "a b 1\nb c\n"}, "mixed.txt, line 2: missing weight"),
     (["info", "neg.txt"], {"neg.txt": "a b -1\nb c 1\n"}, "neg.txt, line 1: weight '-1' is negative; GCN needs weights >= 0"),
     (["info", "nan.txt"], {"nan.txt": "a b 1\nb c nan\n"}, "nan.txt, line 2: weight 'nan' is not a number"),

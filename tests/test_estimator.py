@@ -7,7 +7,7 @@ from hypothesis import strategies as st
 from sklearn.base import clone
 
 from damgraph import DAMEmbedding, prepare_graph
-from damgraph.graphs import GraphInputError
+from damgraph.graphs import GraphInputError, canonical_order
 from damgraph.io import load_checkpoint, load_embeddings, save_checkpoint, save_embeddings
 
 
@@ -17,7 +17,7 @@ def community_graph():
     g = nx.stochastic_block_model([20, 20], [[0.4, 0.02], [0.02, 0.4]], seed=1)
     g = nx.relabel_nodes(g, {i: f"user-{i}" for i in g})
     for u, v in g.edges:
-        g.edges[u, v]["weight"] = 1.0 + (hash((u, v)) % 3)
+        g.edges[u, v]["weight"] = 1.0 + (int(u[5:]) + int(v[5:])) % 3
     g.add_node("loner")
     return g
 
@@ -30,13 +30,13 @@ def fitted(community_graph):
 def test_fit_sets_the_learned_attributes(fitted, community_graph):
     assert fitted.embedding_.shape == (41, fitted.width_)
     assert 1 <= fitted.width_ <= 16
-    assert fitted.node_ids_ == list(community_graph.nodes)
+    assert fitted.node_ids_ == canonical_order(community_graph.nodes)
     assert 0.5 < fitted.val_auc_ <= 1.0
     assert len(fitted.history_) == 60 and {"loss", "width"} == set(fitted.history_[0])
     assert fitted.graph_report_["isolated"] == 1
     assert np.isfinite(fitted.embedding_).all()
     # nodes of the same community are closer than nodes of different ones
-    z = fitted.embedding_
+    z = fitted.embedding_[[fitted.node_ids_.index(f"user-{i}") for i in range(40)]]
     sim = z @ z.T
     same = np.mean([sim[i, j] for i in range(20) for j in range(20) if i != j])
     cross = np.mean([sim[i, j] for i in range(20) for j in range(20, 40)])
@@ -174,7 +174,7 @@ def test_the_estimator_and_the_harness_give_identical_numbers(cora, model):
     from damgraph import compact, model_config, prepare_graph, train_link_prediction
     from damgraph.splits import holdout_split
 
-    est = DAMEmbedding(model=model, dim=32, epochs=25, patience=25, seed=1).fit(cora)
+    est = DAMEmbedding(model=model, decoder=None, dim=32, epochs=25, patience=25, seed=1).fit(cora)
     assert est.config_ == model_config(model, dim=32, epochs=25, patience=25, seed=1)
     data = prepare_graph(cora).data
     train, val = holdout_split(data, 1, 0.05)
@@ -193,11 +193,14 @@ def test_the_estimator_and_the_harness_give_identical_numbers(cora, model):
 def test_maskgae_trains_with_its_preset(community_graph):
     from damgraph.config import MODEL_SETTINGS
 
-    est = DAMEmbedding(model="maskgae", dim=16, epochs=3, seed=0).fit(nx.Graph(list(community_graph.edges())))
+    est = DAMEmbedding(model="maskgae", decoder=None, dim=16, epochs=3, seed=0).fit(
+        nx.Graph(list(community_graph.edges())))
     preset = MODEL_SETTINGS["maskgae"]
     assert est.config_.patience == preset["patience"] == 300 and est.config_.lam == preset["lam"] == 0.1
     assert est.config_.decoder == "mlp" and est.config_.masking == "path" and est.config_.epochs == 3
     assert DAMEmbedding(model="maskgae")._config().epochs == 800
+    # the estimator's own default: the inner product, whatever the model
+    assert DAMEmbedding(model="maskgae")._config().decoder == "inner"
     assert DAMEmbedding()._config() == DAMEmbedding(model="gae", dim=128, lam=0.03, epochs=400)._config()
 
 
@@ -250,3 +253,19 @@ def test_transform_embeds_a_new_graph_with_features_and_refuses_one_without():
 def test_bad_parameters_are_refused_naming_the_parameter(params, error, message):
     with pytest.raises(error, match=message):
         DAMEmbedding(**params).fit(nx.path_graph(30))
+
+
+def test_the_learned_width_does_not_depend_on_the_input_order(community_graph, tmp_path):
+    """The same graph as an edge list in two line orders and as a networkx
+    graph trains the same model: nodes are numbered in a canonical order."""
+    lines = [f"{u} {v} {d['weight']}\n" for u, v, d in community_graph.edges(data=True)] + ["loner\n"]
+    forward, backward = tmp_path / "forward.txt", tmp_path / "backward.txt"
+    forward.write_text("".join(lines))
+    backward.write_text("".join(reversed([f"{line.split()[1]} {line.split()[0]} {line.split()[2]}\n"
+                                          if len(line.split()) == 3 else line for line in lines])))
+    fits = [DAMEmbedding(dim=16, epochs=60, patience=60, val_fraction=0.1, seed=0).fit(graph)
+            for graph in (forward, backward, community_graph)]
+    assert fits[0].node_ids_ == fits[1].node_ids_ == fits[2].node_ids_
+    assert fits[0].width_ == fits[1].width_ == fits[2].width_
+    assert np.array_equal(fits[0].embedding_, fits[1].embedding_)
+    assert np.array_equal(fits[0].embedding_, fits[2].embedding_)

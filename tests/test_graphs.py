@@ -22,7 +22,7 @@ def test_networkx_string_ids_weights_and_isolated_nodes():
     g.add_nodes_from(["lonely"])
     g.add_weighted_edges_from([("a", "b", 2.0), ("b", "c", 0.5), ("c", "c", 1.0)])
     prepared = prepare_graph(g)
-    assert prepared.node_ids == ["lonely", "a", "b", "c"]
+    assert prepared.node_ids == ["a", "b", "c", "lonely"]  # canonical order
     assert prepared.report == {"input_edges": 3, "self_loops": 1, "zero_weight": 0, "duplicates": 0, "isolated": 1}
     assert prepared.num_edges == 2 and _pairs(prepared) == {frozenset("ab"), frozenset("bc")}
     weights = {(prepared.node_ids[u], prepared.node_ids[v]): w
@@ -75,7 +75,7 @@ def test_an_edge_listed_both_ways_keeps_its_weight_whatever_the_other_edges(tmp_
 
 @pytest.mark.parametrize("text, message", [
     ("", "holds no edges"),
-    ("a b\nc\n", "line 2: expected 'u v' or 'u v weight', got 1 fields"),
+    ("a b\nc d e f\n", r"line 2: expected 'u v' or 'u v weight' \(or one id for a node without edges\), got 4 fields"),
     ("a b 1\nb c heavy\n", "line 2: weight 'heavy' is not a number"),
     ("a b 1\nb c\n", "line 2: missing weight"),
     ("a b nan\n", "line 1: weight 'nan' is not a number"),
@@ -136,7 +136,7 @@ def test_graphml_and_gml_files(tmp_path, suffix, write):
     path = tmp_path / f"graph{suffix}"
     write(_weighted_triangle_and_an_isolated_node(), path)
     prepared = prepare_graph(read_graph(str(path)))
-    assert prepared.node_ids == ["lonely", "a", "b", "c"] and prepared.num_nodes == 4
+    assert prepared.node_ids == ["a", "b", "c", "lonely"] and prepared.num_nodes == 4
     assert prepared.num_edges == 3 and prepared.data.edge_index.size(1) == 6
     assert _pairs(prepared) == {frozenset("ab"), frozenset("bc"), frozenset("ca")}
     assert prepared.report == {"input_edges": 3, "self_loops": 0, "zero_weight": 0, "duplicates": 0, "isolated": 1}
@@ -155,7 +155,7 @@ def test_integer_ids_in_graphml_and_gml_come_back_as_text(tmp_path, suffix, writ
     path = tmp_path / f"ints{suffix}"
     write(g, path)
     prepared = prepare_graph(read_graph(str(path)))
-    assert prepared.node_ids == ["10", "20", "30", "5"]  # both formats store ids as text
+    assert prepared.node_ids == ["5", "10", "20", "30"]  # both formats store ids as text (numbered by value)
     assert prepared.num_edges == 2 and prepared.report["isolated"] == 1
     assert _pairs(prepared) == {frozenset(("10", "20")), frozenset(("20", "30"))}
     assert getattr(prepared.data, "edge_weight", None) is None
@@ -215,7 +215,7 @@ def test_format_flag_overrides_the_suffix_and_unreadable_files_are_usage_errors(
     ("from to\nalice bob\nbob carol\n", "from to"),                  # column names over word ids
     ("id1,id2\nx,y\n", "id1 id2"),
     ("alice bob\nbob carol\ncarol alice\n", None),                   # ids of the rest: an edge
-    ("x y\n1 2\n2 3\n", "x y"),                                       # words over numeric ids
+    ("x y\n1 2\n2 3\n", None),                                        # words that are no column names: an edge
     ("1 2\n2 3\n", None),
     ("source target\nsource target\n", None),                        # the rest names them too: edges
 ])
@@ -233,7 +233,7 @@ def test_a_header_can_be_forced_either_way(tmp_path):
     path.write_text("alice bob\nbob carol\n")
     assert prepare_graph(path, header=True).node_ids == ["bob", "carol"]
     path.write_text("source,target\n1,2\n")
-    assert prepare_graph(path, header=False).node_ids == ["source", "target", "1", "2"]
+    assert prepare_graph(path, header=False).node_ids == ["1", "2", "source", "target"]
 
 
 def test_gzipped_edge_lists_are_read(tmp_path):
