@@ -188,7 +188,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
     if args.pairs is None and args.nodes is None and not args.all:
         raise UsageError("say what to predict: --pairs FILE, --nodes ID [ID ...] or --all")
     if args.out:
-        check_outputs({"--out": args.out}, {"the model": args.model, "the model's config": args.model + ".json",
+        check_outputs({"--out": args.out}, {"model": args.model, "model's config": args.model + ".json",
                                             "--pairs file": args.pairs})
     est = DAMEmbedding.load(args.model)
     buf = text_io.StringIO()

@@ -58,8 +58,21 @@ def _npy(array) -> Callable[[Path], None]:
     return lambda path: np.save(path, array, allow_pickle=True)
 
 
+def _model(path: Path) -> None:
+    DAMEmbedding(dim=8, epochs=3, val_fraction=0).fit(nx.karate_club_graph()).save(path)
+
+
 # (argv of `damgraph`, files to make first, what the error line says)
 CLI_CASES = [
+    # damgraph predict
+    (["predict", "none.pt", "--all"], {}, "none.pt: no such model file"),
+    (["predict", "m.pt"], {"m.pt": _model}, "say what to predict: --pairs FILE, --nodes ID [ID ...] or --all"),
+    (["predict", "m.pt", "--nodes", "0", "99"], {"m.pt": _model}, "node '99' is not in the model's graph (34 nodes)"),
+    (["predict", "m.pt", "--pairs", "nopairs.txt"], {"m.pt": _model}, "nopairs.txt: no such pairs file"),
+    (["predict", "m.pt", "--pairs", "p.txt"], {"m.pt": _model, "p.txt": "0 1\n5\n"}, "p.txt: a line holds one id ('5')"),
+    (["predict", "m.pt", "--all", "--out", "m.pt"], {"m.pt": _model}, "--out m.pt is the model; writing it would destroy the input"),
+    (["predict", "m.pt", "--all", "--out", "m.pt.json"], {"m.pt": _model}, "--out m.pt.json is the model's config"),
+    (["predict", "m.pt", "--all"], {"m.pt": b"not a model"}, "m.pt is not a plain weights file"),
     # outputs that would destroy something, checked before any work
     (["embed", "e.txt", "--out", "e.txt"], {}, "--out e.txt is the input graph; writing it would destroy"),
     (["embed", "e.txt", "--out", "f.csv", "--features", "f.csv"], {}, "--out f.csv is the --features file"),

@@ -4,6 +4,7 @@ import subprocess
 import sys
 
 import networkx as nx
+import numpy as np
 import pytest
 
 from damgraph.cli import main
@@ -56,7 +57,9 @@ def test_embed_flags_are_the_estimator_settings():
     embed = build_parser()._subparsers._group_actions[0].choices["embed"]
     flags = {a.dest: a for a in embed._actions}
     for name in ESTIMATOR_SETTINGS:
-        assert flags[name].default is None, name  # unset: the model's preset
+        if name != "decoder":
+            assert flags[name].default is None, name  # unset: the model's preset
+    assert flags["decoder"].default == "inner"  # embeddings whose inner product is the model's score
     assert tuple(flags["model"].choices) == MODELS
     assert "maskgae 800" in flags["epochs"].help and "maskgae 0.1" in flags["lam"].help
 
@@ -100,3 +103,37 @@ def test_a_closed_pipe_ends_quietly(edge_file):
     process = subprocess.run(f"{sys.executable} -m damgraph info {edge_file} | head -n 0; exit ${{PIPESTATUS[0]}}",
                              shell=True, executable="/bin/bash", capture_output=True, text=True)
     assert process.stderr == "" and process.returncode == 141
+
+
+def test_predict_scores_pairs_and_lists_new_neighbours(tmp_path, edge_file, capsys):
+    from damgraph.estimator import DAMEmbedding
+
+    model = tmp_path / "m.pt"
+    for decoder in ("inner", "mlp"):
+        code, stdout, _ = _run(capsys, "embed", edge_file, "--out", tmp_path / "e.npy", "--dim", 8, "--epochs", 20,
+                               "--decoder", decoder, "--save-model", model, "--quiet")
+        assert code == 0 and ("MLP decoder" in stdout) == (decoder == "mlp")
+        est = DAMEmbedding.load(model)
+        (tmp_path / "pairs.txt").write_text("n0 n1\nn3 n20\n")
+        code, stdout, _ = _run(capsys, "predict", model, "--pairs", tmp_path / "pairs.txt")
+        lines = stdout.splitlines()
+        assert code == 0 and lines[0] == "source,target,probability" and len(lines) == 3
+        expected = est.edge_scores([("n0", "n1"), ("n3", "n20")])
+        assert [float(line.split(",")[2]) for line in lines[1:]] == pytest.approx(expected, rel=1e-5)
+        if decoder == "inner":  # the written embeddings alone give the model's score
+            z, ids = load_embeddings(tmp_path / "e.npy")
+            logit = z[ids.index("n0")] @ z[ids.index("n1")]
+            assert expected[0] == pytest.approx(1 / (1 + np.exp(-logit)), rel=1e-5)
+
+        code, stdout, _ = _run(capsys, "predict", model, "--nodes", "n0", "--top", 3, "--out", tmp_path / "top.csv")
+        rows = (tmp_path / "top.csv").read_text().splitlines()
+        assert code == 0 and rows[0] == "node,rank,candidate,probability" and len(rows) == 4
+        neighbours = {line.split()[1] for line in edge_file.read_text().splitlines() if line.split()[0] == "n0"}
+        neighbours |= {line.split()[0] for line in edge_file.read_text().splitlines() if line.split()[1] == "n0"}
+        candidates = [row.split(",")[2] for row in rows[1:]]
+        assert not set(candidates) & (neighbours | {"n0"})  # only new neighbours
+        scores = est.edge_scores([("n0", c) for c in candidates])
+        assert [float(row.split(",")[3]) for row in rows[1:]] == pytest.approx(scores, rel=1e-5)
+        assert list(scores) == sorted(scores, reverse=True)
+        others = [node for node in est.node_ids_ if node not in neighbours | {"n0"} | set(candidates)]
+        assert est.edge_scores([("n0", o) for o in others]).max() <= scores.min() + 1e-7
