@@ -137,3 +137,12 @@ def test_predict_scores_pairs_and_lists_new_neighbours(tmp_path, edge_file, caps
         assert list(scores) == sorted(scores, reverse=True)
         others = [node for node in est.node_ids_ if node not in neighbours | {"n0"} | set(candidates)]
         assert est.edge_scores([("n0", o) for o in others]).max() <= scores.min() + 1e-7
+
+
+@pytest.mark.slow
+def test_help_answers_without_loading_torch():
+    script = ("import sys\nfrom damgraph.cli import main\n"
+              "try:\n    main(['embed', '--help'])\nexcept SystemExit:\n    pass\n"
+              "print('torch' in sys.modules, 'torch_geometric' in sys.modules)")
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    assert result.stdout.strip().splitlines()[-1] == "False False"
