@@ -160,7 +160,7 @@ class DAMEmbedding(BaseEstimator):
         self.edge_index_ = data.edge_index.cpu().clone()
         if val is not None and record.best_epoch == config.epochs:
             warnings.warn(f"the best epoch was the last allowed ({config.epochs}): the model may still be "
-                          "improving; raise epochs (--epochs)", stacklevel=2)
+                          "improving; raise epochs (--epochs)", stacklevel=3)
         return self
 
     def fit_transform(self, graph: Any, features: Any = None) -> np.ndarray:

@@ -40,6 +40,55 @@ class _CSRMatmul(torch.autograd.Function):
         return None, None, torch.sparse.mm(ctx.matrix_t, grad.contiguous())
 
 
+def _pairs_csr(rows: Tensor, cols: Tensor, values: Tensor, n: int) -> Tuple[Tensor, Tensor]:
+    """The pairs as an ``n x n`` CSR matrix (entries sorted by row, then
+    column; repeats kept) and the order that sorted them."""
+    order = torch.argsort(rows * n + cols)
+    crow = torch.zeros(n + 1, dtype=torch.long, device=rows.device)
+    crow[1:] = torch.cumsum(torch.bincount(rows, minlength=n), 0)
+    with warnings.catch_warnings():  # "CSR support is in beta"
+        warnings.simplefilter("ignore", UserWarning)
+        return torch.sparse_csr_tensor(crow, cols[order], values[order], (n, n)), order
+
+
+class _PairDot(torch.autograd.Function):
+    r""":math:`\mathbf{z}_u^\top \mathbf{z}_v` for every pair, as a sampled
+    dense-dense product at the pairs' positions (no gathered copies of the
+    endpoint rows); the backward is two CSR products,
+    :math:`\mathbf{G}\mathbf{Z} + \mathbf{G}^\top\mathbf{Z}` with
+    :math:`\mathbf{G}` the pairs' gradients as a sparse matrix."""
+
+    @staticmethod
+    def forward(ctx, z: Tensor, src: Tensor, dst: Tensor) -> Tensor:  # type: ignore[override]
+        n = z.size(0)
+        pattern, order = _pairs_csr(src, dst, torch.zeros(src.numel(), dtype=z.dtype, device=z.device), n)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)
+            sampled = torch.sparse.sampled_addmm(pattern, z, z.t(), beta=0.0)
+        value = torch.empty_like(sampled.values())
+        value[order] = sampled.values()
+        ctx.save_for_backward(z, src, dst)
+        return value
+
+    @staticmethod
+    def backward(ctx, grad: Tensor) -> Tuple[Tensor, None, None]:  # type: ignore[override]
+        z, src, dst = ctx.saved_tensors
+        n = z.size(0)
+        forward, _ = _pairs_csr(src, dst, grad, n)
+        backward, _ = _pairs_csr(dst, src, grad, n)
+        return torch.sparse.mm(forward, z) + torch.sparse.mm(backward, z), None, None
+
+
+def pair_dot(z: Tensor, edge_index: Tensor) -> Tensor:
+    r"""The inner products :math:`\mathbf{z}_u^\top\mathbf{z}_v` of the
+    pairs ``edge_index = [u; v]``: the same numbers as
+    ``(z[u] * z[v]).sum(1)`` up to float rounding, 3-4x faster forward and
+    backward on CPU (benchmarks.speed)."""
+    if edge_index.numel() == 0:
+        return z.new_zeros(0)
+    return _PairDot.apply(z.contiguous(), edge_index[0].contiguous(), edge_index[1].contiguous())
+
+
 class SparseOperator:
     """A fixed (not trained) sparse matrix :math:`\\mathbf{M}` kept in CSR
     together with :math:`\\mathbf{M}^\\top`; ``op @ dense`` is differentiable
