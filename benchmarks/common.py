@@ -78,19 +78,23 @@ def summarise(rows: Iterable[dict], keys: Sequence[str], metrics: Sequence[str])
     return table
 
 
-COUNT_METRICS = ("width", "width", "epochs", "best_epoch")
+COUNT_METRICS = ("width", "epochs", "best_epoch", "peak_rss_mb")
 
 
 def format_table(table: Sequence[dict], keys: Sequence[str], metrics: Sequence[str]) -> str:
     """A Markdown table of :func:`summarise`'s output (mean ± std); counts
-    and seconds with one decimal, scores with four."""
+    with one decimal, seconds with two, scores with four; "–" where no run
+    has the metric (a heuristic has no width)."""
     header = list(keys) + ["runs"] + list(metrics)
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for entry in table:
         cells = [str(entry[k]) for k in keys] + [str(entry["runs"])]
         for metric in metrics:
             mean, std = entry[metric]
-            digits = 1 if metric in COUNT_METRICS or metric.endswith("_s") else 4
+            if np.isnan(mean):
+                cells.append("–")
+                continue
+            digits = 1 if metric in COUNT_METRICS or metric.endswith("_s") else 2 if metric == "seconds" else 4
             cells.append(f"{mean:.{digits}f} ± {std:.{digits}f}")
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)

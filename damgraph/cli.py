@@ -27,14 +27,14 @@ class UsageError(Exception):
 
 def read_graph(source: str, fmt: str = "auto", data_root: Optional[str] = None) -> Any:
     """A graph from a dataset name or a graph file, in a form :func:`prepare_graph` takes."""
-    from damgraph.datasets import PLANETOID_NAMES, load_dataset
+    from damgraph.datasets import DATASET_NAMES, load_dataset
 
-    if source.lower() in PLANETOID_NAMES and not Path(source).exists():
+    if source.lower() in DATASET_NAMES and not Path(source).exists():
         return load_dataset(source, root=data_root)[0]
     path = Path(source)
     if not path.is_file():
         raise UsageError(f"{source}: no such file or dataset; give a graph file or one of "
-                         f"{', '.join(PLANETOID_NAMES)}")
+                         f"{', '.join(DATASET_NAMES)}")
     if path.stat().st_size == 0:
         raise UsageError(f"{source}: the file is empty; give a graph with at least one edge")
     if fmt == "auto":
@@ -123,8 +123,10 @@ def cmd_embed(args: argparse.Namespace) -> int:
     est = DAMEmbedding(val_fraction=args.val_fraction, directed=args.directed, verbose=not args.quiet,
                        **settings_from_args(args, ESTIMATOR_SETTINGS))
     est._config()  # bad settings are refused before the input is read
+    start = time.perf_counter()
     graph = read_graph(args.input, args.format, args.data_root)
     features = read_features(args.features) if args.features else None
+    read_s = time.perf_counter() - start
     start = time.perf_counter()
     est.fit(graph, features, header=args.header)
     seconds = time.perf_counter() - start
@@ -138,6 +140,7 @@ def cmd_embed(args: argparse.Namespace) -> int:
                 "input": args.input, "params": est.get_params(), "config": asdict(est.config_),
                 "versions": versions(), "nodes": len(est.node_ids_), "learned_width": est.width_,
                 "val_auc": est.val_auc_, "best_epoch": est.best_epoch_, "seconds": round(seconds, 3),
+                "read_seconds": round(read_s, 3),
                 "decoder": est.config_.decoder, "scores": SCORE_NOTE[est.config_.decoder],
                 "graph_report": est.graph_report_, "files": [str(f) for f in files.values()],
                 "node_ids": [jsonable(i) for i in est.node_ids_]}, indent=2) + "\n")
@@ -151,7 +154,7 @@ def cmd_embed(args: argparse.Namespace) -> int:
     print(f"embedded {len(est.node_ids_)} nodes, {report['input_edges']} input edges "
           f"({report['self_loops']} self-loops, {report['duplicates']} duplicates merged, "
           f"{report['isolated']} isolated): learned width {est.width_} of {est.config_.dim}, val AUC {val}, "
-          f"{seconds:.1f} s")
+          f"best epoch {est.best_epoch_}, {seconds:.1f} s (reading the input {read_s:.1f} s)")
     if est.config_.decoder != "inner":
         print(f"note: {SCORE_NOTE[est.config_.decoder]}")
     print("wrote " + ", ".join(str(f) for f in args.written))
@@ -273,7 +276,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     def common(p: argparse.ArgumentParser) -> None:
-        p.add_argument("input", help="graph file, or a dataset name: cora, citeseer, pubmed")
+        p.add_argument("input", help="graph file, or a dataset name: cora, citeseer, pubmed, photo, computers, "
+                                     "cs, physics")
         p.add_argument("--format", choices=INPUT_FORMATS, default="auto",
                        help="input format (default: from the suffix; edge list otherwise)")
         p.add_argument("--directed", action="store_true", help="keep edge directions (default: symmetrise)")

@@ -1,4 +1,6 @@
-"""Planetoid citation graphs (Cora, CiteSeer, PubMed) from a configurable root."""
+"""Benchmark graphs from a configurable data root, through PyG's loaders:
+the Planetoid citation graphs (Cora, CiteSeer, PubMed), Amazon co-purchase
+graphs (Photo, Computers) and Coauthor graphs (CS, Physics)."""
 from __future__ import annotations
 
 import hashlib
@@ -7,13 +9,18 @@ import shutil
 from pathlib import Path
 from typing import Union
 
-from torch_geometric.datasets import Planetoid
+from torch_geometric.datasets import Amazon, Coauthor, Planetoid
 
 DATA_ENV = "DAMGRAPH_DATA"
 DEFAULT_ROOT = "data"
 # Planetoid's spelling of each name (its folder name), keyed by lower case.
 PLANETOID_NAMES = {"cora": "Cora", "citeseer": "CiteSeer", "pubmed": "PubMed"}
 RAW_SUFFIXES = ("x", "tx", "allx", "y", "ty", "ally", "graph", "test.index")
+#: Shchur et al.'s graphs ("Pitfalls of GNN evaluation", 2018): loader and folder name, keyed by lower case.
+SHCHUR_NAMES = {"photo": (Amazon, "Photo"), "computers": (Amazon, "Computers"), "cs": (Coauthor, "CS"),
+                "physics": (Coauthor, "Physics")}
+#: Every dataset name :func:`load_dataset` takes.
+DATASET_NAMES = (*PLANETOID_NAMES, *SHCHUR_NAMES)
 
 
 class DatasetNotFoundError(FileNotFoundError):
@@ -26,8 +33,13 @@ def resolve_root(root: Union[str, Path, None] = None) -> Path:
 
 
 def raw_files(name: str) -> list[str]:
-    """The 8 raw Planetoid file names of dataset :obj:`name`."""
-    return [f"ind.{name.lower()}.{suffix}" for suffix in RAW_SUFFIXES]
+    """The raw file names of dataset :obj:`name` (8 for a Planetoid graph, one ``.npz`` otherwise)."""
+    key = name.lower()
+    if key == "cs" or key == "physics":
+        return [f"ms_academic_{key[:3]}.npz"]
+    if key in SHCHUR_NAMES:
+        return [f"amazon_electronics_{key}.npz"]
+    return [f"ind.{key}.{suffix}" for suffix in RAW_SUFFIXES]
 
 
 def _cache_root(root: Path) -> Path:
@@ -37,6 +49,10 @@ def _cache_root(root: Path) -> Path:
     base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
     key = hashlib.sha1(str(root.resolve()).encode()).hexdigest()[:12]
     return Path(base) / "damgraph" / "planetoid" / key
+
+
+def _count(files: list[str]) -> str:
+    return "8 Planetoid files" if len(files) == 8 else "file"
 
 
 def load_graph(name: str, root: Union[str, Path, None] = None, normalize_features: bool = False):
@@ -55,9 +71,10 @@ def load_dataset(
     root: Union[str, Path, None] = None,
     normalize_features: bool = False,
     download: bool = True,
-) -> Planetoid:
+):
     """Load Cora, CiteSeer or PubMed through PyG's :class:`Planetoid`
-    (public split masks included).
+    (public split masks included), or Photo, Computers (:class:`Amazon`),
+    CS or Physics (:class:`Coauthor`), which have no fixed split.
 
     The root comes from :obj:`root`, then the ``DAMGRAPH_DATA`` environment
     variable, then ``data/``; files are read from ``<root>/<Name>/raw/``.
@@ -65,11 +82,12 @@ def load_dataset(
     ``~/.cache/damgraph`` (``$XDG_CACHE_HOME``), one folder per root. Files
     missing from the root are downloaded by PyG into that cache folder where
     a network allows (a failed download leaves no folder behind); otherwise a
-    :class:`DatasetNotFoundError` names the 8 files and the folder they belong
+    :class:`DatasetNotFoundError` names the files and the folder they belong
     in.
 
     Args:
-        name (str): ``"cora"``, ``"citeseer"`` or ``"pubmed"`` (any case).
+        name (str): ``"cora"``, ``"citeseer"``, ``"pubmed"``, ``"photo"``,
+            ``"computers"``, ``"cs"`` or ``"physics"`` (any case).
         root (str or Path, optional): Data root.
         normalize_features (bool, optional): Row-normalise the features, as
             the GCN classifier of Kipf and Welling does; GAE/VGAE link
@@ -79,9 +97,9 @@ def load_dataset(
             :obj:`False` missing files raise at once. (default: :obj:`True`)
     """
     key = str(name).lower()
-    if key not in PLANETOID_NAMES:
-        raise ValueError(f"unknown dataset {name!r}: choose one of {', '.join(PLANETOID_NAMES)}")
-    pyg_name = PLANETOID_NAMES[key]
+    if key not in DATASET_NAMES:
+        raise ValueError(f"unknown dataset {name!r}: choose one of {', '.join(DATASET_NAMES)}")
+    loader, pyg_name = SHCHUR_NAMES[key] if key in SHCHUR_NAMES else (Planetoid, PLANETOID_NAMES[key])
     root = resolve_root(root)
     raw_dir = root / pyg_name / "raw"
     files = raw_files(key)
@@ -100,17 +118,17 @@ def load_dataset(
 
     transform = NormalizeFeatures() if normalize_features else None
     if present or all((cache_raw / f).is_file() for f in files):  # copied, or downloaded before
-        return Planetoid(str(cache), pyg_name, transform=transform)
+        return loader(str(cache), pyg_name, transform=transform)
     why = "downloading is switched off"
     if download:  # PyG downloads the missing files, into the cache, where a network allows
         created = [p for p in [cache / pyg_name, *(cache / pyg_name).parents] if not p.exists()]
         try:
-            return Planetoid(str(cache), pyg_name, transform=transform)
+            return loader(str(cache), pyg_name, transform=transform)
         except Exception as err:
             why = f"the download failed: {err.__class__.__name__}"
             if created:  # leave no empty or half-filled folder behind
                 shutil.rmtree(created[-1], ignore_errors=True)
     raise DatasetNotFoundError(
-        f"dataset {pyg_name} not found in {raw_dir} ({why}); put its 8 Planetoid files "
+        f"dataset {pyg_name} not found in {raw_dir} ({why}); put its {_count(files)} "
         f"({', '.join(files)}) in {raw_dir}, or point --data-root / ${DATA_ENV} at a folder "
         f"holding {pyg_name}/raw/")

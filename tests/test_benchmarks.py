@@ -225,3 +225,43 @@ def test_two_benchmark_processes_on_one_out_keep_every_row(tmp_path, data_root):
     for proc in procs:
         assert proc.wait(timeout=300) == 0, proc.stderr.read()
     assert sorted(r["seed"] for r in _rows(out / "linkpred.csv")) == ["0", "1", "2", "3", "4", "5"]
+
+
+def test_embed_benchmark_scores_every_method_on_held_out_edges(tmp_path, capsys):
+    """The user-path benchmark on a small edge-list file: every method gets a
+    row with AUCs in range, the spectral embedding takes damgraph's width,
+    and a re-run reuses the rows."""
+    import networkx as nx
+
+    from benchmarks import embed
+
+    g = nx.stochastic_block_model([40, 40, 40], [[0.25, 0.01, 0.01], [0.01, 0.25, 0.01], [0.01, 0.01, 0.25]],
+                                  seed=0)
+    path = tmp_path / "sbm.txt"
+    path.write_text("".join(f"{u} {v}\n" for u, v in g.edges))
+    argv = ["--graphs", str(path), "--seeds", "0", "--dim", "16", "--out", str(tmp_path / "out"), "--quiet"]
+    assert embed.main(argv) == 0
+    rows = {r["method"]: r for r in _rows(tmp_path / "out" / "embed.csv")}
+    assert set(rows) == {"damgraph", "spectral", "adamic-adar", "resource-allocation"}
+    assert rows["spectral"]["width"] == rows["damgraph"]["width"] and 1 <= int(rows["damgraph"]["width"]) <= 16
+    for row in rows.values():
+        assert 0.5 < float(row["test_auc"]) <= 1.0 and float(row["seconds"]) >= 0
+        assert int(row["test_pairs"]) == 2 * int(0.1 * g.number_of_edges())  # RandomLinkSplit floors
+    assert float(rows["damgraph"]["test_auc"]) > 0.8  # three planted communities
+    capsys.readouterr()
+    assert embed.main(argv) == 0 and "reusing 4 finished run(s)" in capsys.readouterr().out
+    assert {p.name for p in (tmp_path / "out").iterdir() if not p.name.startswith(".")} == {
+        "embed.csv", "embed.md", "embed.json", "embed.png"}
+
+
+def test_embed_benchmark_refuses_a_missing_peer_package(capsys):
+    import importlib.util
+
+    from benchmarks import embed
+
+    if importlib.util.find_spec("nodevectors") is not None:
+        pytest.skip("nodevectors is installed here")
+    with pytest.raises(SystemExit) as info:
+        embed.parse_args(["--methods", "prone"])
+    assert info.value.code == 2
+    assert "need nodevectors; install them with: pip install 'damgraph[peers]'" in capsys.readouterr().err

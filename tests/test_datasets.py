@@ -81,3 +81,17 @@ def test_a_failed_download_leaves_no_folder(tmp_path, monkeypatch):
     with pytest.raises(DatasetNotFoundError, match=r"the download failed: OSError\); put its 8 Planetoid files"):
         load_dataset("cora", root=root)
     assert list(tmp_path.rglob("*")) == [root]  # neither the data root nor the cache holds a new folder
+
+
+@pytest.mark.parametrize("name, nodes, undirected_edges, features, classes", [
+    ("photo", 7650, 119081, 745, 8),
+    ("cs", 18333, 81894, 6805, 15),
+])
+def test_amazon_and_coauthor_graphs_load_from_the_root(data_root, name, nodes, undirected_edges, features, classes):
+    if not (data_root / {"photo": "Photo", "cs": "CS"}[name] / "raw").is_dir():
+        pytest.skip(f"{name} is not in the data root {data_root}")
+    data = load_dataset(name, root=data_root)[0]
+    assert data.num_nodes == nodes and data.num_features == features
+    assert int(data.y.max()) + 1 == classes
+    assert data.edge_index.size(1) == 2 * undirected_edges  # both directions, no self-loops
+    assert not (data.edge_index[0] == data.edge_index[1]).any()
