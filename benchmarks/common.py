@@ -9,11 +9,12 @@ import io
 import json
 import os
 import platform
+import subprocess
 import sys
 import time
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Callable, Dict, Iterable, Iterator, List, Optional, Sequence
+from typing import Callable, Dict, Iterable, Iterator, List, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -176,6 +177,119 @@ def check_out(out: Path) -> None:
         raise OSError(f"cannot write to --out {out}: {existing} is not a writable folder; choose another --out")
 
 
+@dataclass
+class Parallel:
+    """How a sweep is spread over processes and machines: :obj:`jobs`
+    worker processes at once on this machine (one torch thread each),
+    only the :obj:`shard` ``(i, n)``-th of ``n`` disjoint parts of the plan
+    (``i`` from 1), the rows of the result folders in :obj:`merge` added
+    first; :obj:`worker` marks a process that one with ``jobs > 1``
+    started, and :obj:`command` is the command line a worker runs."""
+
+    jobs: int = 1
+    shard: Optional[Tuple[int, int]] = None
+    merge: Sequence[Path] = ()
+    worker: bool = False
+    command: Sequence[str] = ()
+
+
+def shard_of(plan: Sequence[dict], shard: Tuple[int, int], unit: Sequence[str] = ()) -> List[dict]:
+    """The ``(i, n)``-th of ``n`` disjoint parts of :obj:`plan` that cover
+    it: entries ``i - 1``, ``i - 1 + n``, ... or, with :obj:`unit` columns,
+    every entry of the units (distinct values of those columns, in plan
+    order) ``i - 1``, ``i - 1 + n``, ... (runs that depend on each other stay together)."""
+    i, n = shard
+    units: Dict[tuple, int] = {}
+    return [entry for index, entry in enumerate(plan)
+            if (units.setdefault(tuple(entry[c] for c in unit), len(units)) if unit else index) % n == i - 1]
+
+
+def claimed(csv_path: Path, key: str) -> bool:
+    """Whether a live process has claimed the run :obj:`key` of :obj:`csv_path` (see :func:`run_sweep`)."""
+    try:
+        live = json.loads(csv_path.with_name(f".{csv_path.name}.claims").read_text())
+    except (OSError, ValueError):
+        return False
+    return key in live and _alive(live[key])
+
+
+def add_parallel_arguments(parser: argparse.ArgumentParser) -> None:
+    """``--jobs``, ``--shard`` and ``--merge`` (see :class:`Parallel`)."""
+    parser.add_argument("--jobs", type=int, default=1,
+                        help="training processes at once, each with one torch thread, sharing --out (default: 1)")
+    parser.add_argument("--shard", default=None, metavar="I/N",
+                        help="run only the I-th of N disjoint parts of the sweep (a job array of N machines, "
+                             "each with its own --out; then --merge their folders)")
+    parser.add_argument("--merge", nargs="+", default=[], metavar="DIR",
+                        help="first add the runs stored in these result folders (other shards) to --out")
+    parser.add_argument("--sweep-worker", action="store_true", help=argparse.SUPPRESS)
+
+
+def parallel_options(parser: argparse.ArgumentParser, args: argparse.Namespace, task: str,
+                     argv: Sequence[str] | None) -> Parallel:
+    """The :class:`Parallel` of parsed arguments, or argparse's usage error."""
+    cores = os.cpu_count() or 1
+    if args.jobs < 1:
+        parser.error(f"--jobs must be >= 1, got {args.jobs}")
+    if args.jobs > cores:
+        parser.error(f"--jobs {args.jobs} is more than the {cores} cores here: the processes would compete "
+                     f"for cores and run far slower; give at most {cores}")
+    shard = None
+    if args.shard is not None:
+        try:
+            i, n = (int(part) for part in args.shard.split("/"))
+        except ValueError:
+            parser.error(f"--shard must be I/N with whole numbers, such as 1/4, got {args.shard!r}")
+        if not 1 <= i <= n:
+            parser.error(f"--shard {args.shard}: I must be between 1 and N")
+        shard = (i, n)
+    merge = [Path(d) for d in args.merge]
+    for folder in merge:
+        if not (folder / f"{task}.csv").is_file():
+            parser.error(f"--merge {folder}: no {task}.csv there; give result folders of "
+                         f"python -m benchmarks.{task}")
+    command = [sys.executable, "-m", f"benchmarks.{task}", *(sys.argv[1:] if argv is None else argv)]
+    return Parallel(args.jobs, shard, merge, args.sweep_worker, command)
+
+
+def start_workers(parallel: Parallel) -> List[subprocess.Popen]:
+    """Start ``parallel.jobs - 1`` copies of the sweep's command as workers
+    (the calling process is the last job), each with one torch thread: two
+    processes with two threads each on two cores run many times slower
+    than one. They share the results file through its lock and claims."""
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+    command = [*parallel.command, "--jobs", "1", "--sweep-worker", "--quiet"]
+    return [subprocess.Popen(command, env=env) for _ in range(parallel.jobs - 1)]
+
+
+def merge_rows(csv_path: Path, folders: Sequence[Path], key_columns: Sequence[str], numeric: Sequence[str]) -> int:
+    """Add to :obj:`csv_path` the complete rows of the same-named files in
+    :obj:`folders` whose run it lacks; return how many were added. A run
+    stored in two folders with different values raises :class:`ResultFileError`."""
+    def key(row: dict) -> str:
+        return "|".join(str(row[k]) for k in key_columns)
+
+    with locked(csv_path.with_name(f".{csv_path.name}.lock")):
+        rows = read_rows(csv_path)
+        have = {key(r): r for r in rows if row_problem(r, key_columns, numeric) is None}
+        added = 0
+        for folder in folders:
+            for row in read_rows(folder / csv_path.name):
+                if row_problem(row, key_columns, numeric) is not None:
+                    continue
+                other = have.get(key(row))
+                if other is None:
+                    rows.append(row)
+                    have[key(row)] = row
+                    added += 1
+                elif {k: v for k, v in other.items() if k != "wall_s"} != {k: v for k, v in row.items() if k != "wall_s"}:
+                    raise ResultFileError(f"{folder / csv_path.name}: the run {key(row)} is also stored, with "
+                                          f"other values, in {csv_path}; merge folders of one sweep only")
+        if added:
+            write_csv(csv_path, rows)
+    return added
+
+
 def run_sweep(
     csv_path: Path,
     plan: Sequence[dict],
@@ -183,6 +297,8 @@ def run_sweep(
     key_columns: Sequence[str],
     quiet: bool = False,
     numeric: Sequence[str] = (),
+    parallel: Optional[Parallel] = None,
+    unit: Sequence[str] = (),
 ) -> List[dict]:
     """Run every entry of :obj:`plan` (a dict of settings per run) not yet
     in :obj:`csv_path`, adding ``{**entry, **run(entry)}`` and rewriting the
@@ -196,8 +312,22 @@ def run_sweep(
     sweep started twice): each takes a lock to read and write it, claims a
     run before training it, skips runs another live process has claimed,
     and waits at the end for the runs it skipped. No row is lost or run
-    twice. Returns the rows of the plan, stored and new."""
+    twice. :obj:`parallel` (:class:`Parallel`) merges other folders' rows
+    first, keeps one shard of the plan (:func:`shard_of`, by the
+    :obj:`unit` columns), and trains in worker processes. Returns the rows
+    of the plan (of the shard), stored and new."""
     from tqdm.auto import tqdm
+
+    parallel = parallel or Parallel()
+    if parallel.merge:
+        added = merge_rows(csv_path, parallel.merge, key_columns, numeric)
+        print(f"merged {added} run(s) from {', '.join(map(str, parallel.merge))} into {csv_path}")
+    if parallel.shard is not None:
+        plan = shard_of(plan, parallel.shard, unit)
+    if parallel.worker:
+        import torch
+
+        torch.set_num_threads(1)
 
     def key(row: dict) -> str:
         return "|".join(str(row[k]) for k in key_columns)
@@ -245,14 +375,25 @@ def run_sweep(
     with locked(lock):
         done = stored(warn=True)
     todo = [entry for entry in plan if key(entry) not in done]
-    if len(todo) < len(plan):
+    if len(todo) < len(plan) and not parallel.worker:
         print(f"reusing {len(plan) - len(todo)} finished run(s) from {csv_path}")
-    bar = tqdm(todo, desc="runs", unit="run", disable=quiet)
-    skipped = []
-    for entry in bar:
-        if not claim(key(entry)):
-            skipped.append(entry)
-            continue
+    workers = start_workers(parallel) if parallel.jobs > 1 and len(todo) > 1 else []
+    threads = None
+    if workers:  # this process is one of the jobs, with one torch thread like the others
+        import torch
+
+        threads = torch.get_num_threads()
+        torch.set_num_threads(1)
+    bar = tqdm(total=len(todo), desc=f"runs ({parallel.jobs} processes)" if workers else "runs", unit="run",
+               disable=quiet)
+    wanted = {key(entry) for entry in todo}
+
+    def progress() -> None:
+        with locked(lock):
+            finished = len(wanted & stored().keys())
+        bar.update(finished - bar.n)
+
+    def run_and_store(entry: dict) -> None:
         bar.set_postfix_str(" ".join(f"{k}={v}" for k, v in entry.items() if k in key_columns[:5]))
         start = time.perf_counter()
         try:
@@ -264,19 +405,36 @@ def run_sweep(
                 atomic_write_text(claims_path, json.dumps(live))
             raise
         store(row)
-    bar.close()
-    while True:  # the runs another process had claimed: wait for them, or run them if it died
-        with locked(lock):
-            done = stored()
-        missing = [e for e in skipped if key(e) not in done]
-        if not missing:
-            break
-        if claim(key(missing[0])):
-            entry = missing[0]
-            start = time.perf_counter()
-            store({**entry, **run(entry), "wall_s": round(time.perf_counter() - start, 3)})
-        else:
-            time.sleep(1.0)
+        progress()
+
+    try:
+        skipped = []
+        for entry in todo:
+            if claim(key(entry)):
+                run_and_store(entry)
+            else:
+                skipped.append(entry)
+        while True:  # the runs another process had claimed: wait for them, or run them if it died
+            with locked(lock):
+                done = stored()
+            missing = [e for e in skipped if key(e) not in done]
+            if not missing:
+                break
+            if claim(key(missing[0])):
+                run_and_store(missing[0])
+            else:
+                time.sleep(1.0)
+                progress()
+    finally:
+        bar.close()
+        for worker in workers:  # Ctrl-C reaches the workers too: they give back their runs and stop
+            worker.wait()
+        if threads is not None:
+            torch.set_num_threads(threads)
+    failed = [w.returncode for w in workers if w.returncode != 0]
+    if failed:
+        print(f"warning: {len(failed)} worker process(es) failed (exit {failed[0]}; see above); this process "
+              "did their runs", file=sys.stderr)
     return [done[key(entry)] for entry in plan]
 
 
@@ -306,6 +464,7 @@ def add_sweep_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2, 3, 4])
     parser.add_argument("--data-root", default=None, help=f"data root (default: ${DATA_ENV}, else data/)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    add_parallel_arguments(parser)
 
 
 def refuse_repeats(parser: argparse.ArgumentParser, args: argparse.Namespace, names: Sequence[str]) -> None:
@@ -342,9 +501,11 @@ def start_sweep(task: str, args: argparse.Namespace, config, argv: Sequence[str]
     read_rows(out / f"{task}.csv")  # stored results that cannot be read stop the sweep here
     data = {name: load(name) for name in args.datasets}
     prepare_out(out)
+    if getattr(args, "sweep_worker", False):  # the process that started the workers records the sweep
+        return data
     write_json(out / f"{task}.json", {
         "command": f"python -m benchmarks.{task} " + " ".join(sys.argv[1:] if argv is None else argv),
-        "args": vars(args), "environment": environment(),
+        "args": {k: v for k, v in vars(args).items() if k != "parallel"}, "environment": environment(),
         "config": {k: asdict(v) for k, v in config.items()} if isinstance(config, dict) else asdict(config)})
     return data
 

@@ -28,8 +28,8 @@ from typing import Callable, Dict, List, Sequence
 
 import numpy as np
 
-from benchmarks.common import (ResultFileError, proc_status_mb, read_rows, refuse_repeats, run_sweep, save_figure,
-                               start_sweep, finish_sweep)
+from benchmarks.common import (ResultFileError, add_parallel_arguments, claimed, finish_sweep, parallel_options,
+                               proc_status_mb, read_rows, refuse_repeats, run_sweep, save_figure, start_sweep)
 
 KEYS = ("graph", "method", "seed", "config_id")
 GROUP = ("graph", "method")
@@ -54,19 +54,23 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
     p.add_argument("--dim", type=int, default=128, help="starting width of damgraph; the width of methods "
                    "without a learned one when damgraph has not run (default: 128)")
+    p.add_argument("--min-epochs", type=int, default=1, help="damgraph's min_epochs (default: 1)")
+    p.add_argument("--val-window", type=int, default=1, help="damgraph's val_window (default: 1)")
     p.add_argument("--data-root", default=None, help="data root of the dataset names")
     p.add_argument("--out", default="results/embed", help="output folder (default: results/embed)")
     p.add_argument("--quick", action="store_true", help=f"graphs {' '.join(QUICK_GRAPHS)}, seed 0, "
                    "the methods installed (about a minute on 2 cores)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    add_parallel_arguments(p)
     args = p.parse_args(argv)
     if args.quick:
         args.graphs, args.seeds = QUICK_GRAPHS, [0]
     refuse_repeats(p, args, ("graphs", "methods", "seeds"))
     if any(s < 0 for s in args.seeds):
         p.error("--seeds: a seed must be >= 0")
-    if args.dim < 1:
-        p.error(f"--dim must be >= 1, got {args.dim}")
+    for flag in ("dim", "min_epochs", "val_window"):
+        if getattr(args, flag) < 1:
+            p.error(f"--{flag.replace('_', '-')} must be >= 1, got {getattr(args, flag)}")
     import importlib.util
 
     missing = [m for m in args.methods if m in PEERS and importlib.util.find_spec(PEERS[m]) is None]
@@ -74,6 +78,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         p.error(f"--methods {' '.join(missing)} need {', '.join(PEERS[m] for m in missing)}; "
                 "install them with: pip install 'damgraph[peers]'")
     args.methods = [m for m in args.methods if m not in missing]
+    args.parallel = parallel_options(p, args, "embed", argv)
     return args
 
 
@@ -167,10 +172,18 @@ def runner(args: argparse.Namespace, graphs: Dict[str, object], csv_path: Path) 
 
     splits: Dict = {}
 
-    def learned_width(graph: str, seed: int) -> int:
-        rows = [r for r in read_rows(csv_path) if r["graph"] == graph and r["method"] == "damgraph"
-                and r["seed"] == str(seed)]
-        return int(float(rows[0]["width"])) if rows else args.dim
+    def learned_width(graph: str, seed: int, config_id: str) -> int:
+        """damgraph's width on this graph and seed; a run of another process is waited for."""
+        key = "|".join(map(str, (graph, "damgraph", seed, config_id)))
+        while True:
+            rows = [r for r in read_rows(csv_path) if r["graph"] == graph and r["method"] == "damgraph"
+                    and r["seed"] == str(seed) and r["width"]]
+            if rows or "damgraph" not in args.methods:
+                return int(float(rows[0]["width"])) if rows else args.dim
+            if not claimed(csv_path, key):
+                raise ResultFileError(f"the {graph} seed {seed} runs take damgraph's learned width, but no process "
+                                   "has stored or is running that damgraph run; run the command again")
+            time.sleep(1.0)
 
     def run(entry: dict) -> dict:
         import torch
@@ -191,13 +204,14 @@ def runner(args: argparse.Namespace, graphs: Dict[str, object], csv_path: Path) 
 
             from damgraph.estimator import DAMEmbedding
 
-            est = DAMEmbedding(dim=args.dim, seed=seed).fit(Data(edge_index=train, num_nodes=n))
+            est = DAMEmbedding(dim=args.dim, min_epochs=args.min_epochs, val_window=args.val_window,
+                               seed=seed).fit(Data(edge_index=train, num_nodes=n))
             z = est.embedding_
             row.update(best_epoch=est.best_epoch_, val_auc=est.val_auc_)
         elif method == "spectral":
-            z = spectral_embedding(train, n, learned_width(graph, seed), seed)
+            z = spectral_embedding(train, n, learned_width(graph, seed, entry["config_id"]), seed)
         elif method in PEERS:
-            z = peer_embedding(method, train, n, learned_width(graph, seed), seed)
+            z = peer_embedding(method, train, n, learned_width(graph, seed, entry["config_id"]), seed)
         else:
             z = None
             scores = heuristic(method, train, n, pairs)
@@ -249,7 +263,7 @@ def plot(rows: Sequence[dict], path: Path) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     settings = {"dim": args.dim, "damgraph": "DAMEmbedding defaults (GAE, lam 0.03, inner-product decoder)",
-                "held_out": 0.1}
+                "min_epochs": args.min_epochs, "val_window": args.val_window, "held_out": 0.1}
     try:
         args.datasets = args.graphs  # start_sweep loads every graph before creating --out
         graphs = start_sweep("embed", args, {}, argv, lambda name: load_graph(name, args.data_root))
@@ -257,15 +271,20 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"error: {err}", file=sys.stderr)
         return 2
     out = Path(args.out)
-    cid = f"dim={args.dim}|held_out=0.1"
+    cid = f"dim={args.dim}|held_out=0.1" + "".join(f"|{k}={getattr(args, k)}" for k in ("min_epochs", "val_window")
+                                                    if getattr(args, k) != 1)
+    # damgraph's runs first: the spectral and peer runs of a graph and seed take its learned width
     plan: List[dict] = [{"graph": g, "method": m, "seed": s, "config_id": cid}
-                        for g in args.graphs for s in args.seeds for m in args.methods]
+                        for first in (True, False) for g in args.graphs for s in args.seeds for m in args.methods
+                        if (m == "damgraph") == first]
     try:
         rows = run_sweep(out / "embed.csv", plan, runner(args, graphs, out / "embed.csv"), KEYS, quiet=args.quiet,
-                         numeric=METRICS)
+                         numeric=METRICS, parallel=args.parallel, unit=("graph", "seed"))
     except ResultFileError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
+    if args.parallel.worker:
+        return 0
     plot(rows, out / "embed.png")
     finish_sweep("embed", out, rows, GROUP, METRICS, [f"settings: {settings}"], ["embed.png"])
     return 0

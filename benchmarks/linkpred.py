@@ -18,8 +18,8 @@ from pathlib import Path
 from typing import Callable, Dict, List, Sequence, Tuple
 
 
-from benchmarks.common import (ResultFileError, add_sweep_arguments, finish_sweep, refuse_repeats, run_sweep,
-                               settings_or_usage_error, start_sweep)
+from benchmarks.common import (ResultFileError, add_sweep_arguments, finish_sweep, parallel_options, refuse_repeats,
+                               run_sweep, settings_or_usage_error, start_sweep)
 from benchmarks.curves import format_summary, plot_curves, summary
 from benchmarks.sizing import LAMBDA_GRIDS, METHODS, Job, Split
 from damgraph.config import (MODEL_SETTINGS, MODELS, LinkPredConfig, add_config_arguments, config_id, model_config,
@@ -36,7 +36,7 @@ METRICS = ("width", "test_auc", "test_ap", "test_hits@20", "test_mrr", "val_auc"
 #: The settings of a run that vary within a sweep (the rest: config_id).
 PER_RUN = ("dim", "seed", "gate", "lam")
 #: The training settings the harness takes as flags; unset, each is the model's preset.
-TRAINING_FLAGS = ("epochs", "patience", "lr", "beta_lr", "weight_decay", "grad_clip", "hidden", "num_layers",
+TRAINING_FLAGS = ("epochs", "patience", "min_epochs", "val_window", "lr", "beta_lr", "weight_decay", "grad_clip", "hidden", "num_layers",
                   "dropout", "conv", "batch_norm", "activation", "gate_hidden", "decoder", "decoder_hidden",
                   "decoder_dropout", "masking", "mask_ratio", "walk_length", "degree_weight", "device")
 
@@ -56,6 +56,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p.set_defaults(seeds=list(DEFAULT_SEEDS))
     args = p.parse_args(argv)
     finish_arguments(p, args)
+    args.parallel = parallel_options(p, args, "linkpred", argv)
     return args
 
 
@@ -164,10 +165,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     out = Path(args.out)
     try:
         rows = run_sweep(out / "linkpred.csv", sweep_plan(args, cid), sweep_runner(args, base, data), KEYS,
-                         quiet=args.quiet, numeric=METRICS)
+                         quiet=args.quiet, numeric=METRICS, parallel=args.parallel)
     except ResultFileError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
+    if args.parallel.worker:
+        return 0
     plot_curves(rows, "test_auc", out / "linkpred.png", f"link prediction, {args.model.upper()}")
     plot_curves(rows, "probe_acc", out / "probe.png",
                 f"linear probe of the {args.model.upper()} embeddings (public split)")

@@ -26,8 +26,8 @@ from pathlib import Path
 from typing import Dict, List, Sequence
 
 from benchmarks import linkpred
-from benchmarks.common import (ResultFileError, add_sweep_arguments, finish_sweep, read_rows, refuse_repeats, run_sweep,
-                               settings_or_usage_error, start_sweep)
+from benchmarks.common import (ResultFileError, add_sweep_arguments, finish_sweep, parallel_options, read_rows,
+                               refuse_repeats, run_sweep, settings_or_usage_error, start_sweep)
 from benchmarks.curves import format_summary, plot_curves, summary
 from damgraph.config import MODELS, NodeClfConfig, add_config_arguments, config_id, with_settings
 from damgraph.datasets import load_dataset
@@ -69,6 +69,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     gcn = settings_or_usage_error(p, lambda: gcn_config(args))
     settings_or_usage_error(p, lambda: [with_settings(gcn, lam=lam) for lam in args.gcn_lam], "--gcn-lam")
     settings_or_usage_error(p, lambda: [with_settings(gcn, hidden=h) for h in args.dims], "--dims")
+    args.parallel = parallel_options(p, args, "nodeclf", argv)
     return args
 
 
@@ -156,10 +157,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"error: {err}", file=sys.stderr)
             return 2
     try:
-        rows = run_sweep(out / "nodeclf.csv", plan, run, KEYS, quiet=args.quiet, numeric=METRICS)
+        rows = run_sweep(out / "nodeclf.csv", plan, run, KEYS, quiet=args.quiet, numeric=METRICS,
+                         parallel=args.parallel)
     except ResultFileError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
+    if args.parallel.worker:
+        return 0
     plot_curves(rows, "acc", out / "nodeclf.png", "node classification on the public split (probe and GCN)")
     tables = []
     for part, reference in (("probe", "fixed"), ("supervised", "gcn-fixed")):

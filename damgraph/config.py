@@ -36,7 +36,8 @@ MODES = ("full", "precomputed")
 
 #: The settings :class:`~damgraph.DAMEmbedding` and ``damgraph embed`` take
 #: (``None``: the model's preset); the others keep the preset.
-ESTIMATOR_SETTINGS = ("dim", "model", "decoder", "lam", "epochs", "patience", "lr", "beta_lr", "seed", "device")
+ESTIMATOR_SETTINGS = ("dim", "model", "decoder", "lam", "epochs", "patience", "min_epochs", "val_window", "lr",
+                      "beta_lr", "seed", "device")
 
 
 def setting(default: Any, help: str, choices: Optional[Sequence[str]] = None, low: Optional[float] = None,
@@ -76,6 +77,8 @@ class LinkPredConfig:
     weight_decay: float = setting(0.0, "Adam weight decay of the weights (never of the gates)", low=0)
     epochs: int = setting(400, "most training epochs", low=1)
     patience: int = setting(100, "stop after this many epochs without a better validation score", low=1)
+    min_epochs: int = setting(1, "model selection keeps no epoch before this one", low=1)
+    val_window: int = setting(1, "rank epochs by the mean validation score of their last this-many epochs", low=1)
     seed: int = setting(0, "seed of the split, the initialisation and every random draw", low=0, high=2 ** 32 - 1)
     device: str = setting("cpu", "cpu, cuda or cuda:N", pattern=DEVICE_PATTERN)
     mask_ratio: float = setting(0.7, "maskgae: share of the edges hidden (edge masking) or of the nodes "
@@ -208,10 +211,18 @@ def check_settings(config: Any) -> None:
             raise ValueError(f"{f.name} must be {_range_text(meta)}, got {value!r}")
 
 
+#: Settings added after result files were stored, with the value that
+#: reproduces the earlier behaviour: :func:`config_id` leaves them out at
+#: that value, so that the stored runs keep their ids.
+LATER_SETTINGS = {"min_epochs": 1, "val_window": 1}
+
+
 def config_id(config: Any, per_run: Sequence[str]) -> str:
-    """Every setting of :obj:`config` except the per-run ones, as one
-    string: a stored run is reused only when it matches."""
-    return "|".join(f"{k}={v}" for k, v in sorted(asdict(config).items()) if k not in per_run)
+    """Every setting of :obj:`config` except the per-run ones (and the
+    :data:`LATER_SETTINGS` at their neutral value), as one string: a stored
+    run is reused only when it matches."""
+    return "|".join(f"{k}={v}" for k, v in sorted(asdict(config).items())
+                    if k not in per_run and not (k in LATER_SETTINGS and v == LATER_SETTINGS[k]))
 
 
 def _preset_text(name: str) -> str:

@@ -56,6 +56,11 @@ class DAMEmbedding(BaseEstimator):
         epochs (int, optional): Most training epochs (preset: 400; maskgae 800).
         patience (int, optional): Epochs without a better validation AUC
             before stopping (preset: 100; maskgae 300).
+        min_epochs (int, optional): No epoch before this one is kept
+            (preset: 1).
+        val_window (int, optional): Rank epochs by the mean validation AUC
+            of their last ``val_window`` epochs (preset: 1, the AUC
+            itself); a few epochs steady a small graph's noisy validation.
         lr (float, optional): Adam learning rate of the weights (preset: 0.01).
         beta_lr (float, optional): Learning rate of the DAM betas (preset: 0.2).
         val_fraction (float): Share of edges held out to select the best
@@ -80,7 +85,8 @@ class DAMEmbedding(BaseEstimator):
 
     def __init__(self, dim: Optional[int] = None, model: str = "gae", decoder: Optional[str] = "inner",
                  lam: Optional[float] = None,
-                 epochs: Optional[int] = None, patience: Optional[int] = None, lr: Optional[float] = None,
+                 epochs: Optional[int] = None, patience: Optional[int] = None, min_epochs: Optional[int] = None,
+                 val_window: Optional[int] = None, lr: Optional[float] = None,
                  beta_lr: Optional[float] = None, val_fraction: float = 0.05, input_dim: int = 64,
                  directed: bool = False, seed: int = 0, device: str = "cpu", verbose: bool = False):
         self.dim = dim
@@ -89,6 +95,8 @@ class DAMEmbedding(BaseEstimator):
         self.lam = lam
         self.epochs = epochs
         self.patience = patience
+        self.min_epochs = min_epochs
+        self.val_window = val_window
         self.lr = lr
         self.beta_lr = beta_lr
         self.val_fraction = val_fraction

@@ -39,6 +39,8 @@ def fit(
     steps_per_epoch: int = 1,
     desc: Optional[str] = None,
     grad_clip: float = 0.0,
+    min_epochs: int = 1,
+    val_window: int = 1,
 ) -> TrainingRecord:
     """Train :obj:`model` for up to :obj:`epochs` epochs of
     :obj:`steps_per_epoch` optimiser steps each on ``loss(step) + lam *
@@ -49,15 +51,24 @@ def fit(
     last. With :obj:`desc` a tqdm bar shows the epochs; a positive
     :obj:`grad_clip` clips the total gradient norm of the weights (not of the
     gates, whose drift stays steady) before each step. The record's loss of
-    an epoch is the mean over its steps."""
-    if epochs < 1 or patience < 1 or steps_per_epoch < 1:
-        raise ValueError(f"epochs, patience and steps_per_epoch must be >= 1, got {epochs}, {patience} "
-                         f"and {steps_per_epoch}")
+    an epoch is the mean over its steps.
+
+    Selection can be made robust to a small, noisy validation set: only
+    epochs from :obj:`min_epochs` on are candidates (the patience counts
+    from there), and a candidate is ranked by the mean validation score of
+    its last :obj:`val_window` epochs; the record's ``val_score`` is the
+    kept epoch's own score."""
+    if min(epochs, patience, steps_per_epoch, min_epochs, val_window) < 1:
+        raise ValueError(f"epochs, patience, steps_per_epoch, min_epochs and val_window must be >= 1, got "
+                         f"{epochs}, {patience}, {steps_per_epoch}, {min_epochs} and {val_window}")
+    min_epochs = min(min_epochs, epochs)
     gates = {name: m for name, m in model.named_modules() if isinstance(m, SizeGate)}
     gate_list = list(gates.values())
     gate_ids = {id(p) for gate in gate_list for p in gate.parameters()}
     weights = [p for p in model.parameters() if id(p) not in gate_ids]
     best_score, best_epoch, best_state = -float("inf"), 0, None
+    best_rank = -float("inf")
+    scores: List[float] = []
     trajectory: List[Dict[str, int]] = []
     losses: List[float] = []
     epoch_range = range(1, epochs + 1)
@@ -91,10 +102,14 @@ def fit(
         if val_score is None:  # no selection: the last epoch is kept
             continue
         score = val_score()
-        if score > best_score:
-            best_score, best_epoch = score, epoch
+        scores.append(score)
+        if epoch < min_epochs:
+            continue
+        rank = sum(scores[-val_window:]) / len(scores[-val_window:])
+        if rank > best_rank:
+            best_rank, best_score, best_epoch = rank, score, epoch
             best_state = snapshot(model)
-        elif epoch - best_epoch >= patience:
+        elif epoch - max(best_epoch, min_epochs) >= patience:
             break
     train_s = time.perf_counter() - start
     if val_score is None:

@@ -61,6 +61,11 @@ def test_unwritable_output_exits_2(tmp_path, capsys, data_root):
     (linkpred, ["--dropout", "1"], "dropout must be in [0, 1), got 1.0"),
     (linkpred, ["--model", "gat"], "invalid choice: 'gat'"),
     (nodeclf, ["--parts", "probe", "probe"], "--parts lists probe more than once"),
+    (linkpred, ["--jobs", "0"], "--jobs must be >= 1, got 0"),
+    (linkpred, ["--jobs", "100000"], "--jobs 100000 is more than the"),
+    (linkpred, ["--shard", "3/2"], "--shard 3/2: I must be between 1 and N"),
+    (nodeclf, ["--shard", "one/2"], "--shard must be I/N with whole numbers, such as 1/4, got 'one/2'"),
+    (linkpred, ["--merge", "no-such-folder"], "--merge no-such-folder: no linkpred.csv there"),
 ])
 def test_bad_arguments_exit_2_with_one_line(module, bad, message, capsys):
     with pytest.raises(SystemExit) as info:
@@ -265,3 +270,81 @@ def test_embed_benchmark_refuses_a_missing_peer_package(capsys):
         embed.parse_args(["--methods", "prone"])
     assert info.value.code == 2
     assert "need nodevectors; install them with: pip install 'damgraph[peers]'" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("unit", [(), ("dataset", "seed")])
+def test_shards_cover_every_run_exactly_once(unit):
+    from benchmarks.common import shard_of
+
+    plan = [{"dataset": d, "seed": s, "method": m} for d in ("a", "b") for s in range(5) for m in ("x", "y", "z")]
+    for n in (1, 2, 3, 7, 40):
+        parts = [shard_of(plan, (i, n), unit) for i in range(1, n + 1)]
+        ids = sorted(id(e) for part in parts for e in part)
+        assert ids == sorted(id(e) for e in plan)  # every run in exactly one shard
+        if unit and n > 1:  # a unit's runs stay in one shard, and the shards share the units out evenly
+            owner = {(e["dataset"], e["seed"]): i for i, part in enumerate(parts) for e in part}
+            assert all(owner[(e["dataset"], e["seed"])] == i for i, part in enumerate(parts) for e in part)
+            sizes = [len(part) for part in parts]
+            assert max(sizes) - min(sizes) <= 3
+        if not unit:
+            sizes = [len(part) for part in parts]
+            assert max(sizes) - min(sizes) <= 1
+
+
+def test_shards_in_three_folders_merge_into_the_whole_sweep(tmp_path, capsys):
+    from benchmarks.common import Parallel, ResultFileError, run_sweep
+
+    plan = [{"seed": s, "config_id": "c"} for s in range(10)]
+    calls = []
+
+    def run(entry):
+        calls.append(entry["seed"])
+        return {"score": entry["seed"] / 4}
+
+    keys = ("seed", "config_id")
+    for name in ("part1", "part2", "part3", "all", "other"):
+        (tmp_path / name).mkdir()
+    for i in (1, 2, 3):
+        rows = run_sweep(tmp_path / f"part{i}" / "r.csv", plan, run, keys, quiet=True, numeric=("score",),
+                         parallel=Parallel(shard=(i, 3)))
+        assert [int(r["seed"]) for r in rows] == list(range(i - 1, 10, 3))
+    assert sorted(calls) == list(range(10))
+    calls.clear()
+    merged = Parallel(merge=[tmp_path / f"part{i}" for i in (1, 2, 3)])
+    rows = run_sweep(tmp_path / "all" / "r.csv", plan, run, keys, quiet=True, numeric=("score",), parallel=merged)
+    assert calls == [] and "merged 10 run(s)" in capsys.readouterr().out
+    assert [(int(r["seed"]), float(r["score"])) for r in rows] == [(s, s / 4) for s in range(10)]
+    # merging again adds nothing; a folder whose run has other values is refused
+    assert run_sweep(tmp_path / "all" / "r.csv", plan, run, keys, quiet=True, numeric=("score",),
+                     parallel=merged) == rows and calls == []
+    other = tmp_path / "other" / "r.csv"
+    run_sweep(other, plan[:1], lambda e: {"score": 9.0}, keys, quiet=True, numeric=("score",))
+    with pytest.raises(ResultFileError, match="the run 0|c is also stored, with other values"):
+        run_sweep(tmp_path / "all" / "r.csv", plan, run, keys, quiet=True, numeric=("score",),
+                  parallel=Parallel(merge=[other.parent]))
+
+
+@pytest.mark.slow
+def test_jobs_2_gives_the_rows_of_jobs_1(tmp_path, data_root):
+    """Two worker processes (one torch thread each) share the sweep: every
+    run once, the same numbers as one process, one report."""
+    import subprocess
+    import sys
+
+    timing = {"wall_s", "train_s", "seconds", "peak_rss_mb"}
+    results = {}
+    for jobs in ("1", "2"):
+        out = tmp_path / f"jobs{jobs}"
+        command = [sys.executable, "-m", "benchmarks.linkpred", "--datasets", "cora", "--methods", "fixed", "dam",
+                   "--dims", "4", "8", "--lam", "0.03", "--seeds", "0", "1", "--epochs", "5", "--data-root",
+                   str(data_root), "--out", str(out), "--quiet", "--jobs", jobs]
+        done = subprocess.run(command, capture_output=True, text=True, timeout=600)
+        assert done.returncode == 0, done.stderr
+        rows = _rows(out / "linkpred.csv")
+        assert len(rows) == 6  # fixed 4 and 8, dam from 8, seeds 0 and 1
+        results[jobs] = sorted(({k: v for k, v in r.items() if k not in timing} for r in rows),
+                               key=lambda r: (r["method"], r["dim"], r["seed"]))
+        assert {p.name for p in out.iterdir() if not p.name.startswith(".")} == {
+            "linkpred.csv", "linkpred.md", "linkpred.json", "linkpred.png", "probe.png"}
+        assert "--jobs " + jobs in json.loads((out / "linkpred.json").read_text())["command"]
+    assert results["1"] == results["2"]

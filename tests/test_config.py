@@ -28,6 +28,8 @@ LINKPRED_WRONG_TYPES = {
     "weight_decay": (None, "weight_decay must not be None"),
     "epochs": (10.5, "epochs must be an integer, got 10.5"),
     "patience": ("5", "patience must be an integer, got '5'"),
+    "min_epochs": (2.0, "min_epochs must be an integer, got 2.0"),
+    "val_window": ("3", "val_window must be an integer, got '3'"),
     "seed": (None, "seed must not be None"),
     "device": (0, "device must be a string, got 0"),
     "mask_ratio": ("0.5", "mask_ratio must be a number, got '0.5'"),
@@ -61,6 +63,8 @@ LINKPRED_OUT_OF_RANGE = [
     ("weight_decay", -5e-4, "weight_decay must be >= 0, got -0.0005"),
     ("epochs", 0, "epochs must be >= 1, got 0"),
     ("patience", 0, "patience must be >= 1, got 0"),
+    ("min_epochs", 0, "min_epochs must be >= 1, got 0"),
+    ("val_window", -1, "val_window must be >= 1, got -1"),
     ("seed", -1, "seed must be in \\[0, 4294967295\\], got -1"),
     ("seed", 2 ** 32, "seed must be in \\[0, 4294967295\\], got 4294967296"),
     ("mask_ratio", 0, "mask_ratio must be in \\(0, 1\\), got 0"),
@@ -249,9 +253,12 @@ def test_config_id_excludes_the_per_run_fields_and_is_stable():
     linkpred = config_id(LinkPredConfig(seed=5), ["seed"])
     assert linkpred == config_id(LinkPredConfig(seed=9), ["seed"]) and "seed=" not in linkpred
     keys = [item.split("=")[0] for item in linkpred.split("|")]
-    assert keys == sorted(set(LINKPRED_FIELDS) - {"seed"})
+    # the settings added later are left out at their neutral value, so stored runs keep their ids
+    assert keys == sorted(set(LINKPRED_FIELDS) - {"seed", "min_epochs", "val_window"})
     assert "hidden=None" in linkpred and "gate=dam" in linkpred
     assert config_id(LinkPredConfig(seed=5), []) != linkpred
+    assert "|val_window=10|" in config_id(LinkPredConfig(val_window=10), ["seed"])
+    assert "min_epochs=50" in config_id(LinkPredConfig(min_epochs=50), ["seed"])
 
 
 # -- command-line flags -------------------------------------------------------

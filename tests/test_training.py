@@ -38,6 +38,37 @@ def test_patience_stops_and_restores_the_best_epoch():
     assert model[1].beta.item() == betas[1]  # the weights of epoch 2 are back
 
 
+def _scripted(model, values):
+    scores, betas = iter(values), []
+
+    def val_score():
+        betas.append(model[1].beta.item())
+        return next(scores)
+
+    return val_score, betas
+
+
+def test_min_epochs_keeps_no_earlier_epoch_and_patience_counts_from_there():
+    model, optimizer, loss = _setup()
+    val_score, betas = _scripted(model, [0.9, 0.5, 0.6, 0.55, 0.5, 0.5, 0.5, 0.5])
+    record = fit(model, optimizer, loss, val_score, lam=0.1, epochs=8, patience=2, min_epochs=3)
+    assert record.best_epoch == 3 and record.val_score == 0.6 and record.epochs == 5
+    assert model[1].beta.item() == betas[2]
+
+
+def test_val_window_ranks_epochs_by_their_trailing_mean():
+    # alone, epoch 2 (0.9) is best; over windows of 3 epoch 7 is (mean 0.8 against 0.7 at epochs 2 and 3)
+    model, optimizer, loss = _setup()
+    val_score, betas = _scripted(model, [0.5, 0.9, 0.7, 0.2, 0.8, 0.8, 0.8, 0.1])
+    record = fit(model, optimizer, loss, val_score, lam=0.1, epochs=8, patience=5, val_window=3)
+    assert record.best_epoch == 7 and record.val_score == 0.8  # the kept epoch's own score
+    assert model[1].beta.item() == betas[6]
+    # min_epochs=1 and val_window=1 select exactly as before
+    model, optimizer, loss = _setup()
+    val_score, _ = _scripted(model, [0.5, 0.9, 0.7, 0.2, 0.8, 0.8, 0.8, 0.1])
+    assert fit(model, optimizer, loss, val_score, lam=0.1, epochs=8, patience=5).best_epoch == 2
+
+
 def _recording(optimizer, model):
     """Wrap optimizer.step to record every parameter's gradient as the step sees it."""
     seen = []
@@ -126,7 +157,7 @@ def test_bad_arguments_and_a_diverging_loss():
     model, optimizer, loss = _setup()
     for kwargs in (dict(epochs=0, patience=1), dict(epochs=1, patience=0), dict(epochs=1, patience=1,
                                                                              steps_per_epoch=0)):
-        with pytest.raises(ValueError, match="epochs, patience and steps_per_epoch must be >= 1"):
+        with pytest.raises(ValueError, match="epochs, patience, steps_per_epoch, min_epochs and val_window must be >= 1"):
             fit(model, optimizer, loss, None, lam=0.1, **kwargs)
     with pytest.raises(FloatingPointError, match="the training loss became nan at epoch 1"):
         fit(model, optimizer, lambda step: model(torch.full((2, 3), float("nan"))).sum(), None, lam=0.1,
