@@ -197,20 +197,53 @@ def shard_of(plan: Sequence[dict], shard: Tuple[int, int], unit: Sequence[str] =
     """The ``(i, n)``-th of ``n`` disjoint parts of :obj:`plan` that cover
     it: entries ``i - 1``, ``i - 1 + n``, ... or, with :obj:`unit` columns,
     every entry of the units (distinct values of those columns, in plan
-    order) ``i - 1``, ``i - 1 + n``, ... (runs that depend on each other stay together)."""
+    order) ``i - 1``, ``i - 1 + n``, ..., so that runs that depend on each
+    other stay together."""
     i, n = shard
     units: Dict[tuple, int] = {}
-    return [entry for index, entry in enumerate(plan)
-            if (units.setdefault(tuple(entry[c] for c in unit), len(units)) if unit else index) % n == i - 1]
+
+    def part(index: int, entry: dict) -> int:
+        if not unit:
+            return index % n
+        return units.setdefault(tuple(entry[c] for c in unit), len(units)) % n
+
+    return [entry for index, entry in enumerate(plan) if part(index, entry) == i - 1]
 
 
-def claimed(csv_path: Path, key: str) -> bool:
-    """Whether a live process has claimed the run :obj:`key` of :obj:`csv_path` (see :func:`run_sweep`)."""
+def run_key(row: dict, key_columns: Sequence[str]) -> str:
+    """The identity of a run: the values of :obj:`key_columns`, joined."""
+    return "|".join(str(row[k]) for k in key_columns)
+
+
+def _lock_path(csv_path: Path) -> Path:
+    return csv_path.with_name(f".{csv_path.name}.lock")
+
+
+def _claims_path(csv_path: Path) -> Path:
+    return csv_path.with_name(f".{csv_path.name}.claims")
+
+
+def live_claims(csv_path: Path) -> Dict[str, int]:
+    """The runs of :obj:`csv_path` that live processes have claimed (key: process id)."""
     try:
-        live = json.loads(csv_path.with_name(f".{csv_path.name}.claims").read_text())
+        claims = json.loads(_claims_path(csv_path).read_text())
     except (OSError, ValueError):
-        return False
-    return key in live and _alive(live[key])
+        return {}
+    return {k: pid for k, pid in claims.items() if _alive(pid)}
+
+
+def stored_runs(csv_path: Path, key_columns: Sequence[str], numeric: Sequence[str] = (),
+                warn: bool = False) -> Dict[str, dict]:
+    """The complete rows of :obj:`csv_path` by :func:`run_key` (the first of
+    a key); with :obj:`warn`, each row :func:`row_problem` rejects is named."""
+    good: Dict[str, dict] = {}
+    for number, row in enumerate(read_rows(csv_path), start=2):
+        problem = row_problem(row, key_columns, numeric)
+        if problem is None:
+            good.setdefault(run_key(row, key_columns), row)
+        elif warn:
+            print(f"{csv_path}, line {number}: {problem}; that run is done again", file=sys.stderr)
+    return good
 
 
 def add_parallel_arguments(parser: argparse.ArgumentParser) -> None:
@@ -264,30 +297,17 @@ def start_workers(parallel: Parallel) -> List[subprocess.Popen]:
 
 def merge_rows(csv_path: Path, folders: Sequence[Path], key_columns: Sequence[str], numeric: Sequence[str]) -> int:
     """Add to :obj:`csv_path` the complete rows of the same-named files in
-    :obj:`folders` whose run it lacks; return how many were added. A run
-    stored in two folders with different values raises :class:`ResultFileError`."""
-    def key(row: dict) -> str:
-        return "|".join(str(row[k]) for k in key_columns)
-
-    with locked(csv_path.with_name(f".{csv_path.name}.lock")):
-        rows = read_rows(csv_path)
-        have = {key(r): r for r in rows if row_problem(r, key_columns, numeric) is None}
-        added = 0
+    :obj:`folders` whose run it lacks (a run stored twice keeps its first
+    row); return how many were added."""
+    with locked(_lock_path(csv_path)):
+        runs = stored_runs(csv_path, key_columns, numeric)
+        before = len(runs)
         for folder in folders:
-            for row in read_rows(folder / csv_path.name):
-                if row_problem(row, key_columns, numeric) is not None:
-                    continue
-                other = have.get(key(row))
-                if other is None:
-                    rows.append(row)
-                    have[key(row)] = row
-                    added += 1
-                elif {k: v for k, v in other.items() if k != "wall_s"} != {k: v for k, v in row.items() if k != "wall_s"}:
-                    raise ResultFileError(f"{folder / csv_path.name}: the run {key(row)} is also stored, with "
-                                          f"other values, in {csv_path}; merge folders of one sweep only")
-        if added:
-            write_csv(csv_path, rows)
-    return added
+            for run, row in stored_runs(folder / csv_path.name, key_columns, numeric).items():
+                runs.setdefault(run, row)
+        if len(runs) > before:
+            write_csv(csv_path, list(runs.values()))
+    return len(runs) - before
 
 
 def run_sweep(
@@ -314,8 +334,8 @@ def run_sweep(
     and waits at the end for the runs it skipped. No row is lost or run
     twice. :obj:`parallel` (:class:`Parallel`) merges other folders' rows
     first, keeps one shard of the plan (:func:`shard_of`, by the
-    :obj:`unit` columns), and trains in worker processes. Returns the rows
-    of the plan (of the shard), stored and new."""
+    :obj:`unit` columns), and starts worker processes beside this one.
+    Returns the rows of the plan (of the shard), stored and new."""
     from tqdm.auto import tqdm
 
     parallel = parallel or Parallel()
@@ -324,56 +344,40 @@ def run_sweep(
         print(f"merged {added} run(s) from {', '.join(map(str, parallel.merge))} into {csv_path}")
     if parallel.shard is not None:
         plan = shard_of(plan, parallel.shard, unit)
-    if parallel.worker:
-        import torch
-
-        torch.set_num_threads(1)
+    lock, claims_path = _lock_path(csv_path), _claims_path(csv_path)
 
     def key(row: dict) -> str:
-        return "|".join(str(row[k]) for k in key_columns)
+        return run_key(row, key_columns)
 
-    lock = csv_path.with_name(f".{csv_path.name}.lock")
-    claims_path = csv_path.with_name(f".{csv_path.name}.claims")
-
-    def stored(warn: bool = False) -> Dict[str, dict]:
-        good: Dict[str, dict] = {}
-        for number, row in enumerate(read_rows(csv_path), start=2):
-            problem = row_problem(row, key_columns, numeric)
-            if problem is None:
-                good.setdefault(key(row), row)
-            elif warn:
-                print(f"{csv_path}, line {number}: {problem}; that run is done again", file=sys.stderr)
-        return good
-
-    def claims() -> Dict[str, int]:
-        try:
-            live = json.loads(claims_path.read_text())
-        except (OSError, ValueError):
-            return {}
-        return {k: pid for k, pid in live.items() if _alive(pid)}
+    def stored() -> Dict[str, dict]:
+        return stored_runs(csv_path, key_columns, numeric)
 
     def claim(entry_key: str) -> bool:
         """Take the run unless it is stored or another live process has it."""
         with locked(lock):
-            live = claims()
+            live = live_claims(csv_path)
             if entry_key in stored() or live.get(entry_key, os.getpid()) != os.getpid():
                 return False
             live[entry_key] = os.getpid()
             atomic_write_text(claims_path, json.dumps(live))
             return True
 
-    def store(row: dict) -> None:
+    def release(entry_key: str) -> None:
+        live = live_claims(csv_path)
+        live.pop(entry_key, None)
+        atomic_write_text(claims_path, json.dumps(live))
+
+    def store(row: dict) -> Dict[str, dict]:
+        """Add the row and give up its claim; return every stored run."""
         with locked(lock):
-            rows = list(stored().values())
-            if key(row) not in {key(r) for r in rows}:
-                rows.append(row)
-            write_csv(csv_path, rows)
-            live = claims()
-            live.pop(key(row), None)
-            atomic_write_text(claims_path, json.dumps(live))
+            runs = stored()
+            runs.setdefault(key(row), row)
+            write_csv(csv_path, list(runs.values()))
+            release(key(row))
+        return runs
 
     with locked(lock):
-        done = stored(warn=True)
+        done = stored_runs(csv_path, key_columns, numeric, warn=True)
     todo = [entry for entry in plan if key(entry) not in done]
     if len(todo) < len(plan) and not parallel.worker:
         print(f"reusing {len(plan) - len(todo)} finished run(s) from {csv_path}")
@@ -388,35 +392,29 @@ def run_sweep(
                disable=quiet)
     wanted = {key(entry) for entry in todo}
 
-    def progress() -> None:
-        with locked(lock):
-            finished = len(wanted & stored().keys())
-        bar.update(finished - bar.n)
-
-    def run_and_store(entry: dict) -> None:
+    def run_and_store(entry: dict) -> Dict[str, dict]:
         bar.set_postfix_str(" ".join(f"{k}={v}" for k, v in entry.items() if k in key_columns[:5]))
         start = time.perf_counter()
         try:
             row = {**entry, **run(entry), "wall_s": round(time.perf_counter() - start, 3)}
         except BaseException:
             with locked(lock):  # give the run back
-                live = claims()
-                live.pop(key(entry), None)
-                atomic_write_text(claims_path, json.dumps(live))
+                release(key(entry))
             raise
-        store(row)
-        progress()
+        return store(row)
 
     try:
         skipped = []
         for entry in todo:
             if claim(key(entry)):
-                run_and_store(entry)
+                done = run_and_store(entry)
+                bar.update(len(wanted & done.keys()) - bar.n)  # the other processes' runs count too
             else:
                 skipped.append(entry)
         while True:  # the runs another process had claimed: wait for them, or run them if it died
             with locked(lock):
                 done = stored()
+            bar.update(len(wanted & done.keys()) - bar.n)
             missing = [e for e in skipped if key(e) not in done]
             if not missing:
                 break
@@ -424,7 +422,6 @@ def run_sweep(
                 run_and_store(missing[0])
             else:
                 time.sleep(1.0)
-                progress()
     finally:
         bar.close()
         for worker in workers:  # Ctrl-C reaches the workers too: they give back their runs and stop
@@ -501,7 +498,7 @@ def start_sweep(task: str, args: argparse.Namespace, config, argv: Sequence[str]
     read_rows(out / f"{task}.csv")  # stored results that cannot be read stop the sweep here
     data = {name: load(name) for name in args.datasets}
     prepare_out(out)
-    if getattr(args, "sweep_worker", False):  # the process that started the workers records the sweep
+    if args.parallel.worker:  # the process that started the workers records the sweep
         return data
     write_json(out / f"{task}.json", {
         "command": f"python -m benchmarks.{task} " + " ".join(sys.argv[1:] if argv is None else argv),

@@ -4,10 +4,11 @@ A user embeds a graph with ``damgraph embed`` (``DAMEmbedding`` at its
 defaults) and scores node pairs with the written embeddings. This benchmark
 does exactly that on graphs without node features, and sets beside it what
 the user could use instead at the same width: a spectral embedding (the
-top eigenvectors of the normalised adjacency, scipy), the Adamic-Adar and
-resource-allocation heuristics (networkx), and fast embedders from
-maintained packages where they are installed (the ``peers`` extra:
-``nodevectors``' ProNE, ``pecanpy``'s node2vec).
+``spectral`` sizing method's: top eigenvectors of the normalised adjacency,
+scipy), the Adamic-Adar, resource-allocation and preferential-attachment
+heuristics (networkx), and fast embedders from maintained packages where
+they are installed (the ``peers`` extra: ``nodevectors``' ProNE,
+``pecanpy``'s node2vec).
 
 Per (graph, seed) 10% of the edges are held out with as many non-edges
 (PyG's ``RandomLinkSplit``, seeded); every method sees only the rest.
@@ -28,14 +29,19 @@ from typing import Callable, Dict, List, Sequence
 
 import numpy as np
 
-from benchmarks.common import (ResultFileError, add_parallel_arguments, claimed, finish_sweep, parallel_options,
-                               proc_status_mb, read_rows, refuse_repeats, run_sweep, save_figure, start_sweep)
+from benchmarks.common import (ResultFileError, add_parallel_arguments, finish_sweep, live_claims, parallel_options,
+                               proc_status_mb, refuse_repeats, run_key, run_sweep, save_figure, start_sweep,
+                               stored_runs)
 
 KEYS = ("graph", "method", "seed", "config_id")
 GROUP = ("graph", "method")
 METRICS = ("width", "test_auc", "test_ap", "test_auc_cosine", "seconds", "peak_rss_mb")
 #: Methods in the order they run (the spectral embedding takes damgraph's learned width).
-METHODS = ("damgraph", "spectral", "adamic-adar", "resource-allocation", "prone", "node2vec")
+METHODS = ("damgraph", "spectral", "adamic-adar", "resource-allocation", "preferential-attachment", "prone",
+           "node2vec")
+#: The link heuristics: networkx's function for each.
+HEURISTICS = {"adamic-adar": "adamic_adar_index", "resource-allocation": "resource_allocation_index",
+              "preferential-attachment": "preferential_attachment"}
 #: Methods from the optional ``peers`` extra, and the module each needs.
 PEERS = {"prone": "nodevectors", "node2vec": "pecanpy"}
 QUICK_GRAPHS = ["cora", "synthetic-2000"]
@@ -107,28 +113,9 @@ def held_out(data, seed: int):
     return train.edge_index, test.pos_edge_label_index, test.neg_edge_label_index
 
 
-def scores_of(z_left: np.ndarray, z_right: np.ndarray, pairs: np.ndarray) -> np.ndarray:
-    return np.einsum("ij,ij->i", z_left[pairs[0]], z_right[pairs[1]])
-
-
-def cosine(z: np.ndarray) -> np.ndarray:
-    return z / np.maximum(np.linalg.norm(z, axis=1, keepdims=True), 1e-12)
-
-
-def spectral_embedding(edge_index, n: int, width: int, seed: int) -> np.ndarray:
-    """:math:`\\mathbf{U}\\Lambda^{1/2}` of the ``width`` largest eigenpairs
-    of :math:`\\tilde{D}^{-1/2}(A + I)\\tilde{D}^{-1/2}`, so that inner
-    products are the rank-``width`` reconstruction of the adjacency."""
-    import scipy.sparse as sp
-    from scipy.sparse.linalg import eigsh
-
-    ei = edge_index.numpy()
-    a = sp.csr_matrix((np.ones(ei.shape[1]), (ei[0], ei[1])), shape=(n, n)) + sp.eye(n)
-    d = 1 / np.sqrt(np.asarray(a.sum(1)).ravel())
-    a = sp.diags(d) @ a @ sp.diags(d)
-    k = min(width, n - 2)
-    values, vectors = eigsh(a, k=k, which="LA", v0=np.random.default_rng(seed).random(n))
-    return vectors * np.sqrt(np.clip(values, 0, None))
+def pair_scores(z: np.ndarray, pairs: np.ndarray) -> np.ndarray:
+    """The inner product of the two rows of each pair."""
+    return np.einsum("ij,ij->i", z[pairs[0]], z[pairs[1]])
 
 
 def heuristic(name: str, edge_index, n: int, pairs: np.ndarray) -> np.ndarray:
@@ -137,8 +124,8 @@ def heuristic(name: str, edge_index, n: int, pairs: np.ndarray) -> np.ndarray:
     g = nx.Graph()
     g.add_nodes_from(range(n))
     g.add_edges_from(edge_index.t().tolist())
-    score = nx.adamic_adar_index if name == "adamic-adar" else nx.resource_allocation_index
-    return np.array([s for _, _, s in score(g, list(zip(pairs[0].tolist(), pairs[1].tolist())))])
+    score = getattr(nx, HEURISTICS[name])
+    return np.array([s for _, _, s in score(g, list(zip(pairs[0].tolist(), pairs[1].tolist())))], dtype=float)
 
 
 def peer_embedding(name: str, edge_index, n: int, width: int, seed: int) -> np.ndarray:
@@ -150,6 +137,7 @@ def peer_embedding(name: str, edge_index, n: int, width: int, seed: int) -> np.n
     if name == "prone":
         from nodevectors import ProNE
 
+        np.random.seed(seed)  # ProNE draws from NumPy's global generator and takes no seed
         return np.asarray(ProNE(n_components=width).fit_transform(adjacency))
     import tempfile
 
@@ -169,20 +157,26 @@ def peer_embedding(name: str, edge_index, n: int, width: int, seed: int) -> np.n
 
 def runner(args: argparse.Namespace, graphs: Dict[str, object], csv_path: Path) -> Callable[[dict], dict]:
     from sklearn.metrics import average_precision_score, roc_auc_score
+    from sklearn.preprocessing import normalize
+
+    from benchmarks.sizing.spectral import spectral_embedding
 
     splits: Dict = {}
 
-    def learned_width(graph: str, seed: int, config_id: str) -> int:
-        """damgraph's width on this graph and seed; a run of another process is waited for."""
-        key = "|".join(map(str, (graph, "damgraph", seed, config_id)))
+    def learned_width(entry: dict) -> int:
+        """damgraph's width in the same sweep, graph and seed (a run of another process is waited for);
+        without damgraph in the sweep, ``--dim``."""
+        if "damgraph" not in args.methods:
+            return args.dim
+        graph, seed = entry["graph"], entry["seed"]
+        key = run_key({**entry, "method": "damgraph"}, KEYS)
         while True:
-            rows = [r for r in read_rows(csv_path) if r["graph"] == graph and r["method"] == "damgraph"
-                    and r["seed"] == str(seed) and r["width"]]
-            if rows or "damgraph" not in args.methods:
-                return int(float(rows[0]["width"])) if rows else args.dim
-            if not claimed(csv_path, key):
-                raise ResultFileError(f"the {graph} seed {seed} runs take damgraph's learned width, but no process "
-                                   "has stored or is running that damgraph run; run the command again")
+            row = stored_runs(csv_path, KEYS, METRICS).get(key)
+            if row is not None:
+                return int(float(row["width"]))
+            if key not in live_claims(csv_path):
+                raise ResultFileError(f"the {graph} seed {seed} runs take damgraph's learned width, but no "
+                                      "process has stored or is running that damgraph run; run the command again")
             time.sleep(1.0)
 
     def run(entry: dict) -> dict:
@@ -209,17 +203,16 @@ def runner(args: argparse.Namespace, graphs: Dict[str, object], csv_path: Path) 
             z = est.embedding_
             row.update(best_epoch=est.best_epoch_, val_auc=est.val_auc_)
         elif method == "spectral":
-            z = spectral_embedding(train, n, learned_width(graph, seed, entry["config_id"]), seed)
+            z = spectral_embedding(train, n, learned_width(entry), seed).numpy()
         elif method in PEERS:
-            z = peer_embedding(method, train, n, learned_width(graph, seed, entry["config_id"]), seed)
+            z = peer_embedding(method, train, n, learned_width(entry), seed)
         else:
             z = None
             scores = heuristic(method, train, n, pairs)
         seconds = time.perf_counter() - start
         if z is not None:
-            scores = scores_of(z, z, pairs)
-            unit = cosine(z)
-            row.update(width=z.shape[1], test_auc_cosine=roc_auc_score(labels, scores_of(unit, unit, pairs)))
+            scores = pair_scores(z, pairs)
+            row.update(width=z.shape[1], test_auc_cosine=roc_auc_score(labels, pair_scores(normalize(z), pairs)))
         row.update(test_auc=roc_auc_score(labels, scores), test_ap=average_precision_score(labels, scores),
                    seconds=round(seconds, 3), peak_rss_mb=proc_status_mb("VmHWM"), nodes=n,
                    edges=int(train.size(1)) // 2, test_pairs=int(pairs.shape[1]))

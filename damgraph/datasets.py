@@ -16,9 +16,11 @@ DEFAULT_ROOT = "data"
 # Planetoid's spelling of each name (its folder name), keyed by lower case.
 PLANETOID_NAMES = {"cora": "Cora", "citeseer": "CiteSeer", "pubmed": "PubMed"}
 RAW_SUFFIXES = ("x", "tx", "allx", "y", "ty", "ally", "graph", "test.index")
-#: Shchur et al.'s graphs ("Pitfalls of GNN evaluation", 2018): loader and folder name, keyed by lower case.
-SHCHUR_NAMES = {"photo": (Amazon, "Photo"), "computers": (Amazon, "Computers"), "cs": (Coauthor, "CS"),
-                "physics": (Coauthor, "Physics")}
+#: Shchur et al.'s graphs ("Pitfalls of GNN evaluation", 2018): loader, folder name and raw file (PyG's
+#: names), keyed by lower case.
+SHCHUR_NAMES = {"photo": (Amazon, "Photo", "amazon_electronics_photo.npz"),
+                "computers": (Amazon, "Computers", "amazon_electronics_computers.npz"),
+                "cs": (Coauthor, "CS", "ms_academic_cs.npz"), "physics": (Coauthor, "Physics", "ms_academic_phy.npz")}
 #: Every dataset name :func:`load_dataset` takes.
 DATASET_NAMES = (*PLANETOID_NAMES, *SHCHUR_NAMES)
 
@@ -35,10 +37,8 @@ def resolve_root(root: Union[str, Path, None] = None) -> Path:
 def raw_files(name: str) -> list[str]:
     """The raw file names of dataset :obj:`name` (8 for a Planetoid graph, one ``.npz`` otherwise)."""
     key = name.lower()
-    if key == "cs" or key == "physics":
-        return [f"ms_academic_{key[:3]}.npz"]
     if key in SHCHUR_NAMES:
-        return [f"amazon_electronics_{key}.npz"]
+        return [SHCHUR_NAMES[key][2]]
     return [f"ind.{key}.{suffix}" for suffix in RAW_SUFFIXES]
 
 
@@ -49,10 +49,6 @@ def _cache_root(root: Path) -> Path:
     base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
     key = hashlib.sha1(str(root.resolve()).encode()).hexdigest()[:12]
     return Path(base) / "damgraph" / "planetoid" / key
-
-
-def _count(files: list[str]) -> str:
-    return "8 Planetoid files" if len(files) == 8 else "file"
 
 
 def load_graph(name: str, root: Union[str, Path, None] = None, normalize_features: bool = False):
@@ -99,7 +95,7 @@ def load_dataset(
     key = str(name).lower()
     if key not in DATASET_NAMES:
         raise ValueError(f"unknown dataset {name!r}: choose one of {', '.join(DATASET_NAMES)}")
-    loader, pyg_name = SHCHUR_NAMES[key] if key in SHCHUR_NAMES else (Planetoid, PLANETOID_NAMES[key])
+    loader, pyg_name = SHCHUR_NAMES[key][:2] if key in SHCHUR_NAMES else (Planetoid, PLANETOID_NAMES[key])
     root = resolve_root(root)
     raw_dir = root / pyg_name / "raw"
     files = raw_files(key)
@@ -129,6 +125,6 @@ def load_dataset(
             if created:  # leave no empty or half-filled folder behind
                 shutil.rmtree(created[-1], ignore_errors=True)
     raise DatasetNotFoundError(
-        f"dataset {pyg_name} not found in {raw_dir} ({why}); put its {_count(files)} "
+        f"dataset {pyg_name} not found in {raw_dir} ({why}); put its {'8 Planetoid files' if loader is Planetoid else 'file'} "
         f"({', '.join(files)}) in {raw_dir}, or point --data-root / ${DATA_ENV} at a folder "
         f"holding {pyg_name}/raw/")

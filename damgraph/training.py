@@ -105,7 +105,8 @@ def fit(
         scores.append(score)
         if epoch < min_epochs:
             continue
-        rank = sum(scores[-val_window:]) / len(scores[-val_window:])
+        window = scores[-val_window:]
+        rank = sum(window) / len(window)
         if rank > best_rank:
             best_rank, best_score, best_epoch = rank, score, epoch
             best_state = snapshot(model)
