@@ -457,7 +457,9 @@ def report(out: Path, task: str, rows: Sequence[dict], keys: Sequence[str], metr
 def add_sweep_arguments(parser: argparse.ArgumentParser) -> None:
     """The options every benchmark sweep shares (the training settings come
     from :func:`damgraph.config.add_config_arguments`)."""
-    parser.add_argument("--datasets", nargs="+", default=["cora", "citeseer"], help="cora, citeseer, pubmed")
+    parser.add_argument("--datasets", nargs="+", default=None,
+                        help="dataset names (cora citeseer pubmed photo computers cs physics ogbl-ddi ogbl-collab "
+                             "ogbl-ppa ogbl-citation2; default: cora citeseer, with --quick cora)")
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2, 3, 4])
     parser.add_argument("--data-root", default=None, help=f"data root (default: ${DATA_ENV}, else data/)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")

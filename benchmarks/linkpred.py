@@ -26,17 +26,17 @@ from damgraph.config import (MODEL_SETTINGS, MODELS, LinkPredConfig, add_config_
                              settings_from_args, with_settings)
 from damgraph.datasets import load_dataset
 from damgraph.runtime import resolve_device
-from damgraph.splits import split_edges
+from damgraph.splits import link_split
 
 # What identifies a run in the CSV; config_id holds every other setting.
 KEYS = ("dataset", "model", "method", "dim", "seed", "lam", "config_id")
 GROUP = ("dataset", "model", "decoder", "method", "dim", "lam")
-METRICS = ("width", "test_auc", "test_ap", "test_hits@20", "test_mrr", "val_auc", "probe_acc", "epochs",
+METRICS = ("width", "test_auc", "test_ap", "test_hits@20", "test_mrr", "val_auc", "val_hits@20", "probe_acc", "epochs",
            "train_s")
 #: The settings of a run that vary within a sweep (the rest: config_id).
 PER_RUN = ("dim", "seed", "gate", "lam")
 #: The training settings the harness takes as flags; unset, each is the model's preset.
-TRAINING_FLAGS = ("epochs", "patience", "min_epochs", "val_window", "lr", "beta_lr", "weight_decay", "grad_clip",
+TRAINING_FLAGS = ("epochs", "patience", "min_epochs", "val_window", "val_metric", "lr", "beta_lr", "weight_decay", "grad_clip",
                   "hidden", "num_layers", "dropout", "conv", "batch_norm", "activation", "gate_hidden", "decoder", "decoder_hidden",
                   "decoder_dropout", "masking", "mask_ratio", "walk_length", "degree_weight", "device")
 
@@ -53,7 +53,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p.add_argument("--out", default="results/linkpred", help="output folder (default: results/linkpred)")
     add_sweep_arguments(p)
     add_config_arguments(p, TRAINING_FLAGS)
-    p.set_defaults(seeds=list(DEFAULT_SEEDS))
+    p.set_defaults(seeds=None)  # finish_arguments fills it in
     args = p.parse_args(argv)
     finish_arguments(p, args)
     args.parallel = parallel_options(p, args, "linkpred", argv)
@@ -63,10 +63,15 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
 def finish_arguments(p: argparse.ArgumentParser, args: argparse.Namespace) -> None:
     """Apply ``--quick`` and the model's DAM grid, and check every run's
     settings up front (argparse's usage error, exit code 2)."""
-    if args.quick:
-        apply_quick(args)
+    defaults = QUICK if args.quick else dict(datasets=["cora", "citeseer"], seeds=list(DEFAULT_SEEDS),
+                                               dims=list(DEFAULT_DIMS), methods=list(METHODS))
+    for name, value in defaults.items():  # flags given explicitly win
+        if getattr(args, name) is None:
+            setattr(args, name, value)
     if args.lam is None:
         args.lam = list(dam_grid(args.model))
+    if args.prefix_lam is None:
+        args.prefix_lam = min(args.lam)
     refuse_repeats(p, args, ("datasets", "seeds", "dims", "methods", "lam", "l1_lam", "l0_lam"))
     base = settings_or_usage_error(p, lambda: base_config(args))
     settings_or_usage_error(p, lambda: resolve_device(base.device))  # asked for, but is it here?
@@ -75,6 +80,7 @@ def finish_arguments(p: argparse.ArgumentParser, args: argparse.Namespace) -> No
     for flag, grid in zip(("--lam", "--l1-lam", "--l0-lam"), grids.values()):
         settings_or_usage_error(p, lambda: [with_settings(base, lam=lam) for lam in grid], flag)
     settings_or_usage_error(p, lambda: [with_settings(base, seed=s) for s in args.seeds], "--seeds")
+    settings_or_usage_error(p, lambda: with_settings(base, lam=args.prefix_lam), "--prefix-lam")
 
 
 def dam_grid(model: str) -> Sequence[float]:
@@ -93,40 +99,45 @@ def add_method_arguments(p: argparse.ArgumentParser) -> None:
     """The options that choose the methods, sizes and penalty grids (shared
     with :mod:`benchmarks.nodeclf`'s probe part)."""
     grid = lambda name: " ".join(f"{v:g}" for v in LAMBDA_GRIDS[name])  # noqa: E731
-    p.add_argument("--methods", nargs="+", default=list(METHODS), choices=list(METHODS),
+    p.add_argument("--methods", nargs="+", default=None, choices=list(METHODS),
                    help="fixed: a model per size; dam / l1 / l0: DAM / L1-scaled / hard-concrete L0 gates "
                         "from the largest size, one run per penalty weight; pca: one model at the largest "
                         "size, projected to each; matryoshka: one model trained on nested prefixes; "
-                        "spectral: normalised-adjacency eigenvectors (default: all)")
-    p.add_argument("--dims", nargs="+", type=int, default=list(DEFAULT_DIMS),
+                        "spectral: normalised-adjacency eigenvectors; dam-prefix: one DAM model per seed "
+                        "(--prefix-lam), its top-k gates at each size; dam-nested: the same trained with a Matryoshka loss on "
+                        "the nested top blocks (default: all)")
+    p.add_argument("--dims", nargs="+", type=int, default=None,
                    help="embedding sizes; the gated methods start from the largest "
                         f"(default: {' '.join(map(str, DEFAULT_DIMS))})")
     p.add_argument("--lam", nargs="+", type=float, default=None,
                    help="penalty weights of the dam method (default: gae/vgae "
                         f"{grid('dam')}; maskgae {' '.join(f'{v:g}' for v in dam_grid('maskgae'))})")
+    p.add_argument("--prefix-lam", type=float, default=None,
+                   help="penalty weight of the dam-prefix and dam-nested models (default: the smallest of --lam)")
     p.add_argument("--l1-lam", nargs="+", type=float, default=list(LAMBDA_GRIDS["l1"]),
                    help=f"penalty weights of the l1 method (default: {grid('l1')})")
     p.add_argument("--l0-lam", nargs="+", type=float, default=list(LAMBDA_GRIDS["l0"]),
                    help=f"penalty weights of the l0 method (default: {grid('l0')})")
     p.add_argument("--quick", action="store_true",
                    help="a small but meaningful sweep (about 2 minutes on 2 cores): Cora, seeds 0 1, dims 4 16 64, "
-                        "every method, 200 epochs, patience 50")
+                        "every method, 200 epochs, patience 50; flags given beside it win")
 
 
-def apply_quick(args: argparse.Namespace) -> None:
-    args.datasets, args.seeds, args.dims = ["cora"], [0, 1], [4, 16, 64]
-    args.methods, args.epochs, args.patience = list(METHODS), 200, 50
+#: ``--quick``'s settings, where the flags do not set them.
+QUICK = dict(datasets=["cora"], seeds=[0, 1], dims=[4, 16, 64], methods=list(METHODS), epochs=200, patience=50)
 
 
 def sweep_plan(args: argparse.Namespace, cid: str) -> List[dict]:
-    """One entry per run: ``fixed``, ``pca``, ``matryoshka`` and ``spectral``
-    at every size; the gated methods (``dam``, ``l1``, ``l0``) from the
-    largest size, once per penalty weight of their grid."""
+    """One entry per run: ``fixed``, ``pca``, ``matryoshka``, ``spectral``
+    and ``dam-prefix`` (at ``--prefix-lam``) at every size; the gated
+    methods (``dam``, ``l1``, ``l0``) from the largest size, once per
+    penalty weight of their grid."""
     grids = {"dam": args.lam, "l1": args.l1_lam, "l0": args.l0_lam}
+    lams = {**grids, "dam-prefix": [args.prefix_lam], "dam-nested": [args.prefix_lam]}
     largest = max(args.dims)
     return [{"dataset": d, "model": args.model, "method": m, "dim": dim, "seed": s, "lam": lam, "config_id": cid}
             for d in args.datasets for s in args.seeds for m in args.methods
-            for dim in ([largest] if m in grids else args.dims) for lam in grids.get(m, [0.0])]
+            for dim in ([largest] if m in grids else args.dims) for lam in lams.get(m, [0.0])]
 
 
 def base_config(args: argparse.Namespace) -> LinkPredConfig:
@@ -144,7 +155,7 @@ def sweep_runner(args: argparse.Namespace, base: LinkPredConfig, data: Dict[str,
     def run(entry: dict) -> dict:
         name, seed = entry["dataset"], entry["seed"]
         if (name, seed) not in splits:
-            splits[(name, seed)] = split_edges(data[name], seed)
+            splits[(name, seed)] = link_split(data[name], seed)
         config = replace(base, dim=entry["dim"], seed=seed, lam=entry["lam"])
         job = Job(splits[(name, seed)], config, args.dims, name, cache)
         return {k: v for k, v in METHODS[entry["method"]](job).items() if k not in entry}
@@ -172,11 +183,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.parallel.worker:
         return 0
     plot_curves(rows, "test_auc", out / "linkpred.png", f"link prediction, {args.model.upper()}")
-    plot_curves(rows, "probe_acc", out / "probe.png",
-                f"linear probe of the {args.model.upper()} embeddings (public split)")
-    tables = [format_summary(summary(rows, "test_auc"), "test AUC"),
-              format_summary(summary(rows, "probe_acc"), "node-classification probe accuracy")]
-    finish_sweep("linkpred", out, rows, GROUP, METRICS, tables, ["linkpred.png", "probe.png"])
+    tables, figures = [format_summary(summary(rows, "test_auc"), "test AUC")], ["linkpred.png"]
+    if any(row.get("probe_acc") not in (None, "") for row in rows):  # datasets with node labels
+        plot_curves(rows, "probe_acc", out / "probe.png",
+                    f"linear probe of the {args.model.upper()} embeddings (public split)")
+        tables.append(format_summary(summary(rows, "probe_acc"), "node-classification probe accuracy"))
+        figures.append("probe.png")
+    if any(row.get("test_hits@20") not in (None, "") for row in rows):
+        tables.append(format_summary(summary(rows, "test_hits@20"), "test Hits@20"))
+    finish_sweep("linkpred", out, rows, GROUP, METRICS, tables, figures)
     return 0
 
 

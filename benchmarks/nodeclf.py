@@ -62,7 +62,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     add_config_arguments(p, linkpred.TRAINING_FLAGS, epochs="most epochs of both parts",
                          patience="stop after this many epochs without a better validation score (both parts)",
                          beta_lr="learning rate of DAM's beta (both parts)", device="cpu, cuda or cuda:N (both parts)")
-    p.set_defaults(seeds=list(linkpred.DEFAULT_SEEDS))
+    p.set_defaults(seeds=None)  # linkpred.finish_arguments fills it in
     args = p.parse_args(argv)
     linkpred.finish_arguments(p, args)
     refuse_repeats(p, args, ("parts", "gcn_lam"))

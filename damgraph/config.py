@@ -32,6 +32,9 @@ MASKINGS = ("edge", "path")
 #: ``full``: full-batch training on the graph; ``precomputed``: features
 #: propagated once (SIGN) and mini-batches of edges.
 MODES = ("full", "precomputed")
+#: Model-selection scores: validation AUC, or Hits@K against the split's
+#: shared negatives (the metric of OGB's ddi, collab and ppa leaderboards).
+VAL_METRICS = ("auc", "hits@20", "hits@50", "hits@100")
 
 
 #: The settings :class:`~damgraph.DAMEmbedding` and ``damgraph embed`` take
@@ -70,7 +73,8 @@ class LinkPredConfig:
     gate: Optional[str] = setting("dam", "size gate on the embedding (None: a plain fixed-width model)",
                                   choices=GATES, optional=True)
     gate_hidden: bool = setting(False, "gate the hidden layers too")
-    matryoshka: bool = setting(False, "sum the loss over the nested prefixes 2, 4, 8, ... of the embedding")
+    matryoshka: bool = setting(False, "sum the loss over the nested prefixes 2, 4, 8, ... of the embedding "
+                                               "(with a DAM gate: its top blocks, the highest gates)")
     lam: float = setting(0.03, "weight of the gate penalty (for DAM: lam * mean(beta))", low=0)
     lr: float = setting(0.01, "Adam learning rate of the weights", low=0)
     beta_lr: float = setting(0.2, "learning rate of the gates' parameters (DAM's beta)", low=0)
@@ -79,6 +83,7 @@ class LinkPredConfig:
     patience: int = setting(100, "stop after this many epochs without a better validation score", low=1)
     min_epochs: int = setting(1, "model selection keeps no epoch before this one", low=1)
     val_window: int = setting(1, "rank epochs by the mean validation score of their last this-many epochs", low=1)
+    val_metric: str = setting("auc", "validation score that selects the epoch", choices=VAL_METRICS)
     seed: int = setting(0, "seed of the split, the initialisation and every random draw", low=0, high=2 ** 32 - 1)
     device: str = setting("cpu", "cpu, cuda or cuda:N", pattern=DEVICE_PATTERN)
     mask_ratio: float = setting(0.7, "maskgae: share of the edges hidden (edge masking) or of the nodes "
@@ -214,7 +219,7 @@ def check_settings(config: Any) -> None:
 #: Settings added after result files were stored, with the value that
 #: reproduces the earlier behaviour: :func:`config_id` leaves them out at
 #: that value, so that the stored runs keep their ids.
-LATER_SETTINGS = {"min_epochs": 1, "val_window": 1}
+LATER_SETTINGS = {"min_epochs": 1, "val_window": 1, "val_metric": "auc"}
 
 
 def config_id(config: Any, per_run: Sequence[str]) -> str:

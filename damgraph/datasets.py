@@ -1,6 +1,7 @@
 """Benchmark graphs from a configurable data root, through PyG's loaders:
 the Planetoid citation graphs (Cora, CiteSeer, PubMed), Amazon co-purchase
-graphs (Photo, Computers) and Coauthor graphs (CS, Physics)."""
+graphs (Photo, Computers) and Coauthor graphs (CS, Physics); and OGB's
+link-prediction sets with their official split (:mod:`damgraph.ogb_link`)."""
 from __future__ import annotations
 
 import hashlib
@@ -10,6 +11,8 @@ from pathlib import Path
 from typing import Union
 
 from torch_geometric.datasets import Amazon, Coauthor, Planetoid
+
+from damgraph.ogb_link import OGB_LINK_DATASETS, download_ogb_link, folder_name, read_ogb_link, required_files
 
 DATA_ENV = "DAMGRAPH_DATA"
 DEFAULT_ROOT = "data"
@@ -22,7 +25,7 @@ SHCHUR_NAMES = {"photo": (Amazon, "Photo", "amazon_electronics_photo.npz"),
                 "computers": (Amazon, "Computers", "amazon_electronics_computers.npz"),
                 "cs": (Coauthor, "CS", "ms_academic_cs.npz"), "physics": (Coauthor, "Physics", "ms_academic_phy.npz")}
 #: Every dataset name :func:`load_dataset` takes.
-DATASET_NAMES = (*PLANETOID_NAMES, *SHCHUR_NAMES)
+DATASET_NAMES = (*PLANETOID_NAMES, *SHCHUR_NAMES, *OGB_LINK_DATASETS)
 
 
 class DatasetNotFoundError(FileNotFoundError):
@@ -37,6 +40,8 @@ def resolve_root(root: Union[str, Path, None] = None) -> Path:
 def raw_files(name: str) -> list[str]:
     """The raw file names of dataset :obj:`name` (8 for a Planetoid graph, one ``.npz`` otherwise)."""
     key = name.lower()
+    if key in OGB_LINK_DATASETS:
+        return [str(f.relative_to(folder_name(key))) for f in required_files(Path(folder_name(key)))]
     if key in SHCHUR_NAMES:
         return [SHCHUR_NAMES[key][2]]
     return [f"ind.{key}.{suffix}" for suffix in RAW_SUFFIXES]
@@ -69,8 +74,12 @@ def load_dataset(
     download: bool = True,
 ):
     """Load Cora, CiteSeer or PubMed through PyG's :class:`Planetoid`
-    (public split masks included), or Photo, Computers (:class:`Amazon`),
-    CS or Physics (:class:`Coauthor`), which have no fixed split.
+    (public split masks included), Photo, Computers (:class:`Amazon`),
+    CS or Physics (:class:`Coauthor`), which have no fixed split, or an OGB
+    link-prediction set (``ogbl-ddi``, ``ogbl-collab``, ``ogbl-ppa``,
+    ``ogbl-citation2``) with its official split, read from
+    ``<root>/ogbl_<name>/`` (:func:`~damgraph.ogb_link.read_ogb_link`; a
+    one-graph list).
 
     The root comes from :obj:`root`, then the ``DAMGRAPH_DATA`` environment
     variable, then ``data/``; files are read from ``<root>/<Name>/raw/``.
@@ -83,7 +92,8 @@ def load_dataset(
 
     Args:
         name (str): ``"cora"``, ``"citeseer"``, ``"pubmed"``, ``"photo"``,
-            ``"computers"``, ``"cs"`` or ``"physics"`` (any case).
+            ``"computers"``, ``"cs"``, ``"physics"`` or an ``"ogbl-*"`` name
+            (any case).
         root (str or Path, optional): Data root.
         normalize_features (bool, optional): Row-normalise the features, as
             the GCN classifier of Kipf and Welling does; GAE/VGAE link
@@ -95,6 +105,8 @@ def load_dataset(
     key = str(name).lower()
     if key not in DATASET_NAMES:
         raise ValueError(f"unknown dataset {name!r}: choose one of {', '.join(DATASET_NAMES)}")
+    if key in OGB_LINK_DATASETS:
+        return [load_ogb_link(key, resolve_root(root), download)]
     loader, pyg_name = SHCHUR_NAMES[key][:2] if key in SHCHUR_NAMES else (Planetoid, PLANETOID_NAMES[key])
     root = resolve_root(root)
     raw_dir = root / pyg_name / "raw"
@@ -128,3 +140,22 @@ def load_dataset(
         f"dataset {pyg_name} not found in {raw_dir} ({why}); put its {'8 Planetoid files' if loader is Planetoid else 'file'} "
         f"({', '.join(files)}) in {raw_dir}, or point --data-root / ${DATA_ENV} at a folder "
         f"holding {pyg_name}/raw/")
+
+
+def load_ogb_link(name: str, root: Path, download: bool):
+    """An OGB link-prediction set from ``root/ogbl_<name>/`` as it is (read
+    only), else from the cache, downloaded there where allowed."""
+    folder, cached = root / folder_name(name), _cache_root(root) / folder_name(name)
+    for candidate in (folder, cached):
+        if all(f.is_file() for f in required_files(candidate)):
+            return read_ogb_link(candidate, name)
+    why = "downloading is switched off"
+    if download:
+        try:
+            return read_ogb_link(download_ogb_link(name, cached.parent), name)
+        except Exception as err:
+            why = f"the download failed: {err.__class__.__name__}"
+    missing = [str(f.relative_to(folder)) for f in required_files(folder) if not f.is_file()]
+    raise DatasetNotFoundError(
+        f"dataset {name} not found in {folder} ({why}); put OGB's files ({', '.join(missing)}) in {folder}, "
+        f"or point --data-root / ${DATA_ENV} at a folder holding {folder.name}/")

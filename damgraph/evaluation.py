@@ -21,7 +21,7 @@ def hits_at_k(pos_scores: Tensor, neg_scores: Tensor, k: int) -> float:
     if neg_scores.numel() < k:
         return 1.0
     threshold = torch.topk(neg_scores, k).values[-1]
-    return float((pos_scores > threshold).float().mean())
+    return int((pos_scores > threshold).sum()) / pos_scores.numel()
 
 
 def mrr(pos_scores: Tensor, neg_scores: Tensor) -> float:
@@ -37,12 +37,13 @@ def mrr(pos_scores: Tensor, neg_scores: Tensor) -> float:
     return float((1.0 / rank).mean())
 
 
-def ranking_metrics(pos_scores: Tensor, neg_scores: Tensor, per_positive_neg_scores: Tensor,
+def ranking_metrics(pos_scores: Tensor, neg_scores: Tensor, per_positive_neg_scores: Optional[Tensor] = None,
                     ks: Sequence[int] = (10, 20, 50, 100)) -> Dict[str, float]:
     """``hits@K`` for each K against the shared negatives, and ``mrr``
-    against each positive's own negatives."""
+    against each positive's own negatives where given."""
     out = {f"hits@{k}": hits_at_k(pos_scores, neg_scores, k) for k in ks}
-    out["mrr"] = mrr(pos_scores, per_positive_neg_scores)
+    if per_positive_neg_scores is not None:
+        out["mrr"] = mrr(pos_scores, per_positive_neg_scores)
     return out
 
 
@@ -67,9 +68,9 @@ def roc_auc(pos_scores: Tensor, neg_scores: Tensor) -> float:
 def score_embeddings(z: Tensor, data: Data, decoder: Optional[torch.nn.Module] = None) -> Dict[str, float]:
     """Link-prediction scores of embeddings :obj:`z` on a split's labelled
     edges: AUC and AP of the sigmoid probabilities (Kipf's terms, computed as
-    PyG's :meth:`GAE.test` does), and when the split has per-positive
-    negatives (``mrr_neg_dst``, the test split), Hits@10/20/50/100 against
-    the shared negatives and MRR (OGB's terms), ranking by the logits.
+    PyG's :meth:`GAE.test` does), Hits@10/20/50/100 against the shared
+    negatives and, when the split has per-positive negatives
+    (``mrr_neg_dst``, the test split), MRR (OGB's terms), ranking by the logits.
     :obj:`decoder` defaults to the inner product."""
     from sklearn.metrics import average_precision_score, roc_auc_score
 
@@ -80,12 +81,13 @@ def score_embeddings(z: Tensor, data: Data, decoder: Optional[torch.nn.Module] =
     y = torch.cat([torch.ones_like(pos_scores), torch.zeros_like(neg_scores)]).cpu().numpy()
     probs = torch.cat([pos_scores, neg_scores]).sigmoid().cpu().numpy()
     out = {"auc": float(roc_auc_score(y, probs)), "ap": float(average_precision_score(y, probs))}
+    per_positive = None
     if hasattr(data, "mrr_neg_dst"):
         neg_dst = data.mrr_neg_dst
         src = data.pos_edge_label_index[0].view(-1, 1).expand_as(neg_dst)
         per_positive = decoder(z, torch.stack([src.reshape(-1), neg_dst.reshape(-1)]),
                                sigmoid=False).view_as(neg_dst)
-        out.update(ranking_metrics(pos_scores, neg_scores, per_positive))
+    out.update(ranking_metrics(pos_scores, neg_scores, per_positive))
     return out
 
 
@@ -93,14 +95,17 @@ NON_FINITE = "the embeddings became NaN or inf; lower the learning rate or lam, 
 
 
 @torch.no_grad()
-def validation_auc(z: Tensor, data: Data, decoder: torch.nn.Module) -> float:
+def validation_auc(z: Tensor, data: Data, decoder: torch.nn.Module, metric: str = "auc") -> float:
     """The AUC of :func:`score_embeddings` alone, of embeddings :obj:`z`,
     computed in torch (:func:`roc_auc`): the per-epoch model-selection
-    score. Non-finite embeddings raise :class:`FloatingPointError`."""
+    score; ``metric="hits@K"`` scores Hits@K against the shared negatives
+    instead (OGB's selection on ddi, collab and ppa). Non-finite
+    embeddings raise :class:`FloatingPointError`."""
     check_finite(z)
-    pos = decoder(z, data.pos_edge_label_index, sigmoid=True)
-    neg = decoder(z, data.neg_edge_label_index, sigmoid=True)
-    return roc_auc(pos, neg)
+    ranked = metric.startswith("hits@")  # ranked by the logits, as the test scores (no saturated ties)
+    pos = decoder(z, data.pos_edge_label_index, sigmoid=not ranked)
+    neg = decoder(z, data.neg_edge_label_index, sigmoid=not ranked)
+    return hits_at_k(pos, neg, int(metric[5:])) if ranked else roc_auc(pos, neg)
 
 
 def check_finite(z: Tensor) -> Tensor:

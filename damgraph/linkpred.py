@@ -29,16 +29,19 @@ from damgraph.splits import NegativeSampler, same_graph
 from damgraph.training import RunResult, TrainingRecord, fit
 
 
-def matryoshka_prefix(z: Tensor, size: int, decoder: str = "inner") -> Tensor:
-    """The first :obj:`size` columns of :obj:`z`: sliced for the inner
-    product, zero-padded to the full width for an MLP decoder (whose input
-    size is fixed; zero columns add nothing to its first layer, so the
-    decoder cut to its first :obj:`size` inputs scores the prefix alone)."""
+def matryoshka_prefix(z: Tensor, size: int, decoder: str = "inner", top: bool = False) -> Tensor:
+    """The first :obj:`size` columns of :obj:`z` (the last ones with
+    :obj:`top`: the highest DAM gates, DAM's own order): sliced for the
+    inner product, zero-padded to the full width for an MLP decoder (whose
+    input size is fixed; zero columns add nothing to its first layer, so the
+    decoder cut to those :obj:`size` inputs scores the block alone)."""
     if size >= z.size(1):
         return z
+    block = z[:, -size:] if top else z[:, :size]
     if decoder == "inner":
-        return z[:, :size]
-    return torch.cat([z[:, :size], z.new_zeros(z.size(0), z.size(1) - size)], dim=1)
+        return block
+    padding = z.new_zeros(z.size(0), z.size(1) - size)
+    return torch.cat([padding, block] if top else [block, padding], dim=1)
 
 
 def matryoshka_prefixes(dim: int) -> List[int]:
@@ -250,7 +253,8 @@ class LinkPredTask:
             z = self.encode(self.split[0])
             pos = self._share(self.train_pos)
             neg = self.negatives(pos.size(1))
-        loss = sum(model.recon_loss(matryoshka_prefix(z, m, config.decoder), pos, neg) for m in self.prefixes)
+        top = config.gate == "dam"  # DAM's nested blocks are its top gates
+        loss = sum(model.recon_loss(matryoshka_prefix(z, m, config.decoder, top), pos, neg) for m in self.prefixes)
         if config.model == "vgae":
             loss = loss + model.kl_loss() / self.num_nodes
         if masked is not None and config.degree_weight > 0:  # after the decoder: its dropout draws first
@@ -259,9 +263,10 @@ class LinkPredTask:
 
     @torch.no_grad()
     def validation_score(self) -> float:
-        """Validation AUC (:func:`~damgraph.evaluation.validation_auc`)."""
+        """The validation score of ``config.val_metric``, AUC by default
+        (:func:`~damgraph.evaluation.validation_auc`)."""
         self.module.eval()
-        return validation_auc(self.encode(self.split[1]), self.split[1], self.model.decoder)
+        return validation_auc(self.encode(self.split[1]), self.split[1], self.model.decoder, self.config.val_metric)
 
     def fit(self, epochs: Optional[int] = None, patience: Optional[int] = None, progress: bool = False,
             loss: Optional[Callable[[int], Tensor]] = None,
@@ -294,6 +299,8 @@ class LinkPredResult(RunResult):
     test_auc: float = 0.0
     test_ap: float = 0.0
     test_ranking: Dict[str, float] = field(default_factory=dict)
+    #: The learned node inputs of a graph without features (``None`` otherwise).
+    inputs: Optional[Tensor] = field(default=None, repr=False)
 
     @property
     def width(self) -> int:
@@ -303,7 +310,8 @@ class LinkPredResult(RunResult):
 
     def scores(self) -> Dict[str, object]:
         return {"test_auc": self.test_auc, "test_ap": self.test_ap,
-                **{f"test_{k}": v for k, v in self.test_ranking.items()}, "val_auc": self.record.val_score}
+                **{f"test_{k}": v for k, v in self.test_ranking.items()},
+                f"val_{self.config.val_metric}": self.record.val_score}
 
 
 @deterministic()
@@ -323,7 +331,10 @@ def train_link_prediction(
     record = task.fit(progress=progress)
     scores = task.test_metrics()
     model = task.model
+    # Learned node inputs count as parameters (as OGB's leaderboards count node embeddings); they stay at compaction.
+    inputs = task.inputs.x.detach() if task.inputs is not None else None
+    table = inputs.numel() if inputs is not None else 0
     return LinkPredResult(
         config=config, test_auc=scores.pop("auc"), test_ap=scores.pop("ap"), test_ranking=scores, record=record,
-        widths=gate_widths(model), num_params=count_parameters(model),
-        num_params_compact=compacted_size(model), model=model)
+        widths=gate_widths(model), num_params=count_parameters(model) + table,
+        num_params_compact=compacted_size(model) + table, model=model, inputs=inputs)

@@ -98,6 +98,41 @@ class NegativeSampler:
 
 
 
+def official_split(data: Data) -> Split:
+    """``(train, val, test)`` of a dataset with a fixed split (OGB's, from
+    :func:`~damgraph.ogb_link.read_ogb_link`): every part passes messages
+    over the training graph (the protocol of OGB's ddi/ppa/citation2
+    leaderboards); validation and test score their official positives
+    against the official negatives. Where negatives are per positive
+    (citation2), the test split keeps them for MRR (``mrr_neg_dst``) and
+    both parts score AUC against all of them."""
+    keep = {k: getattr(data, k) for k in ("x",) if getattr(data, k, None) is not None}
+    train = Data(edge_index=data.edge_index, num_nodes=data.num_nodes, pos_edge_label_index=data.train_pos, **keep)
+    parts = [train]
+    for part in ("val", "test"):
+        pos = getattr(data, f"{part}_pos")
+        split = Data(edge_index=data.edge_index, num_nodes=data.num_nodes, pos_edge_label_index=pos, **keep)
+        neg_dst = getattr(data, f"{part}_neg_dst", None)
+        if getattr(data, f"{part}_neg", None) is not None:
+            split.neg_edge_label_index = getattr(data, f"{part}_neg")
+        else:
+            split.neg_edge_label_index = torch.stack(
+                [pos[0].view(-1, 1).expand_as(neg_dst).reshape(-1), neg_dst.reshape(-1)])
+        if neg_dst is not None and part == "test":
+            split.mrr_neg_dst = neg_dst
+        parts.append(split)
+    return tuple(parts)
+
+
+def link_split(data: Data, seed: int, **kwargs) -> Split:
+    """The dataset's fixed split where it has one (:func:`official_split`;
+    the seed then varies only the training), else :func:`split_edges`
+    under :obj:`seed` (:obj:`kwargs` go to it)."""
+    if getattr(data, "train_pos", None) is not None:
+        return official_split(data)
+    return split_edges(data, seed, **kwargs)
+
+
 def same_graph(a: Data, b: Data) -> bool:
     """Whether two splits pass messages over the same (weighted) edges."""
     wa, wb = getattr(a, "edge_weight", None), getattr(b, "edge_weight", None)

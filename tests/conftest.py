@@ -53,3 +53,41 @@ def tiny_graph() -> Data:
     edges = torch.tensor([[0, 1], [1, 2], [2, 0], [3, 4], [4, 5], [5, 3], [2, 3]]).t()
     edge_index = torch.cat([edges, edges.flip(0)], dim=1)
     return Data(x=torch.randn(6, 5, generator=gen), edge_index=edge_index)
+
+
+def write_ogb_link_folder(folder: Path, train, valid, test) -> Path:
+    """A dataset folder in OGB's link-prediction layout (``raw/edge.csv.gz``,
+    ``split/target/*.pt`` dicts of NumPy arrays): :obj:`train` an ``[E, 2]``
+    array, :obj:`valid` and :obj:`test` ``(positives, negatives)`` pairs."""
+    import gzip
+
+    import numpy as np
+
+    (folder / "raw").mkdir(parents=True)
+    (folder / "split" / "target").mkdir(parents=True)
+    with gzip.open(folder / "raw" / "edge.csv.gz", "wt") as f:
+        f.write("".join(f"{a},{b}\n" for a, b in np.asarray(train)))
+    torch.save({"edge": np.asarray(train)}, folder / "split" / "target" / "train.pt")
+    for part, (pos, neg) in (("valid", valid), ("test", test)):
+        torch.save({"edge": np.asarray(pos), "edge_neg": np.asarray(neg)}, folder / "split" / "target" / f"{part}.pt")
+    return folder
+
+
+@pytest.fixture(scope="session")
+def small_ogb_root(tmp_path_factory) -> Path:
+    """A data root holding a 300-node featureless graph as ``ogbl_ddi``:
+    10% of its edges for validation, 10% for test, each against as many non-edges."""
+    from damgraph.synthetic import community_graph
+
+    data = community_graph(300, seed=0)
+    edges = data.edge_index[:, data.edge_index[0] < data.edge_index[1]].t()
+    edges = edges[torch.randperm(edges.size(0), generator=torch.Generator().manual_seed(0))]
+    n = edges.size(0) // 10
+    gen = torch.Generator().manual_seed(1)
+    non_edges = torch.randint(300, (4 * n, 2), generator=gen)
+    keys = set((edges[:, 0] * 300 + edges[:, 1]).tolist()) | set((edges[:, 1] * 300 + edges[:, 0]).tolist())
+    non_edges = torch.stack([p for p in non_edges if p[0] != p[1] and int(p[0] * 300 + p[1]) not in keys][:2 * n])
+    root = tmp_path_factory.mktemp("ogb")
+    write_ogb_link_folder(root / "ogbl_ddi", edges[2 * n:].numpy(), (edges[:n].numpy(), non_edges[:n].numpy()),
+                          (edges[n:2 * n].numpy(), non_edges[n:].numpy()))
+    return root

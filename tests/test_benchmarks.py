@@ -351,3 +351,22 @@ def test_jobs_2_gives_the_rows_of_jobs_1(tmp_path, data_root):
             "linkpred.csv", "linkpred.md", "linkpred.json", "linkpred.png", "probe.png"}
         assert "--jobs " + jobs in json.loads((out / "linkpred.json").read_text())["command"]
     assert results["1"] == results["2"]
+
+
+def test_linkpred_on_an_ogb_folder_uses_its_split_and_writes_every_output(tmp_path, small_ogb_root, capsys):
+    out = tmp_path / "ogb"
+    argv = ["--datasets", "ogbl-ddi", "--quick", "--dims", "8", "--seeds", "0", "--methods", "fixed", "dam",
+            "dam-prefix", "--epochs", "3", "--val-metric", "hits@20", "--data-root", str(small_ogb_root),
+            "--out", str(out), "--quiet"]
+    assert linkpred.main(argv) == 0
+    rows = _rows(out / "linkpred.csv")
+    assert {r["method"] for r in rows} == {"fixed", "dam", "dam-prefix"} and {r["dataset"] for r in rows} == {"ogbl-ddi"}
+    assert all(r["epochs"] == "3" and r["val_metric"] == "hits@20" for r in rows)  # flags given with --quick win
+    fixed = next(r for r in rows if r["method"] == "fixed")
+    assert 0 <= float(fixed["val_hits@20"]) <= 1 and 0 <= float(fixed["test_hits@20"]) <= 1
+    # featureless: the learned 64-wide node inputs count as parameters
+    assert int(fixed["num_params"]) == 300 * 64 + (64 * 16 + 16) + (16 * 8 + 8)
+    assert "probe_acc" not in rows[0]  # no labels, no probe
+    files = sorted(p.name for p in out.iterdir() if not p.name.startswith("."))
+    assert files == ["linkpred.csv", "linkpred.json", "linkpred.md", "linkpred.png"]
+    assert "test Hits@20" in (out / "linkpred.md").read_text()

@@ -109,3 +109,29 @@ def test_every_method_runs_on_maskgae_with_its_mlp_decoder(cora, method):
         assert small["width"] == 4 and small["test_auc"] == pytest.approx(small_auc[0], **AUC)
     elif method != "fixed":
         assert 1 <= row["width"] <= 8 and row["gate_widths"] == f"encoder.out_gate={row['width']}"
+
+
+@pytest.mark.parametrize("method, learned, auc_low, auc_full", [("dam-prefix", 11, 0.878, 0.907),
+                                                                 ("dam-nested", 7, 0.889, 0.898)])
+def test_dam_prefix_scores_the_top_gates_of_one_model(cora, method, learned, auc_low, auc_full):
+    split, cache = split_edges(cora, 0), {}
+    job = lambda dim: Job(split, LinkPredConfig(dim=dim, epochs=25, patience=25, lam=0.01), [4, 16], "cora", cache)  # noqa: E731
+    low, full = METHODS[method](job(4)), METHODS[method](job(16))
+    assert len(cache) == 1 and low["shared_train"]  # one DAM model for the whole curve
+    assert low["learned_width"] == full["learned_width"] == learned and low["base_dim"] == 16
+    assert low["width"] == 4 and full["width"] == learned  # above the learned width: the whole learned embedding
+    assert low["test_auc"] == pytest.approx(auc_low, **AUC) and full["test_auc"] == pytest.approx(auc_full, **AUC)
+    assert low["matryoshka"] == (method == "dam-nested") and low["gate"] == "dam"
+    # the whole learned block scores as the dam model itself (its closed units are zeros)
+    model = next(iter(cache.values()))
+    assert full["test_auc"] == pytest.approx(model.result.test_auc, abs=1e-6)
+
+
+def test_dam_blocks_are_the_top_columns():
+    from damgraph.linkpred import matryoshka_prefix
+
+    z = torch.arange(12.0).view(2, 6)
+    assert matryoshka_prefix(z, 2, top=True).tolist() == [[4.0, 5.0], [10.0, 11.0]]
+    assert matryoshka_prefix(z, 2).tolist() == [[0.0, 1.0], [6.0, 7.0]]
+    padded = matryoshka_prefix(z, 2, decoder="mlp", top=True)
+    assert padded.tolist() == [[0.0, 0.0, 0.0, 0.0, 4.0, 5.0], [0.0, 0.0, 0.0, 0.0, 10.0, 11.0]]

@@ -75,8 +75,8 @@ def train(job: Job, config: LinkPredConfig) -> Trained:
     model = result.model.eval()
     device = next(model.parameters()).device
     with torch.no_grad():  # embeddings back on the CPU for scikit-learn
-        z_train, z_test = (model.encode(d.x.to(device), d.edge_index.to(device)).cpu()
-                           for d in (job.split[0], job.split[2]))
+        z_train, z_test = (model.encode((d.x if d.x is not None else result.inputs).to(device),
+                                        d.edge_index.to(device)).cpu() for d in (job.split[0], job.split[2]))
     return Trained(result, z_train, z_test)
 
 
@@ -95,11 +95,13 @@ def trained_row(job: Job, config: LinkPredConfig) -> Dict:
     return {**trained.result.row(), **probe_columns(trained.z_test, job)}
 
 
-from benchmarks.sizing import dam, fixed, l0, l1, matryoshka, pca, spectral  # noqa: E402  (they use Job)
+from benchmarks.sizing import dam, dam_prefix, fixed, l0, l1, matryoshka, pca, spectral  # noqa: E402  (they use Job)
 
 METHODS: Dict[str, Callable[[Job], Dict]] = {
     "fixed": fixed.run,
     "dam": dam.run,
+    "dam-prefix": dam_prefix.run,
+    "dam-nested": dam_prefix.run_nested,
     "pca": pca.run,
     "l1": l1.run,
     "l0": l0.run,
