@@ -75,7 +75,9 @@ def load_dataset(
 ):
     """Load Cora, CiteSeer or PubMed through PyG's :class:`Planetoid`
     (public split masks included), Photo, Computers (:class:`Amazon`),
-    CS or Physics (:class:`Coauthor`), which have no fixed split, or an OGB
+    CS or Physics (:class:`Coauthor`), which have no public split (their
+    masks: 20 training and 30 validation nodes per class, the rest test,
+    drawn once with seed 0, :class:`~damgraph.splits.PerClassSplit`), or an OGB
     link-prediction set (``ogbl-ddi``, ``ogbl-collab``, ``ogbl-ppa``,
     ``ogbl-citation2``) with its official split, read from
     ``<root>/ogbl_<name>/`` (:func:`~damgraph.ogb_link.read_ogb_link`; a
@@ -124,7 +126,14 @@ def load_dataset(
 
     from torch_geometric.transforms import NormalizeFeatures
 
-    transform = NormalizeFeatures() if normalize_features else None
+    from torch_geometric.transforms import Compose
+
+    from damgraph.splits import PerClassSplit
+
+    steps = [NormalizeFeatures()] if normalize_features else []
+    if loader is not Planetoid:  # no public split: Shchur et al.'s 20/30 per class, drawn once (seed 0)
+        steps.append(PerClassSplit(20, 30, seed=0))
+    transform = Compose(steps) if steps else None
     if present or all((cache_raw / f).is_file() for f in files):  # copied, or downloaded before
         return loader(str(cache), pyg_name, transform=transform)
     why = "downloading is switched off"

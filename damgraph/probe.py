@@ -14,7 +14,8 @@ def linear_probe(z: torch.Tensor, data: Data, c_grid: Sequence[float] = C_GRID, 
     """Accuracy of a logistic regression on frozen embeddings :obj:`z`: fitted
     on ``data.train_mask`` (standardised with the training nodes' statistics),
     its inverse regularisation ``C`` chosen on ``data.val_mask``, scored once
-    on ``data.test_mask`` (the public Planetoid split)."""
+    on ``data.test_mask`` (Planetoid's public split, or Shchur et al.'s
+    20/30 nodes per class on the graphs without one)."""
     from sklearn.linear_model import LogisticRegression
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler

@@ -11,7 +11,7 @@ from typing import Optional, Tuple
 import torch
 from torch import Tensor
 from torch_geometric.data import Data
-from torch_geometric.transforms import RandomLinkSplit
+from torch_geometric.transforms import BaseTransform, RandomLinkSplit
 
 Split = Tuple[Data, Data, Data]
 
@@ -131,6 +131,33 @@ def link_split(data: Data, seed: int, **kwargs) -> Split:
     if getattr(data, "train_pos", None) is not None:
         return official_split(data)
     return split_edges(data, seed, **kwargs)
+
+
+class PerClassSplit(BaseTransform):
+    """Node-classification masks of a graph without a public split, as
+    Shchur et al. ("Pitfalls of graph neural network evaluation", 2018)
+    draw them: :obj:`train_per_class` random nodes of every class for
+    training, :obj:`val_per_class` for validation, the rest for test (a
+    class with fewer nodes gives what it has, training first). The draw
+    depends on :obj:`seed` alone, so the split is fixed and reproducible."""
+
+    def __init__(self, train_per_class: int = 20, val_per_class: int = 30, seed: int = 0):
+        self.train_per_class, self.val_per_class, self.seed = train_per_class, val_per_class, seed
+
+    def forward(self, data: Data) -> Data:
+        gen = torch.Generator().manual_seed(self.seed)
+        y = data.y.view(-1)
+        train, val = torch.zeros_like(y, dtype=torch.bool), torch.zeros_like(y, dtype=torch.bool)
+        for c in range(int(y.max()) + 1):
+            members = (y == c).nonzero().view(-1)
+            members = members[torch.randperm(members.numel(), generator=gen)]
+            train[members[:self.train_per_class]] = True
+            val[members[self.train_per_class:self.train_per_class + self.val_per_class]] = True
+        data.train_mask, data.val_mask, data.test_mask = train, val, ~(train | val)
+        return data
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.train_per_class}, {self.val_per_class}, seed={self.seed})"
 
 
 def same_graph(a: Data, b: Data) -> bool:

@@ -95,3 +95,28 @@ def test_amazon_and_coauthor_graphs_load_from_the_root(data_root, name, nodes, u
     assert int(data.y.max()) + 1 == classes
     assert data.edge_index.size(1) == 2 * undirected_edges  # both directions, no self-loops
     assert not (data.edge_index[0] == data.edge_index[1]).any()
+
+
+def test_graphs_without_a_public_split_get_20_and_30_nodes_per_class(data_root):
+    if not (data_root / "Photo" / "raw").is_dir():
+        pytest.skip(f"photo is not in the data root {data_root}")
+    import torch
+
+    data = load_dataset("photo", root=data_root)[0]
+    assert (int(data.train_mask.sum()), int(data.val_mask.sum()), int(data.test_mask.sum())) == (160, 240, 7250)
+    assert torch.bincount(data.y[data.train_mask]).tolist() == [20] * 8
+    assert torch.bincount(data.y[data.val_mask]).tolist() == [30] * 8
+    assert not (data.train_mask & data.val_mask).any() and bool((data.train_mask | data.val_mask | data.test_mask).all())
+    again = load_dataset("photo", root=data_root, normalize_features=True)[0]  # fixed: the same nodes every load
+    assert torch.equal(again.train_mask, data.train_mask) and torch.equal(again.test_mask, data.test_mask)
+
+
+def test_a_small_class_gives_what_it_has_training_first():
+    import torch
+    from torch_geometric.data import Data
+
+    from damgraph.splits import PerClassSplit
+
+    data = PerClassSplit(2, 3, seed=0)(Data(y=torch.tensor([0] * 10 + [1] * 4)))
+    assert torch.bincount(data.y[data.train_mask]).tolist() == [2, 2]
+    assert torch.bincount(data.y[data.val_mask]).tolist() == [3, 2] and int(data.test_mask.sum()) == 5

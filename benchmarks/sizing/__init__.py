@@ -38,7 +38,7 @@ class Job:
 
 def probe_columns(z: torch.Tensor, job: Job) -> Dict[str, float]:
     """The linear node-classification probe of embeddings :obj:`z` (all
-    nodes) on the dataset's public split, when it has labels."""
+    nodes) on the dataset's node split, when it has labels."""
     data = job.split[2]
     if getattr(data, "y", None) is None or getattr(data, "train_mask", None) is None:
         return {}
