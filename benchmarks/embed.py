@@ -11,10 +11,13 @@ they are installed (the ``peers`` extra: ``nodevectors``' ProNE,
 ``pecanpy``'s node2vec).
 
 Per (graph, seed) 10% of the edges are held out with as many non-edges
-(PyG's ``RandomLinkSplit``, seeded); every method sees only the rest.
+(PyG's ``RandomLinkSplit``, seeded); every method sees only the rest. An
+OGB dataset (``ogbl-ddi``) keeps its official split instead: every method
+sees the training graph and is scored on the official test pairs.
 Scores: test AUC and AP of the inner product of the embeddings (the model's
-own score for ``damgraph``: its default decoder is the inner product), the
-AUC of their cosine, the width, wall seconds and the process's peak memory.
+own score for ``damgraph``: its default decoder is the inner product),
+Hits@20 against the test negatives (OGB's ddi metric), the AUC of their
+cosine, the width, wall seconds and the process's peak memory.
 One row per run in ``OUT/embed.csv`` (resumable, shared safely by several
 processes), the settings in ``OUT/embed.json``, a mean ± std table in
 ``OUT/embed.md`` and a chart in ``OUT/embed.png``.
@@ -35,7 +38,7 @@ from benchmarks.common import (ResultFileError, add_parallel_arguments, finish_s
 
 KEYS = ("graph", "method", "seed", "config_id")
 GROUP = ("graph", "method")
-METRICS = ("width", "test_auc", "test_ap", "test_auc_cosine", "seconds", "peak_rss_mb")
+METRICS = ("width", "test_auc", "test_ap", "test_hits@20", "test_auc_cosine", "seconds", "peak_rss_mb")
 #: Methods in the order they run (the spectral embedding takes damgraph's learned width).
 METHODS = ("damgraph", "spectral", "adamic-adar", "resource-allocation", "preferential-attachment", "prone",
            "node2vec")
@@ -54,7 +57,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
                     "embedders, on graphs without node features (10%% of edges held out).",
         epilog="example: python -m benchmarks.embed --graphs cora citeseer photo edges.txt --seeds 0 1 2")
     p.add_argument("--graphs", nargs="+", default=["cora", "citeseer", "photo", "cs", "synthetic-3000"],
-                   help="dataset names (features withheld), synthetic-<nodes>, or edge-list files")
+                   help="dataset names (features withheld; ogbl-ddi with its official split), synthetic-<nodes>, or edge-list files")
     p.add_argument("--methods", nargs="+", choices=METHODS, default=[m for m in METHODS if m not in PEERS],
                    help="methods to run (prone and node2vec need the peers extra: pip install 'damgraph[peers]')")
     p.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
@@ -102,13 +105,17 @@ def load_graph(name: str, root: str | None):
                          "synthetic-<nodes> or an edge-list file")
     from torch_geometric.data import Data
 
-    return Data(edge_index=data.edge_index, num_nodes=data.num_nodes)  # features withheld
+    official = {k: getattr(data, k) for k in ("train_pos", "test_pos", "test_neg") if getattr(data, k, None) is not None}
+    return Data(edge_index=data.edge_index, num_nodes=data.num_nodes, **official)  # features withheld
 
 
 def held_out(data, seed: int):
-    """``(training edge_index, test positives, test negatives)``: 10% of the edges held out."""
+    """``(training edge_index, test positives, test negatives)``: 10% of the
+    edges held out, or the official split's test pairs where there is one."""
     from damgraph.splits import split_edges
 
+    if getattr(data, "test_pos", None) is not None:
+        return data.edge_index, data.test_pos, data.test_neg
     train, _, test = split_edges(data, seed, val_ratio=0.0, test_ratio=0.1, mrr_negatives=0)
     return train.edge_index, test.pos_edge_label_index, test.neg_edge_label_index
 
@@ -160,6 +167,7 @@ def runner(args: argparse.Namespace, graphs: Dict[str, object], csv_path: Path) 
     from sklearn.preprocessing import normalize
 
     from benchmarks.sizing.spectral import spectral_embedding
+    from damgraph.evaluation import hits_at_k
 
     splits: Dict = {}
 
@@ -213,7 +221,9 @@ def runner(args: argparse.Namespace, graphs: Dict[str, object], csv_path: Path) 
         if z is not None:
             scores = pair_scores(z, pairs)
             row.update(width=z.shape[1], test_auc_cosine=roc_auc_score(labels, pair_scores(normalize(z), pairs)))
+        at_20 = hits_at_k(*map(torch.from_numpy, (scores[:pos.size(1)], scores[pos.size(1):])), 20)
         row.update(test_auc=roc_auc_score(labels, scores), test_ap=average_precision_score(labels, scores),
+                   **{"test_hits@20": at_20},
                    seconds=round(seconds, 3), peak_rss_mb=proc_status_mb("VmHWM"), nodes=n,
                    edges=int(train.size(1)) // 2, test_pairs=int(pairs.shape[1]))
         return row

@@ -370,3 +370,18 @@ def test_linkpred_on_an_ogb_folder_uses_its_split_and_writes_every_output(tmp_pa
     files = sorted(p.name for p in out.iterdir() if not p.name.startswith("."))
     assert files == ["linkpred.csv", "linkpred.json", "linkpred.md", "linkpred.png"]
     assert "test Hits@20" in (out / "linkpred.md").read_text()
+
+
+def test_embed_benchmark_scores_an_ogb_graph_on_its_official_test_pairs(tmp_path, small_ogb_root):
+    from benchmarks import embed
+    from damgraph import load_dataset
+
+    argv = ["--graphs", "ogbl-ddi", "--data-root", str(small_ogb_root), "--methods", "damgraph", "spectral",
+            "adamic-adar", "--seeds", "0", "--dim", "16", "--out", str(tmp_path / "out"), "--quiet"]
+    assert embed.main(argv) == 0
+    rows = {r["method"]: r for r in _rows(tmp_path / "out" / "embed.csv")}
+    test = load_dataset("ogbl-ddi", root=small_ogb_root)[0]
+    for row in rows.values():
+        assert int(row["test_pairs"]) == test.test_pos.size(1) + test.test_neg.size(1)
+        assert int(row["edges"]) == test.train_pos.size(1)  # the training graph only
+        assert 0.0 <= float(row["test_hits@20"]) <= 1.0 and 0.5 < float(row["test_auc"]) <= 1.0
