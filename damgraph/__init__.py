@@ -18,7 +18,7 @@ _WHERE = {
     "count_parameters": "models", "make_optimizer": "models",
     "compact": "compaction",
     "DatasetNotFoundError": "datasets", "load_dataset": "datasets",
-    "split_edges": "splits",
+    "split_edges": "splits", "link_split": "splits",
     "LinkPredTask": "linkpred", "train_link_prediction": "linkpred",
     "train_node_classifier": "nodeclf",
     "GraphInputError": "graphs", "prepare_graph": "graphs",

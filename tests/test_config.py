@@ -30,6 +30,7 @@ LINKPRED_WRONG_TYPES = {
     "patience": ("5", "patience must be an integer, got '5'"),
     "min_epochs": (2.0, "min_epochs must be an integer, got 2.0"),
     "val_window": ("3", "val_window must be an integer, got '3'"),
+    "val_metric": (20, "val_metric must be a string, got 20"),
     "seed": (None, "seed must not be None"),
     "device": (0, "device must be a string, got 0"),
     "mask_ratio": ("0.5", "mask_ratio must be a number, got '0.5'"),
@@ -86,6 +87,7 @@ LINKPRED_UNKNOWN_CHOICES = [
     ("activation", "tanh", "unknown activation 'tanh': use one of relu, elu"),
     ("masking", "node", "unknown masking 'node': use one of edge, path"),
     ("mode", "sampled", "unknown mode 'sampled': use one of full, precomputed"),
+    ("val_metric", "hits@30", "unknown val_metric 'hits@30': use one of auc, hits@20, hits@50, hits@100"),
 ]
 
 
@@ -254,10 +256,11 @@ def test_config_id_excludes_the_per_run_fields_and_is_stable():
     assert linkpred == config_id(LinkPredConfig(seed=9), ["seed"]) and "seed=" not in linkpred
     keys = [item.split("=")[0] for item in linkpred.split("|")]
     # the settings added later are left out at their neutral value, so stored runs keep their ids
-    assert keys == sorted(set(LINKPRED_FIELDS) - {"seed", "min_epochs", "val_window"})
+    assert keys == sorted(set(LINKPRED_FIELDS) - {"seed", "min_epochs", "val_window", "val_metric"})
     assert "hidden=None" in linkpred and "gate=dam" in linkpred
     assert config_id(LinkPredConfig(seed=5), []) != linkpred
     assert "|val_window=10|" in config_id(LinkPredConfig(val_window=10), ["seed"])
+    assert "|val_metric=hits@20|" in config_id(LinkPredConfig(val_metric="hits@20"), ["seed"])
     assert "min_epochs=50" in config_id(LinkPredConfig(min_epochs=50), ["seed"])
 
 

@@ -45,7 +45,12 @@ def test_plot_is_written(tmp_path):
 def test_quick_is_a_small_sweep():
     args = linkpred.parse_args(["--quick"])
     assert args.datasets == ["cora"] and args.seeds == [0, 1] and args.dims == [4, 16, 64]
-    assert set(args.methods) == {"fixed", "dam", "pca", "matryoshka", "l1", "l0", "spectral"}
+    assert set(args.methods) == {"fixed", "dam", "pca", "matryoshka", "l1", "l0", "spectral", "dam-prefix",
+                                 "dam-nested"}
+    assert args.epochs == 200 and args.patience == 50
+    given = linkpred.parse_args(["--quick", "--datasets", "photo", "cs", "--epochs", "7", "--methods", "dam"])
+    assert given.datasets == ["photo", "cs"] and given.epochs == 7 and given.methods == ["dam"]
+    assert given.seeds == [0, 1] and given.patience == 50
 
 
 def test_default_plan_gated_methods_start_from_the_largest_size_over_their_grids():
@@ -56,5 +61,9 @@ def test_default_plan_gated_methods_start_from_the_largest_size_over_their_grids
     for method, grid in (("dam", args.lam), ("l1", args.l1_lam), ("l0", args.l0_lam)):
         assert len(grid) >= 2
         assert [(e["dim"], e["lam"]) for e in one if e["method"] == method] == [(128, lam) for lam in grid]
-    for method in ("fixed", "pca", "matryoshka", "spectral"):
+    for method in ("fixed", "pca", "matryoshka", "spectral", "dam-prefix", "dam-nested"):
         assert [e["dim"] for e in one if e["method"] == method] == args.dims
+    # the one DAM model of dam-prefix and dam-nested: the smallest penalty of the dam grid, unless given
+    assert {e["lam"] for e in one if e["method"] in ("dam-prefix", "dam-nested")} == {min(args.lam)}
+    assert {e["lam"] for e in linkpred.sweep_plan(linkpred.parse_args(["--prefix-lam", "0.1"]), "cid")
+            if e["method"] == "dam-prefix"} == {0.1}
