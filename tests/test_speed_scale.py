@@ -36,6 +36,16 @@ def test_speed_writes_the_ratio_table(tmp_path):
     assert "DAM gate overhead" in (out / "speed.md").read_text() and (out / "speed.png").stat().st_size > 0
 
 
+@pytest.mark.slow
+def test_speed_on_a_graph_without_features_gives_both_sides_learned_inputs(tmp_path, small_ogb_root):
+    out = tmp_path / "speed"
+    assert speed.main(["--datasets", "ogbl-ddi", "--data-root", str(small_ogb_root), "--seeds", "0", "--repeats",
+                       "2", "--block", "2", "--reference-epochs", "5", "--out", str(out)]) == 0
+    rows = _rows(out / "speed.csv")
+    assert [r["impl"] for r in rows] == ["pyg-reference", "damgraph", "damgraph-nogate"]
+    assert all(0.5 < float(r["test_auc"]) <= 1 and float(r["s_per_epoch"]) > 0 for r in rows)
+
+
 def test_speed_refuses_a_bad_synthetic_name(capsys):
     import pytest
 
