@@ -46,6 +46,21 @@ def test_speed_on_a_graph_without_features_gives_both_sides_learned_inputs(tmp_p
     assert all(0.5 < float(r["test_auc"]) <= 1 and float(r["s_per_epoch"]) > 0 for r in rows)
 
 
+@pytest.mark.slow
+def test_speed_times_maskgae_against_its_own_reference(tmp_path):
+    out = tmp_path / "speed"
+    assert speed.main(["--datasets", "synthetic-400", "--maskgae", "--seeds", "0", "--repeats", "2", "--block", "2",
+                       "--reference-epochs", "5", "--maskgae-epochs", "5", "--out", str(out)]) == 0
+    rows = {r["impl"]: r for r in _rows(out / "speed.csv")}
+    assert list(rows) == ["pyg-reference", "damgraph", "damgraph-nogate", "maskgae-reference", "damgraph-maskgae"]
+    maskgae = float(rows["maskgae-reference"]["s_per_epoch"])
+    assert float(rows["damgraph-maskgae"]["ratio"]) == pytest.approx(
+        float(rows["damgraph-maskgae"]["s_per_epoch"]) / maskgae, rel=1e-9)
+    assert float(rows["maskgae-reference"]["width"]) == 128.0 and 1 <= float(rows["damgraph-maskgae"]["width"]) <= 128
+    assert all(0.5 < float(r["test_auc"]) <= 1 for r in rows.values())
+    assert "| maskgae-reference |" in (out / "speed.md").read_text()
+
+
 def test_speed_refuses_a_bad_synthetic_name(capsys):
     import pytest
 
