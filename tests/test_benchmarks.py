@@ -385,3 +385,14 @@ def test_embed_benchmark_scores_an_ogb_graph_on_its_official_test_pairs(tmp_path
         assert int(row["test_pairs"]) == test.test_pos.size(1) + test.test_neg.size(1)
         assert int(row["edges"]) == test.train_pos.size(1)  # the training graph only
         assert 0.0 <= float(row["test_hits@20"]) <= 1.0 and 0.5 < float(row["test_auc"]) <= 1.0
+
+
+def test_normalised_features_are_other_runs(tmp_path, data_root):
+    out = tmp_path / "lp"
+    common = ["--datasets", "cora", "--dims", "8", "--methods", "fixed", "--seeds", "0", "--epochs", "2",
+              "--data-root", str(data_root), "--out", str(out), "--quiet"]
+    assert linkpred.main(common) == 0 and linkpred.main(common + ["--normalize-features"]) == 0
+    rows = _rows(out / "linkpred.csv")
+    assert len(rows) == 2 and rows[1]["config_id"] == rows[0]["config_id"] + "|features=normalized"
+    assert rows[0]["test_auc"] != rows[1]["test_auc"]
+    assert json.loads((out / "linkpred.json").read_text())["args"]["normalize_features"] is True
