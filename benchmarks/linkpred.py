@@ -122,7 +122,7 @@ def add_method_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--l0-lam", nargs="+", type=float, default=list(LAMBDA_GRIDS["l0"]),
                    help=f"penalty weights of the l0 method (default: {grid('l0')})")
     p.add_argument("--quick", action="store_true",
-                   help="a small but meaningful sweep (about 2 minutes on 2 cores): Cora, seeds 0 1, dims 4 16 64, "
+                   help="a small but meaningful sweep (about 3 minutes on 2 cores): Cora, seeds 0 1, dims 4 16 64, "
                         "every method, 200 epochs, patience 50; flags given beside it win")
 
 
