@@ -14,7 +14,7 @@ import sys
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Callable, Dict, Iterable, Iterator, List, Optional, Sequence, Tuple
+from typing import Callable, Dict, Hashable, Iterable, Iterator, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
@@ -193,21 +193,37 @@ class Parallel:
     command: Sequence[str] = ()
 
 
-def shard_of(plan: Sequence[dict], shard: Tuple[int, int], unit: Sequence[str] = ()) -> List[dict]:
+Unit = Union[Sequence[str], Callable[[dict], Hashable]]
+
+
+def unit_of(unit: Unit) -> Callable[[dict], Hashable]:
+    """The function giving an entry's unit: the values of the :obj:`unit`
+    columns, or :obj:`unit` itself where it is a function; without columns,
+    every entry is its own unit."""
+    if callable(unit):
+        return unit
+    columns = tuple(unit)
+    return (lambda entry: tuple(entry[c] for c in columns)) if columns else (lambda entry: id(entry))
+
+
+def units_of(plan: Sequence[dict], unit: Unit = ()) -> List[List[dict]]:
+    """:obj:`plan`'s entries grouped by unit (:func:`unit_of`), units in the
+    order of their first entry, entries in plan order."""
+    groups: Dict[Hashable, List[dict]] = {}
+    label = unit_of(unit)
+    for entry in plan:
+        groups.setdefault(label(entry), []).append(entry)
+    return list(groups.values())
+
+
+def shard_of(plan: Sequence[dict], shard: Tuple[int, int], unit: Unit = ()) -> List[dict]:
     """The ``(i, n)``-th of ``n`` disjoint parts of :obj:`plan` that cover
-    it: entries ``i - 1``, ``i - 1 + n``, ... or, with :obj:`unit` columns,
-    every entry of the units (distinct values of those columns, in plan
-    order) ``i - 1``, ``i - 1 + n``, ..., so that runs that depend on each
-    other stay together."""
+    it: the entries of units ``i - 1``, ``i - 1 + n``, ... (:func:`units_of`;
+    without :obj:`unit`, each entry is a unit), so that runs that share a
+    trained model stay together."""
     i, n = shard
-    units: Dict[tuple, int] = {}
-
-    def part(index: int, entry: dict) -> int:
-        if not unit:
-            return index % n
-        return units.setdefault(tuple(entry[c] for c in unit), len(units)) % n
-
-    return [entry for index, entry in enumerate(plan) if part(index, entry) == i - 1]
+    chosen = {id(entry) for group in units_of(plan, unit)[i - 1::n] for entry in group}
+    return [entry for entry in plan if id(entry) in chosen]
 
 
 def run_key(row: dict, key_columns: Sequence[str]) -> str:
@@ -318,7 +334,7 @@ def run_sweep(
     quiet: bool = False,
     numeric: Sequence[str] = (),
     parallel: Optional[Parallel] = None,
-    unit: Sequence[str] = (),
+    unit: Unit = (),
 ) -> List[dict]:
     """Run every entry of :obj:`plan` (a dict of settings per run) not yet
     in :obj:`csv_path`, adding ``{**entry, **run(entry)}`` and rewriting the
@@ -330,11 +346,13 @@ def run_sweep(
 
     Several processes may share one CSV (sweeps of other seeds, or the same
     sweep started twice): each takes a lock to read and write it, claims a
-    run before training it, skips runs another live process has claimed,
+    unit of runs (:func:`units_of`: runs that share a trained model) before
+    training it, skips units another live process has claimed a run of,
     and waits at the end for the runs it skipped. No row is lost or run
-    twice. :obj:`parallel` (:class:`Parallel`) merges other folders' rows
-    first, keeps one shard of the plan (:func:`shard_of`, by the
-    :obj:`unit` columns), and starts worker processes beside this one.
+    twice, and a shared model is trained by one process. :obj:`parallel`
+    (:class:`Parallel`) merges other folders' rows first, keeps one shard
+    of the plan (:func:`shard_of`, by the same units), and starts worker
+    processes beside this one.
     Returns the rows of the plan (of the shard), stored and new."""
     from tqdm.auto import tqdm
 
@@ -352,15 +370,17 @@ def run_sweep(
     def stored() -> Dict[str, dict]:
         return stored_runs(csv_path, key_columns, numeric)
 
-    def claim(entry_key: str) -> bool:
-        """Take the run unless it is stored or another live process has it."""
+    def claim(entries: Sequence[dict]) -> List[dict]:
+        """Take the entries not yet stored, unless another live process has
+        one of them; return those taken."""
         with locked(lock):
-            live = live_claims(csv_path)
-            if entry_key in stored() or live.get(entry_key, os.getpid()) != os.getpid():
-                return False
-            live[entry_key] = os.getpid()
+            live, runs = live_claims(csv_path), stored()
+            taken = [e for e in entries if key(e) not in runs]
+            if any(live.get(key(e), os.getpid()) != os.getpid() for e in taken):
+                return []
+            live.update({key(e): os.getpid() for e in taken})
             atomic_write_text(claims_path, json.dumps(live))
-            return True
+            return taken
 
     def release(entry_key: str) -> None:
         live = live_claims(csv_path)
@@ -403,23 +423,35 @@ def run_sweep(
             raise
         return store(row)
 
+    def run_unit(entries: Sequence[dict]) -> None:
+        for number, entry in enumerate(entries):
+            try:
+                done = run_and_store(entry)
+            except BaseException:
+                with locked(lock):  # give back the unit's runs not yet done
+                    for rest in entries[number + 1:]:
+                        release(key(rest))
+                raise
+            bar.update(len(wanted & done.keys()) - bar.n)  # the other processes' runs count too
+
     try:
         skipped = []
-        for entry in todo:
-            if claim(key(entry)):
-                done = run_and_store(entry)
-                bar.update(len(wanted & done.keys()) - bar.n)  # the other processes' runs count too
+        for group in units_of(todo, unit):
+            taken = claim(group)
+            if taken:
+                run_unit(taken)
             else:
-                skipped.append(entry)
-        while True:  # the runs another process had claimed: wait for them, or run them if it died
+                skipped.append(group)
+        while True:  # the units another process had claimed: wait for them, or run them if it died
             with locked(lock):
                 done = stored()
             bar.update(len(wanted & done.keys()) - bar.n)
-            missing = [e for e in skipped if key(e) not in done]
+            missing = [g for g in skipped if any(key(e) not in done for e in g)]
             if not missing:
                 break
-            if claim(key(missing[0])):
-                run_and_store(missing[0])
+            taken = claim(missing[0])
+            if taken:
+                run_unit(taken)
             else:
                 time.sleep(1.0)
     finally:

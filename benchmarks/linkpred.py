@@ -21,7 +21,7 @@ from typing import Callable, Dict, List, Sequence, Tuple
 from benchmarks.common import (ResultFileError, add_sweep_arguments, finish_sweep, parallel_options, refuse_repeats,
                                run_sweep, settings_or_usage_error, start_sweep)
 from benchmarks.curves import format_summary, plot_curves, summary
-from benchmarks.sizing import LAMBDA_GRIDS, METHODS, Job, Split
+from benchmarks.sizing import LAMBDA_GRIDS, METHODS, Job, Split, model_unit
 from damgraph.config import (MODEL_SETTINGS, MODELS, LinkPredConfig, add_config_arguments, config_id, model_config,
                              settings_from_args, with_settings)
 from damgraph.datasets import load_dataset
@@ -36,7 +36,7 @@ METRICS = ("width", "test_auc", "test_ap", "test_hits@20", "test_mrr", "val_auc"
 #: The settings of a run that vary within a sweep (the rest: config_id).
 PER_RUN = ("dim", "seed", "gate", "lam")
 #: The training settings the harness takes as flags; unset, each is the model's preset.
-TRAINING_FLAGS = ("epochs", "patience", "min_epochs", "val_window", "val_metric", "lr", "beta_lr", "weight_decay", "grad_clip",
+TRAINING_FLAGS = ("epochs", "patience", "min_epochs", "val_window", "val_metric", "pos_batch_size", "lr", "beta_lr", "weight_decay", "grad_clip",
                   "hidden", "num_layers", "dropout", "conv", "batch_norm", "activation", "gate_hidden", "decoder", "decoder_hidden",
                   "decoder_dropout", "masking", "mask_ratio", "walk_length", "degree_weight", "device")
 
@@ -180,7 +180,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     out = Path(args.out)
     try:
         rows = run_sweep(out / "linkpred.csv", sweep_plan(args, cid), sweep_runner(args, base, data), KEYS,
-                         quiet=args.quiet, numeric=METRICS, parallel=args.parallel)
+                         quiet=args.quiet, numeric=METRICS, parallel=args.parallel, unit=model_unit)
     except ResultFileError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2

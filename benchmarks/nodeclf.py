@@ -29,6 +29,7 @@ from benchmarks import linkpred
 from benchmarks.common import (ResultFileError, add_sweep_arguments, finish_sweep, parallel_options, read_rows,
                                refuse_repeats, run_sweep, settings_or_usage_error, start_sweep)
 from benchmarks.curves import format_summary, plot_curves, summary
+from benchmarks.sizing import model_unit
 from damgraph.config import MODELS, NodeClfConfig, add_config_arguments, config_id, with_settings
 from damgraph.datasets import load_dataset
 from damgraph.nodeclf import train_node_classifier
@@ -158,7 +159,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 2
     try:
         rows = run_sweep(out / "nodeclf.csv", plan, run, KEYS, quiet=args.quiet, numeric=METRICS,
-                         parallel=args.parallel)
+                         parallel=args.parallel, unit=model_unit)
     except ResultFileError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2

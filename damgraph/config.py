@@ -102,12 +102,18 @@ class LinkPredConfig:
                         choices=MODES)
     hops: int = setting(2, "precomputed mode: propagation steps of the features", low=1)
     batch_size: int = setting(65536, "precomputed mode: training edges per mini-batch", low=1)
+    pos_batch_size: Optional[int] = setting(
+        None, "full mode: training edges per step, an epoch taking each once in shuffled mini-batches, the "
+              "whole graph encoded at every step (unset: all in one step)", low=1, optional=True)
 
     def __post_init__(self) -> None:
         check_settings(self)
         if self.degree_weight > 0 and self.model != "maskgae":
             raise ValueError("degree_weight needs model 'maskgae' (it regresses the masked degrees); "
                              "set it to 0 or use model 'maskgae'")
+        if self.pos_batch_size is not None and (self.mode != "full" or self.model == "maskgae"):
+            raise ValueError("pos_batch_size mini-batches the training edges of models 'gae' and 'vgae' in mode "
+                             "'full'; unset it (mode 'precomputed' takes batch_size)")
         if self.mode == "precomputed":
             unsupported = {"model": (self.model, "gae"), "conv": (self.conv, "gcn"),
                            "num_layers": (self.num_layers, 2), "gate_hidden": (self.gate_hidden, False),
@@ -219,7 +225,7 @@ def check_settings(config: Any) -> None:
 #: Settings added after result files were stored, with the value that
 #: reproduces the earlier behaviour: :func:`config_id` leaves them out at
 #: that value, so that the stored runs keep their ids.
-LATER_SETTINGS = {"min_epochs": 1, "val_window": 1, "val_metric": "auc"}
+LATER_SETTINGS = {"min_epochs": 1, "val_window": 1, "val_metric": "auc", "pos_batch_size": None}
 
 
 def config_id(config: Any, per_run: Sequence[str]) -> str:

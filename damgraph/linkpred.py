@@ -111,6 +111,9 @@ class LinkPredTask:
       degree loss. In ``mode="precomputed"`` a step encodes only the nodes of
       one mini-batch of ``batch_size`` training edges and its negatives, on
       features propagated once (:func:`~damgraph.propagation.propagate_features`).
+      In mode ``full`` with ``pos_batch_size``, a step encodes the whole
+      graph and takes one shuffled mini-batch of the training edges (OGB's
+      GNN baselines on ``ogbl-ddi`` train this way).
     * :meth:`validation_score`: validation AUC, the model-selection score.
     * :meth:`test_metrics`: AUC, AP, Hits@K and MRR of the test split.
 
@@ -161,8 +164,10 @@ class LinkPredTask:
         self._inputs: Dict[int, Tuple[Features, Graph]] = {}
         self._batches: List[Tensor] = []
         self._epoch = 0
-        if config.mode == "precomputed":
-            self.steps_per_epoch = max(-(-self.train_pos.size(1) // config.batch_size) // world_size, 1)
+        #: Training edges per step (None: all of them, one step per epoch).
+        self.batch_size = config.batch_size if config.mode == "precomputed" else config.pos_batch_size
+        if self.batch_size is not None:
+            self.steps_per_epoch = max(-(-self.train_pos.size(1) // self.batch_size) // world_size, 1)
         else:
             self.steps_per_epoch = 1
         if rank > 0:  # each further rank its own negatives (rank 0 keeps a single process's stream)
@@ -227,7 +232,7 @@ class LinkPredTask:
             self._epoch += 1
             order_gen = torch.Generator().manual_seed(self.config.seed * 100_003 + self._epoch)
             order = torch.randperm(self.train_pos.size(1), generator=order_gen).to(self.device)
-            self._batches = list(order.split(self.config.batch_size))
+            self._batches = list(order.split(self.batch_size))
         return self.train_pos[:, self._batches[(step * self.world_size + self.rank) % len(self._batches)]]
 
     def loss(self, step: int = 0) -> Tensor:
@@ -251,7 +256,7 @@ class LinkPredTask:
             pos, neg = inverse[:, :pos.size(1)], inverse[:, pos.size(1):]
         else:
             z = self.encode(self.split[0])
-            pos = self._share(self.train_pos)
+            pos = self._share(self.train_pos) if self.batch_size is None else self._batch(step)
             neg = self.negatives(pos.size(1))
         top = config.gate == "dam"  # DAM's nested blocks are its top gates
         loss = sum(model.recon_loss(matryoshka_prefix(z, m, config.decoder, top), pos, neg) for m in self.prefixes)

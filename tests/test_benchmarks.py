@@ -293,6 +293,61 @@ def test_shards_cover_every_run_exactly_once(unit):
             assert max(sizes) - min(sizes) <= 1
 
 
+def test_a_curve_methods_points_are_one_unit_and_other_runs_their_own():
+    from benchmarks.common import shard_of, units_of
+    from benchmarks.sizing import model_unit
+
+    args = linkpred.parse_args(["--datasets", "cora", "--methods", "fixed", "dam", "pca", "dam-nested", "--dims",
+                                "4", "8", "16", "--lam", "0.01", "0.1", "--seeds", "0", "1"])
+    plan = linkpred.sweep_plan(args, "c")
+    units = units_of(plan, model_unit)
+    # per seed: 3 fixed runs, 2 dam runs, one pca curve, one dam-nested curve
+    assert len(plan) == 2 * (3 + 2 + 3 + 3) and len(units) == 2 * (3 + 2 + 1 + 1)
+    curves = [u for u in units if len(u) > 1]
+    assert sorted((u[0]["method"], u[0]["seed"], [e["dim"] for e in u]) for u in curves) == [
+        ("dam-nested", 0, [4, 8, 16]), ("dam-nested", 1, [4, 8, 16]), ("pca", 0, [4, 8, 16]), ("pca", 1, [4, 8, 16])]
+    for n in (2, 3, 5):  # shards keep each curve whole
+        parts = [shard_of(plan, (i, n), model_unit) for i in range(1, n + 1)]
+        assert sorted(id(e) for part in parts for e in part) == sorted(id(e) for e in plan)
+        for curve in curves:
+            assert sum(all(id(e) in {id(x) for x in part} for e in curve) for part in parts) == 1
+
+
+def test_a_unit_with_a_run_claimed_elsewhere_is_left_whole_to_that_process(tmp_path):
+    """Another live process holds one run of a unit: this one takes none of
+    that unit's runs (the shared model is trained once), waits for them,
+    and returns every row."""
+    import os
+    import threading
+
+    from benchmarks.common import _claims_path, _lock_path, locked, run_sweep, write_csv
+
+    csv_path = tmp_path / "r.csv"
+    plan = [{"unit": u, "point": p, "config_id": "c"} for u in ("a", "b") for p in (1, 2, 3)]
+    keys = ("unit", "point", "config_id")
+    other = os.getppid()  # a live process that is not this one
+    _claims_path(csv_path).write_text(json.dumps({"a|2|c": other}))
+
+    def other_process_finishes():
+        with locked(_lock_path(csv_path)):
+            rows = [{**e, "score": 1.0} for e in plan if e["unit"] == "a"]
+            write_csv(csv_path, rows + [dict(r) for r in _rows(csv_path)] if csv_path.exists() else rows)
+            _claims_path(csv_path).write_text("{}")
+
+    calls = []
+
+    def run(entry):
+        calls.append((entry["unit"], entry["point"]))
+        if len(calls) == 1:
+            threading.Timer(0.3, other_process_finishes).start()
+        return {"score": 2.0}
+
+    rows = run_sweep(csv_path, plan, run, keys, quiet=True, numeric=("score",), unit=("unit",))
+    assert calls == [("b", 1), ("b", 2), ("b", 3)]
+    assert [(r["unit"], r["point"], float(r["score"])) for r in rows] == [
+        (e["unit"], str(e["point"]), 1.0 if e["unit"] == "a" else 2.0) for e in plan]
+
+
 def test_shards_in_three_folders_merge_into_the_whole_sweep(tmp_path, capsys):
     from benchmarks.common import Parallel, run_sweep
 

@@ -47,6 +47,7 @@ LINKPRED_WRONG_TYPES = {
     "mode": (0, "mode must be a string, got 0"),
     "hops": (2.0, "hops must be an integer, got 2.0"),
     "batch_size": (None, "batch_size must not be None"),
+    "pos_batch_size": (1.5, "pos_batch_size must be an integer, got 1.5"),
 }
 
 # Values out of range, and the ValueError they raise (the range in the message).
@@ -77,6 +78,7 @@ LINKPRED_OUT_OF_RANGE = [
     ("grad_clip", -1.0, "grad_clip must be >= 0, got -1.0"),
     ("hops", 0, "hops must be >= 1, got 0"),
     ("batch_size", 0, "batch_size must be >= 1, got 0"),
+    ("pos_batch_size", 0, "pos_batch_size must be >= 1, got 0"),
 ]
 
 LINKPRED_UNKNOWN_CHOICES = [
@@ -256,12 +258,13 @@ def test_config_id_excludes_the_per_run_fields_and_is_stable():
     assert linkpred == config_id(LinkPredConfig(seed=9), ["seed"]) and "seed=" not in linkpred
     keys = [item.split("=")[0] for item in linkpred.split("|")]
     # the settings added later are left out at their neutral value, so stored runs keep their ids
-    assert keys == sorted(set(LINKPRED_FIELDS) - {"seed", "min_epochs", "val_window", "val_metric"})
+    assert keys == sorted(set(LINKPRED_FIELDS) - {"seed", "min_epochs", "val_window", "val_metric", "pos_batch_size"})
     assert "hidden=None" in linkpred and "gate=dam" in linkpred
     assert config_id(LinkPredConfig(seed=5), []) != linkpred
     assert "|val_window=10|" in config_id(LinkPredConfig(val_window=10), ["seed"])
     assert "|val_metric=hits@20|" in config_id(LinkPredConfig(val_metric="hits@20"), ["seed"])
     assert "min_epochs=50" in config_id(LinkPredConfig(min_epochs=50), ["seed"])
+    assert "|pos_batch_size=4096|" in config_id(LinkPredConfig(pos_batch_size=4096), ["seed"])
 
 
 # -- command-line flags -------------------------------------------------------

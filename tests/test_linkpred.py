@@ -168,6 +168,31 @@ def test_precomputed_mode_learns_the_communities_and_compacts_exactly():
     torch.testing.assert_close(small.encode(feats), a.model.eval().encode(feats)[:, keep], rtol=0, atol=1e-6)
 
 
+def test_mini_batched_positives_take_every_training_edge_once_an_epoch(cora_split):
+    config = LinkPredConfig(dim=16, epochs=30, patience=30, pos_batch_size=1000)
+    task = LinkPredTask(cora_split, config)
+    n = cora_split[0].pos_edge_label_index.size(1)
+    assert task.steps_per_epoch == -(-n // 1000) == 5  # 4,488 training edges
+    for _ in range(2):  # two epochs, shuffled differently
+        batches = [task._batch(step) for step in range(task.steps_per_epoch)]
+        assert [b.size(1) for b in batches] == [1000] * 4 + [n - 4000]
+        seen = torch.cat(batches, dim=1)
+        assert sorted(map(tuple, seen.t().tolist())) == sorted(map(tuple, task.train_pos.t().tolist()))
+    first = [task._batch(step) for step in range(task.steps_per_epoch)][0]
+    assert not torch.equal(first, batches[0])
+    a, b = train_link_prediction(cora_split, config), train_link_prediction(cora_split, config)
+    assert a.row() | {"train_s": 0} == b.row() | {"train_s": 0}  # same seed, same numbers
+    full = train_link_prediction(cora_split, LinkPredConfig(dim=16, epochs=30, patience=30))
+    assert a.test_auc != full.test_auc and a.test_auc > 0.85, (a.test_auc, full.test_auc)
+
+
+@pytest.mark.parametrize("settings", [dict(model="maskgae"), dict(mode="precomputed")])
+def test_mini_batched_positives_are_refused_where_they_do_not_apply(settings):
+    with pytest.raises(ValueError, match="pos_batch_size mini-batches the training edges of models 'gae' and "
+                                         "'vgae' in mode 'full'; unset it"):
+        LinkPredConfig(pos_batch_size=1024, **settings)
+
+
 @pytest.mark.parametrize("settings, message", [
     (dict(model="vgae"), "supports model='gae' only, got 'vgae'"),
     (dict(model="maskgae"), "supports model='gae' only, got 'maskgae'"),

@@ -108,6 +108,19 @@ METHODS: Dict[str, Callable[[Job], Dict]] = {
     "matryoshka": matryoshka.run,
     "spectral": spectral.run,
 }
+#: Methods whose points of the size curve share one trained model (per dataset, seed and penalty).
+CURVE_METHODS = ("pca", "matryoshka", "dam-prefix", "dam-nested")
+
+
+def model_unit(entry: Dict) -> Tuple:
+    """The runs of a sweep that share a trained model: a curve method's
+    points of one dataset, seed and penalty weight; any other run alone.
+    Parallel sweeps hand a unit to one process so that it trains once."""
+    if entry["method"] in CURVE_METHODS:
+        return tuple(entry[c] for c in ("dataset", "seed", "method", "lam"))
+    return tuple(sorted(entry.items()))
+
+
 # Methods trained over a grid of penalty weights, and the default grid of each. Chosen on
 # Cora seed 0 from 128 dimensions by the learned widths and validation AUC (never test):
 # dam 0.01/0.03/0.1/0.3 -> widths 57/29/15/7; l1 0.003/0.01/0.03 -> 84/33/93 (at 0.1 and up
