@@ -65,6 +65,9 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
                    "without a learned one when damgraph has not run (default: 128)")
     p.add_argument("--min-epochs", type=int, default=1, help="damgraph's min_epochs (default: 1)")
     p.add_argument("--val-window", type=int, default=1, help="damgraph's val_window (default: 1)")
+    p.add_argument("--inputs", choices=("learned", "spectral"), default="learned",
+                   help="damgraph's node inputs: learned from a random start, or from the spectral embedding "
+                        "(default: learned)")
     p.add_argument("--data-root", default=None, help="data root of the dataset names")
     p.add_argument("--out", default="results/embed", help="output folder (default: results/embed)")
     p.add_argument("--quick", action="store_true", help=f"graphs {' '.join(QUICK_GRAPHS)}, seed 0, "
@@ -166,7 +169,7 @@ def runner(args: argparse.Namespace, graphs: Dict[str, object], csv_path: Path) 
     from sklearn.metrics import average_precision_score, roc_auc_score
     from sklearn.preprocessing import normalize
 
-    from benchmarks.sizing.spectral import spectral_embedding
+    from damgraph.spectral import spectral_embedding
     from damgraph.evaluation import hits_at_k
 
     splits: Dict = {}
@@ -207,7 +210,7 @@ def runner(args: argparse.Namespace, graphs: Dict[str, object], csv_path: Path) 
             from damgraph.estimator import DAMEmbedding
 
             est = DAMEmbedding(dim=args.dim, min_epochs=args.min_epochs, val_window=args.val_window,
-                               seed=seed).fit(Data(edge_index=train, num_nodes=n))
+                               inputs=args.inputs, seed=seed).fit(Data(edge_index=train, num_nodes=n))
             z = est.embedding_
             row.update(best_epoch=est.best_epoch_, val_auc=est.val_auc_)
         elif method == "spectral":
@@ -266,7 +269,7 @@ def plot(rows: Sequence[dict], path: Path) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     settings = {"dim": args.dim, "damgraph": "DAMEmbedding defaults (GAE, lam 0.03, inner-product decoder)",
-                "min_epochs": args.min_epochs, "val_window": args.val_window, "held_out": 0.1}
+                "min_epochs": args.min_epochs, "val_window": args.val_window, "inputs": args.inputs, "held_out": 0.1}
     try:
         args.datasets = args.graphs  # start_sweep loads every graph before creating --out
         graphs = start_sweep("embed", args, {}, argv, lambda name: load_graph(name, args.data_root))
@@ -274,8 +277,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"error: {err}", file=sys.stderr)
         return 2
     out = Path(args.out)
-    cid = f"dim={args.dim}|held_out=0.1" + "".join(f"|{k}={getattr(args, k)}" for k in ("min_epochs", "val_window")
-                                                    if getattr(args, k) != 1)
+    neutral = {"min_epochs": 1, "val_window": 1, "inputs": "learned"}
+    cid = f"dim={args.dim}|held_out=0.1" + "".join(f"|{k}={getattr(args, k)}" for k, v in neutral.items()
+                                                    if getattr(args, k) != v)
     # damgraph's runs first: the spectral and peer runs of a graph and seed take its learned width
     plan: List[dict] = [{"graph": g, "method": m, "seed": s, "config_id": cid}
                         for first in (True, False) for g in args.graphs for s in args.seeds for m in args.methods

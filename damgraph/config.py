@@ -35,12 +35,17 @@ MODES = ("full", "precomputed")
 #: Model-selection scores: validation AUC, or Hits@K against the split's
 #: shared negatives (the metric of OGB's ddi, collab and ppa leaderboards).
 VAL_METRICS = ("auc", "hits@20", "hits@50", "hits@100")
+#: Node inputs of a graph without features: learned vectors from a random
+#: start, or from the training graph's spectral embedding
+#: (:func:`~damgraph.spectral.spectral_embedding`), so that they carry the
+#: graph's structure from the first epoch.
+INPUTS = ("learned", "spectral")
 
 
 #: The settings :class:`~damgraph.DAMEmbedding` and ``damgraph embed`` take
 #: (``None``: the model's preset); the others keep the preset.
 ESTIMATOR_SETTINGS = ("dim", "model", "decoder", "lam", "epochs", "patience", "min_epochs", "val_window", "lr",
-                      "beta_lr", "seed", "device")
+                      "beta_lr", "inputs", "seed", "device")
 
 
 def setting(default: Any, help: str, choices: Optional[Sequence[str]] = None, low: Optional[float] = None,
@@ -84,6 +89,8 @@ class LinkPredConfig:
     min_epochs: int = setting(1, "model selection keeps no epoch before this one", low=1)
     val_window: int = setting(1, "rank epochs by the mean validation score of their last this-many epochs", low=1)
     val_metric: str = setting("auc", "validation score that selects the epoch", choices=VAL_METRICS)
+    inputs: str = setting("learned", "graphs without features: learned node inputs, started at random or "
+                                     "from the training graph's spectral embedding", choices=INPUTS)
     seed: int = setting(0, "seed of the split, the initialisation and every random draw", low=0, high=2 ** 32 - 1)
     device: str = setting("cpu", "cpu, cuda or cuda:N", pattern=DEVICE_PATTERN)
     mask_ratio: float = setting(0.7, "maskgae: share of the edges hidden (edge masking) or of the nodes "
@@ -225,7 +232,7 @@ def check_settings(config: Any) -> None:
 #: Settings added after result files were stored, with the value that
 #: reproduces the earlier behaviour: :func:`config_id` leaves them out at
 #: that value, so that the stored runs keep their ids.
-LATER_SETTINGS = {"min_epochs": 1, "val_window": 1, "val_metric": "auc", "pos_batch_size": None}
+LATER_SETTINGS = {"min_epochs": 1, "val_window": 1, "val_metric": "auc", "pos_batch_size": None, "inputs": "learned"}
 
 
 def config_id(config: Any, per_run: Sequence[str]) -> str:

@@ -63,6 +63,10 @@ class DAMEmbedding(BaseEstimator):
             itself); a few epochs steady a small graph's noisy validation.
         lr (float, optional): Adam learning rate of the weights (preset: 0.01).
         beta_lr (float, optional): Learning rate of the DAM betas (preset: 0.2).
+        inputs (str, optional): Node inputs of a graph without features:
+            ``"learned"`` (preset) vectors from a random start, or
+            ``"spectral"``: started from the training graph's spectral
+            embedding (:func:`~damgraph.spectral.spectral_embedding`).
         val_fraction (float): Share of edges held out to select the best
             epoch and report ``val_auc_``; 0 trains all epochs on every edge.
         input_dim (int): Width of the learned node inputs used when the graph
@@ -87,7 +91,8 @@ class DAMEmbedding(BaseEstimator):
                  lam: Optional[float] = None,
                  epochs: Optional[int] = None, patience: Optional[int] = None, min_epochs: Optional[int] = None,
                  val_window: Optional[int] = None, lr: Optional[float] = None,
-                 beta_lr: Optional[float] = None, val_fraction: float = 0.05, input_dim: int = 64,
+                 beta_lr: Optional[float] = None, inputs: Optional[str] = None, val_fraction: float = 0.05,
+                 input_dim: int = 64,
                  directed: bool = False, seed: int = 0, device: str = "cpu", verbose: bool = False):
         self.dim = dim
         self.model = model
@@ -99,6 +104,7 @@ class DAMEmbedding(BaseEstimator):
         self.val_window = val_window
         self.lr = lr
         self.beta_lr = beta_lr
+        self.inputs = inputs
         self.val_fraction = val_fraction
         self.input_dim = input_dim
         self.directed = directed

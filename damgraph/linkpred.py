@@ -26,6 +26,7 @@ from damgraph.models import build_autoencoder, count_parameters, make_optimizer
 from damgraph.propagation import feature_operator, propagate_features
 from damgraph.runtime import check_memory, deterministic, resolve_device, seed_everything
 from damgraph.splits import NegativeSampler, same_graph
+from damgraph.spectral import spectral_embedding
 from damgraph.training import RunResult, TrainingRecord, fit
 
 
@@ -55,13 +56,21 @@ class LearnedInput(nn.Module):
     """A trainable input vector per node, for graphs without features (the
     encoder's first layer then acts on learned node embeddings)."""
 
-    def __init__(self, num_nodes: int, channels: int):
+    def __init__(self, num_nodes: int, channels: int, start: Optional[Tensor] = None):
         super().__init__()
         self.x = nn.Parameter(torch.empty(num_nodes, channels))
-        self.reset_parameters()
+        self.reset_parameters(start)
 
-    def reset_parameters(self) -> None:
+    def reset_parameters(self, start: Optional[Tensor] = None) -> None:
+        """Xavier-uniform values; with :obj:`start` (``num_nodes x k``,
+        ``k <= channels``), its columns rescaled to the same overall spread
+        in the first ``k`` channels and zeros in the rest."""
         nn.init.xavier_uniform_(self.x)
+        if start is not None:
+            with torch.no_grad():
+                scale = self.x.std() / start.std().clamp_min(1e-12)
+                self.x.zero_()
+                self.x[:, :start.size(1)] = start.to(self.x) * scale
 
     def forward(self) -> Tensor:
         return self.x
@@ -152,7 +161,9 @@ class LinkPredTask:
                      fix="lower dim (and hidden), or use a smaller graph or mode 'precomputed'")
         seed_everything(config.seed)
         self.model = build_autoencoder(config, in_channels).to(device)
-        self.inputs = LearnedInput(self.num_nodes, input_dim).to(device) if featureless else None
+        start = (spectral_embedding(train.edge_index, self.num_nodes, input_dim, config.seed)
+                 if featureless and config.inputs == "spectral" else None)
+        self.inputs = LearnedInput(self.num_nodes, input_dim, start).to(device) if featureless else None
         #: What training updates: the model, and the learned inputs when featureless.
         self.module = trained_modules(self.model, self.inputs)
         self.optimizer = make_optimizer(self.module, config.lr, config.weight_decay, config.beta_lr)

@@ -48,6 +48,7 @@ LINKPRED_WRONG_TYPES = {
     "hops": (2.0, "hops must be an integer, got 2.0"),
     "batch_size": (None, "batch_size must not be None"),
     "pos_batch_size": (1.5, "pos_batch_size must be an integer, got 1.5"),
+    "inputs": (1, "inputs must be a string, got 1"),
 }
 
 # Values out of range, and the ValueError they raise (the range in the message).
@@ -90,6 +91,7 @@ LINKPRED_UNKNOWN_CHOICES = [
     ("masking", "node", "unknown masking 'node': use one of edge, path"),
     ("mode", "sampled", "unknown mode 'sampled': use one of full, precomputed"),
     ("val_metric", "hits@30", "unknown val_metric 'hits@30': use one of auc, hits@20, hits@50, hits@100"),
+    ("inputs", "random", "unknown inputs 'random': use one of learned, spectral"),
 ]
 
 
@@ -258,7 +260,8 @@ def test_config_id_excludes_the_per_run_fields_and_is_stable():
     assert linkpred == config_id(LinkPredConfig(seed=9), ["seed"]) and "seed=" not in linkpred
     keys = [item.split("=")[0] for item in linkpred.split("|")]
     # the settings added later are left out at their neutral value, so stored runs keep their ids
-    assert keys == sorted(set(LINKPRED_FIELDS) - {"seed", "min_epochs", "val_window", "val_metric", "pos_batch_size"})
+    assert keys == sorted(set(LINKPRED_FIELDS) - {"seed", "min_epochs", "val_window", "val_metric", "pos_batch_size",
+                                                     "inputs"})
     assert "hidden=None" in linkpred and "gate=dam" in linkpred
     assert config_id(LinkPredConfig(seed=5), []) != linkpred
     assert "|val_window=10|" in config_id(LinkPredConfig(val_window=10), ["seed"])

@@ -1,3 +1,5 @@
+from dataclasses import replace
+
 import pytest
 import torch
 
@@ -202,3 +204,25 @@ def test_mini_batched_positives_are_refused_where_they_do_not_apply(settings):
 def test_precomputed_mode_refuses_what_it_cannot_train(settings, message):
     with pytest.raises(ValueError, match=message):
         LinkPredConfig(mode="precomputed", **settings)
+
+
+def test_spectral_inputs_start_from_the_training_graphs_spectral_embedding():
+    from torch_geometric.data import Data
+
+    from damgraph.spectral import spectral_embedding
+    from damgraph.synthetic import community_graph
+
+    g = community_graph(600, seed=0)
+    split = split_edges(Data(edge_index=g.edge_index, num_nodes=g.num_nodes), 0, mrr_negatives=0)
+    config = LinkPredConfig(dim=16, epochs=1, patience=1, inputs="spectral")
+    task = LinkPredTask(split, config)
+    start = spectral_embedding(split[0].edge_index, 600, 64, 0)
+    x = task.inputs.x.detach()
+    ratio = x / start
+    torch.testing.assert_close(ratio, torch.full_like(ratio, ratio[0, 0].item()))  # one scale for every entry
+    learned = LinkPredTask(split, replace(config, inputs="learned")).inputs.x.detach()
+    assert x.std().item() == pytest.approx(learned.std().item(), rel=1e-5)  # the random start's spread
+    # after one epoch the structure shows: test AUC 0.672 against 0.620 from a random start (measured)
+    spectral_auc = train_link_prediction(split, config).test_auc
+    random_auc = train_link_prediction(split, replace(config, inputs="learned")).test_auc
+    assert spectral_auc == pytest.approx(0.672, abs=0.01) and random_auc == pytest.approx(0.620, abs=0.01)

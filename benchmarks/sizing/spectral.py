@@ -1,28 +1,9 @@
-"""``spectral``: a non-neural reference, the top-k eigenvectors of the
-symmetric-normalised adjacency D^-1/2 A D^-1/2 of the message-passing graph,
-scaled by the square roots of their (largest, positive) eigenvalues so that
-inner products approximate the normalised adjacency (scipy's ``eigsh``)."""
+"""``spectral``: a non-neural reference, the k-wide spectral embedding of the
+message-passing graph (:func:`damgraph.spectral.spectral_embedding`)."""
 import time
 
-import numpy as np
-import scipy.sparse as sp
-import torch
-from scipy.sparse.linalg import eigsh
-
 from benchmarks.sizing import embedding_columns
-
-
-def spectral_embedding(edge_index: torch.Tensor, num_nodes: int, k: int, seed: int) -> torch.Tensor:
-    ei = edge_index.numpy()
-    adj = sp.coo_matrix((np.ones(ei.shape[1]), (ei[0], ei[1])), shape=(num_nodes, num_nodes)).tocsr()
-    deg = np.asarray(adj.sum(axis=1)).ravel()
-    inv_sqrt = np.where(deg > 0, 1.0 / np.sqrt(np.maximum(deg, 1e-12)), 0.0)
-    norm = sp.diags(inv_sqrt) @ adj @ sp.diags(inv_sqrt)
-    v0 = np.random.default_rng(seed).standard_normal(num_nodes)
-    values, vectors = eigsh(norm, k=min(k, num_nodes - 2), which="LA", v0=v0)
-    order = np.argsort(values)[::-1]
-    z = vectors[:, order] * np.sqrt(np.clip(values[order], 0.0, None))
-    return torch.from_numpy(z).float()
+from damgraph.spectral import spectral_embedding
 
 
 def run(job) -> dict:
