@@ -40,7 +40,8 @@ def conv_layer(conv: nn.Module, x: Features, graph: Graph, edge_weight: Optional
     """``conv(x, graph)``; for a :class:`GCNConv` on a prebuilt
     :math:`\\hat{\\mathbf{A}}` the same function as
     :math:`\\hat{\\mathbf{A}}\\mathbf{X}\\mathbf{W} + \\mathbf{b}` from ``conv``'s own
-    parameters, as CSR products. Other layers (SAGE, GAT) take an edge index
+    parameters, as CSR products, :math:`\hat{\mathbf{A}}` multiplying the
+    narrower of :math:`\mathbf{X}` and :math:`\mathbf{X}\mathbf{W}`. Other layers (SAGE, GAT) take an edge index
     and dense features, and no edge weights."""
     if not isinstance(conv, GCNConv):
         if isinstance(graph, SparseOperator):
@@ -49,8 +50,12 @@ def conv_layer(conv: nn.Module, x: Features, graph: Graph, edge_weight: Optional
             x = x.to_dense()
         return conv(x, graph)
     if isinstance(graph, SparseOperator):
-        h = x @ conv.lin.weight.t() if isinstance(x, SparseOperator) else conv.lin(x)
-        h = graph @ h
+        if isinstance(x, SparseOperator):
+            h = graph @ (x @ conv.lin.weight.t())
+        elif conv.in_channels < conv.out_channels:  # the product with the graph on the narrower side
+            h = conv.lin(graph @ x)
+        else:
+            h = graph @ conv.lin(x)
         return h if conv.bias is None else h + conv.bias
     if isinstance(x, SparseOperator):
         x = x.to_dense()

@@ -167,6 +167,15 @@ def test_make_conv_and_conv_layer():
     # measured max error 0
     torch.testing.assert_close(conv_layer(conv, x, gcn_adjacency(edge_index, 3)), expected, rtol=0, atol=1e-6)
     torch.testing.assert_close(conv_layer(conv, x, edge_index), expected, rtol=0, atol=0)
+    # a widening layer multiplies the graph with its narrower input first: the same values and gradients
+    wide = GCNConv(3, 8)
+    x.requires_grad_(True)
+    fast = conv_layer(wide, x, gcn_adjacency(edge_index, 3))
+    (grad_fast,) = torch.autograd.grad(fast.square().sum(), x)
+    slow = wide(x, edge_index)
+    (grad_slow,) = torch.autograd.grad(slow.square().sum(), x)
+    torch.testing.assert_close(fast, slow, rtol=0, atol=1e-6)
+    torch.testing.assert_close(grad_fast, grad_slow, rtol=0, atol=1e-5)
 
 
 def test_sign_encoder_equals_the_formula_by_hand(tiny_graph):
