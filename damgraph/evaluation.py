@@ -95,12 +95,12 @@ NON_FINITE = "the embeddings became NaN or inf; lower the learning rate or lam, 
 
 
 @torch.no_grad()
-def validation_auc(z: Tensor, data: Data, decoder: torch.nn.Module, metric: str = "auc") -> float:
-    """The AUC of :func:`score_embeddings` alone, of embeddings :obj:`z`,
-    computed in torch (:func:`roc_auc`): the per-epoch model-selection
-    score; ``metric="hits@K"`` scores Hits@K against the shared negatives
-    instead (OGB's selection on ddi, collab and ppa). Non-finite
-    embeddings raise :class:`FloatingPointError`."""
+def validation_score(z: Tensor, data: Data, decoder: torch.nn.Module, metric: str = "auc") -> float:
+    """The per-epoch model-selection score of embeddings :obj:`z` on the
+    split :obj:`data`: the AUC of :func:`score_embeddings` alone, computed
+    in torch (:func:`roc_auc`), or with ``metric="hits@K"`` Hits@K against
+    the shared negatives (OGB's selection on ddi, collab and ppa).
+    Non-finite embeddings raise :class:`FloatingPointError`."""
     check_finite(z)
     ranked = metric.startswith("hits@")  # ranked by the logits, as the test scores (no saturated ties)
     pos = decoder(z, data.pos_edge_label_index, sigmoid=not ranked)

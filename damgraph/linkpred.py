@@ -19,7 +19,7 @@ from torch_geometric.data import Data
 from damgraph.compaction import compacted_size
 from damgraph.config import LinkPredConfig
 from damgraph.encoders import Features, Graph
-from damgraph.evaluation import score_embeddings, validation_auc
+from damgraph.evaluation import score_embeddings, validation_score
 from damgraph.gates import SizeGate, gate_widths
 from damgraph.masking import make_masker, split_masked
 from damgraph.models import build_autoencoder, count_parameters, make_optimizer
@@ -280,9 +280,9 @@ class LinkPredTask:
     @torch.no_grad()
     def validation_score(self) -> float:
         """The validation score of ``config.val_metric``, AUC by default
-        (:func:`~damgraph.evaluation.validation_auc`)."""
+        (:func:`~damgraph.evaluation.validation_score`)."""
         self.module.eval()
-        return validation_auc(self.encode(self.split[1]), self.split[1], self.model.decoder, self.config.val_metric)
+        return validation_score(self.encode(self.split[1]), self.split[1], self.model.decoder, self.config.val_metric)
 
     def fit(self, epochs: Optional[int] = None, patience: Optional[int] = None, progress: bool = False,
             loss: Optional[Callable[[int], Tensor]] = None,

@@ -81,7 +81,7 @@ def test_hits_and_mrr_match_ogbs_evaluator():
 
 
 def test_validation_hits_selects_on_the_shared_negatives(tiny_graph):
-    from damgraph.evaluation import validation_auc
+    from damgraph.evaluation import validation_score
     from damgraph.models import InnerProductDecoder
 
     z = torch.tensor([[1.0], [0.9], [0.1], [0.2], [0.0], [0.5]])
@@ -89,7 +89,7 @@ def test_validation_hits_selects_on_the_shared_negatives(tiny_graph):
     data.pos_edge_label_index = torch.tensor([[0, 2], [1, 3]])  # scores 0.9 and 0.02
     data.neg_edge_label_index = torch.tensor([[0, 5], [5, 4]])  # scores 0.5 and 0.0
     decoder = InnerProductDecoder()
-    assert validation_auc(z, data, decoder, "hits@20") == 1.0  # fewer than 20 negatives: OGB counts a hit
+    assert validation_score(z, data, decoder, "hits@20") == 1.0  # fewer than 20 negatives: OGB counts a hit
     data.neg_edge_label_index = torch.tensor([[0] * 20, [5] * 20])  # twenty negatives at 0.5
-    assert validation_auc(z, data, decoder, "hits@20") == 0.5  # only the 0.9 positive beats them
-    assert validation_auc(z, data, decoder) == pytest.approx(0.5)
+    assert validation_score(z, data, decoder, "hits@20") == 0.5  # only the 0.9 positive beats them
+    assert validation_score(z, data, decoder) == pytest.approx(0.5)
