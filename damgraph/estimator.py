@@ -187,7 +187,11 @@ class DAMEmbedding(BaseEstimator):
         net = net.to(device).eval()
         data = data.to(device)
         x = self.inputs_().to(device) if self.inputs_ is not None else data.x
-        return net.encode(x, data.edge_index, getattr(data, "edge_weight", None)).cpu().numpy()
+        weight = getattr(data, "edge_weight", None)
+        if net.encoder.conv != "gcn":
+            return net.encode(x, data.edge_index, weight).cpu().numpy()
+        # the prebuilt adjacency, as in training: no per-edge messages (memory) and CSR products (speed)
+        return net.encode(x, net.encoder.prepare_graph(data.edge_index, data.num_nodes, weight)).cpu().numpy()
 
     # -- link prediction from the fitted model ---------------------------------
     def _rows(self, nodes: Sequence[Hashable]) -> torch.Tensor:
