@@ -35,6 +35,7 @@ import numpy as np
 from benchmarks.common import (ResultFileError, add_parallel_arguments, finish_sweep, live_claims, parallel_options,
                                proc_status_mb, refuse_repeats, run_key, run_sweep, save_figure, start_sweep,
                                stored_runs)
+from damgraph.config import INPUTS, LATER_SETTINGS
 
 KEYS = ("graph", "method", "seed", "config_id")
 GROUP = ("graph", "method")
@@ -65,7 +66,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
                    "without a learned one when damgraph has not run (default: 128)")
     p.add_argument("--min-epochs", type=int, default=1, help="damgraph's min_epochs (default: 1)")
     p.add_argument("--val-window", type=int, default=1, help="damgraph's val_window (default: 1)")
-    p.add_argument("--inputs", choices=("learned", "spectral"), default="learned",
+    p.add_argument("--inputs", choices=INPUTS, default="learned",
                    help="damgraph's node inputs: learned from a random start, or from the spectral embedding "
                         "(default: learned)")
     p.add_argument("--data-root", default=None, help="data root of the dataset names")
@@ -277,7 +278,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"error: {err}", file=sys.stderr)
         return 2
     out = Path(args.out)
-    neutral = {"min_epochs": 1, "val_window": 1, "inputs": "learned"}
+    neutral = {k: LATER_SETTINGS[k] for k in ("min_epochs", "val_window", "inputs")}  # left out of the id
     cid = f"dim={args.dim}|held_out=0.1" + "".join(f"|{k}={getattr(args, k)}" for k, v in neutral.items()
                                                     if getattr(args, k) != v)
     # damgraph's runs first: the spectral and peer runs of a graph and seed take its learned width

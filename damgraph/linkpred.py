@@ -161,8 +161,12 @@ class LinkPredTask:
                      fix="lower dim (and hidden), or use a smaller graph or mode 'precomputed'")
         seed_everything(config.seed)
         self.model = build_autoencoder(config, in_channels).to(device)
-        start = (spectral_embedding(train.edge_index, self.num_nodes, input_dim, config.seed)
-                 if featureless and config.inputs == "spectral" else None)
+        start = None
+        if featureless and config.inputs == "spectral":
+            if self.num_nodes < 3:
+                raise ValueError(f"inputs 'spectral' needs a graph of at least 3 nodes, got {self.num_nodes}; "
+                                 "use inputs 'learned'")
+            start = spectral_embedding(train.edge_index, self.num_nodes, input_dim, config.seed)
         self.inputs = LearnedInput(self.num_nodes, input_dim, start).to(device) if featureless else None
         #: What training updates: the model, and the learned inputs when featureless.
         self.module = trained_modules(self.model, self.inputs)

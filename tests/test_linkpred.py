@@ -226,3 +226,14 @@ def test_spectral_inputs_start_from_the_training_graphs_spectral_embedding():
     spectral_auc = train_link_prediction(split, config).test_auc
     random_auc = train_link_prediction(split, replace(config, inputs="learned")).test_auc
     assert spectral_auc == pytest.approx(0.672, abs=0.01) and random_auc == pytest.approx(0.620, abs=0.01)
+
+
+def test_spectral_inputs_refuse_a_graph_too_small_for_them():
+    from torch_geometric.data import Data
+
+    tiny = Data(edge_index=torch.tensor([[0, 1], [1, 0]]), num_nodes=2)
+    tiny.pos_edge_label_index = torch.tensor([[0], [1]])
+    with pytest.raises(ValueError, match="inputs 'spectral' needs a graph of at least 3 nodes, got 2; use inputs "
+                                         "'learned'"):
+        LinkPredTask((tiny, None, None), LinkPredConfig(dim=4, inputs="spectral"))
+    assert LinkPredTask((tiny, None, None), LinkPredConfig(dim=4)).inputs.x.shape == (2, 64)
