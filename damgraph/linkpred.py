@@ -123,7 +123,8 @@ class LinkPredTask:
       In mode ``full`` with ``pos_batch_size``, a step encodes the whole
       graph and takes one shuffled mini-batch of the training edges (OGB's
       GNN baselines on ``ogbl-ddi`` train this way).
-    * :meth:`validation_score`: validation AUC, the model-selection score.
+    * :meth:`validation_score`: the model-selection score (``val_metric``:
+      validation AUC by default, or Hits@K).
     * :meth:`test_metrics`: AUC, AP, Hits@K and MRR of the test split.
 
     ``split = (train, val, test)``; ``val`` and ``test`` may be ``None``.

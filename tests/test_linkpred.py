@@ -185,7 +185,9 @@ def test_mini_batched_positives_take_every_training_edge_once_an_epoch(cora_spli
     a, b = train_link_prediction(cora_split, config), train_link_prediction(cora_split, config)
     assert a.row() | {"train_s": 0} == b.row() | {"train_s": 0}  # same seed, same numbers
     full = train_link_prediction(cora_split, LinkPredConfig(dim=16, epochs=30, patience=30))
-    assert a.test_auc != full.test_auc and a.test_auc > 0.85, (a.test_auc, full.test_auc)
+    # measured (2 threads): 0.899 in five steps an epoch (best epoch 18), 0.907 in one (best epoch 30)
+    assert a.test_auc == pytest.approx(0.899, abs=0.01) and full.test_auc == pytest.approx(0.907, abs=0.01)
+    assert a.record.best_epoch != full.record.best_epoch
 
 
 @pytest.mark.parametrize("settings", [dict(model="maskgae"), dict(mode="precomputed")])
