@@ -40,8 +40,8 @@ def conv_layer(conv: nn.Module, x: Features, graph: Graph, edge_weight: Optional
     """``conv(x, graph)``; for a :class:`GCNConv` on a prebuilt
     :math:`\\hat{\\mathbf{A}}` the same function as
     :math:`\\hat{\\mathbf{A}}\\mathbf{X}\\mathbf{W} + \\mathbf{b}` from ``conv``'s own
-    parameters, as CSR products, :math:`\hat{\mathbf{A}}` multiplying the
-    narrower of :math:`\mathbf{X}` and :math:`\mathbf{X}\mathbf{W}`. Other layers (SAGE, GAT) take an edge index
+    parameters, as CSR products, :math:`\\hat{\\mathbf{A}}` multiplying the
+    narrower of :math:`\\mathbf{X}` and :math:`\\mathbf{X}\\mathbf{W}`. Other layers (SAGE, GAT) take an edge index
     and dense features, and no edge weights."""
     if not isinstance(conv, GCNConv):
         if isinstance(graph, SparseOperator):

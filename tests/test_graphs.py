@@ -258,3 +258,70 @@ def test_weight_zero_edges_and_stored_zeros_are_dropped_with_a_warning(tmp_path)
     with pytest.warns(UserWarning, match="dropped 2 stored zero"):
         prepared = prepare_graph(adjacency)
     assert prepared.num_edges == 1 and prepared.data.edge_weight.tolist() == [2.0, 2.0]
+
+
+def _read_line_by_line(path):
+    """The graph as the line-by-line reader numbers it (the reference for the numpy reader)."""
+    from damgraph.graphs import _from_edges
+    src, dst, _, _, lone = read_edge_list(path)
+    return _from_edges(src, dst, lone)
+
+
+@pytest.mark.parametrize("text", [
+    "1 2\n2 3\n10 1\n",
+    "# a comment\n  # another\n0,5\n5\t7\r\n\n7 0\n   3   9   \n9 3",  # commas, tabs, CRLF, blank lines, no last newline
+    "4 4\n4 8\n8 4\n8 4\n",  # a self-loop and repeats: cleaned later the same way
+    "123456789012345678 1\n",  # the widest id the numpy reader takes (18 digits)
+])
+def test_plain_integer_edge_lists_are_read_with_numpy_as_line_by_line(tmp_path, text):
+    from damgraph.graphs import _raw_edges, read_integer_edge_list
+    path = tmp_path / "edges.txt"
+    path.write_text(text)
+    assert read_integer_edge_list(path) is not None  # the numpy reader took it
+    edge_index, _, ids, _, _, _ = _raw_edges(path, weighted=True)
+    expected_index, expected_ids = _read_line_by_line(path)
+    assert ids == expected_ids and all(isinstance(i, str) for i in ids)
+    assert torch.equal(edge_index, expected_index)
+    a, b = prepare_graph(path), prepare_graph(_graph_from_lines(path))  # cleaned alike
+    assert a.node_ids == b.node_ids and torch.equal(a.data.edge_index, b.data.edge_index)
+
+
+def _graph_from_lines(path):
+    g = nx.Graph()
+    src, dst, _, _, _ = read_edge_list(path)
+    g.add_edges_from(zip(src, dst))
+    return g
+
+
+@pytest.mark.parametrize("text", [
+    "007 7\n7 8\n",  # leading zeros: '007' and '7' are two ids
+    "-1 2\n",  # negative ids
+    "1 2 0.5\n2 3 1\n",  # weights
+    "1 2\n3\n",  # a lone node
+    "1 2 # inline comment\n",
+    "source target\n1 2\n",  # a header
+    "1234567890123456789 1\n",  # beyond 18 digits
+    "a b\n",
+    "1 2 3 4\n",
+    "",
+    "\n# only comments\n",
+])
+def test_other_edge_lists_are_left_to_the_line_by_line_reader(tmp_path, text):
+    from damgraph.graphs import read_integer_edge_list
+    path = tmp_path / "edges.txt"
+    path.write_text(text)
+    assert read_integer_edge_list(path) is None
+
+
+def test_the_numpy_reader_takes_gzip_and_numbers_a_large_list_like_the_line_reader(tmp_path):
+    import gzip
+    from damgraph.graphs import _raw_edges, read_integer_edge_list
+    rng = np.random.default_rng(0)
+    pairs = rng.integers(0, 10**9, size=(5000, 2)) // rng.integers(1, 10**6, size=(5000, 1))
+    text = "".join(f"{u} {v}\n" for u, v in pairs)
+    path = tmp_path / "edges.txt.gz"
+    path.write_bytes(gzip.compress(text.encode()))
+    np.testing.assert_array_equal(read_integer_edge_list(path), pairs)
+    edge_index, _, ids, _, _, _ = _raw_edges(path, weighted=True)
+    expected_index, expected_ids = _read_line_by_line(path)
+    assert ids == expected_ids and torch.equal(edge_index, expected_index)
