@@ -233,9 +233,8 @@ def _raw_edges(graph: Any, weighted: bool, header: Optional[bool] = None):
     if isinstance(graph, (str, Path)):
         pairs = read_integer_edge_list(graph) if header is not True else None
         if pairs is not None:  # ids numbered by value: the canonical order of integer ids
-            values, index = np.unique(pairs, return_inverse=True)
-            edge_index = torch.from_numpy(np.ascontiguousarray(index.reshape(-1, 2).T))
-            return edge_index, None, [str(v) for v in values.tolist()], None, False, None
+            values, index = torch.unique(torch.from_numpy(pairs), sorted=True, return_inverse=True)
+            return index.t().contiguous(), None, [str(v) for v in values.tolist()], None, False, None
         src, dst, weights, header_line, lone = read_edge_list(graph, header)
         edge_index, ids = _from_edges(src, dst, lone)
         weight = torch.tensor(weights, dtype=torch.float32) if weights is not None and weighted else None
