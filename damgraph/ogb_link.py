@@ -30,7 +30,9 @@ OGB_LINK_DATASETS: Dict[str, Tuple[str, bool, str]] = {
     "ogbl-citation2": ("citation-v2", True, "mrr"),
 }
 OGB_URL = "http://snap.stanford.edu/ogb/data/linkproppred/{}.zip"
-SPLIT_FILES = ("train.pt", "valid.pt", "test.pt")
+#: The split files read: the training edges are the graph of ``raw/edge.csv.gz`` (OGB's own loader
+#: gives the same graph), so the split's ``train.pt`` is not needed.
+SPLIT_FILES = ("valid.pt", "test.pt")
 
 
 def folder_name(name: str) -> str:
@@ -115,7 +117,7 @@ def read_ogb_link(folder: Path, name: str) -> Data:
     data = Data(edge_index=edge_index, num_nodes=num_nodes)
     if (raw / "node-feat.csv.gz").is_file():
         data.x = torch.from_numpy(_read_csv(raw / "node-feat.csv.gz", np.float32))
-    for part, file in (("val", files[2]), ("test", files[3])):
+    for part, file in (("val", files[1]), ("test", files[2])):
         pos, neg, neg_dst = _pairs(read_split_file(file))
         setattr(data, f"{part}_pos", pos)
         if neg is not None:
