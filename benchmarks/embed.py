@@ -67,8 +67,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p.add_argument("--min-epochs", type=int, default=1, help="damgraph's min_epochs (default: 1)")
     p.add_argument("--val-window", type=int, default=1, help="damgraph's val_window (default: 1)")
     p.add_argument("--inputs", choices=INPUTS, default="learned",
-                   help="damgraph's node inputs: learned from a random start, or from the spectral embedding "
-                        "(default: learned)")
+                   help="damgraph's node inputs: learned from a random start or from the spectral embedding, "
+                        "or the spectral embedding as fixed features (default: learned)")
     p.add_argument("--data-root", default=None, help="data root of the dataset names")
     p.add_argument("--out", default="results/embed", help="output folder (default: results/embed)")
     p.add_argument("--quick", action="store_true", help=f"graphs {' '.join(QUICK_GRAPHS)}, seed 0, "

@@ -38,8 +38,9 @@ VAL_METRICS = ("auc", "hits@20", "hits@50", "hits@100")
 #: Node inputs of a graph without features: learned vectors from a random
 #: start, or from the training graph's spectral embedding
 #: (:func:`~damgraph.spectral.spectral_embedding`), so that they carry the
-#: graph's structure from the first epoch.
-INPUTS = ("learned", "spectral")
+#: graph's structure from the first epoch; or that spectral embedding kept
+#: fixed, as node features (only the GCN is trained).
+INPUTS = ("learned", "spectral", "spectral-fixed")
 
 
 #: The settings :class:`~damgraph.DAMEmbedding` and ``damgraph embed`` take
@@ -90,7 +91,8 @@ class LinkPredConfig:
     val_window: int = setting(1, "rank epochs by the mean validation score of their last this-many epochs", low=1)
     val_metric: str = setting("auc", "validation score that selects the epoch", choices=VAL_METRICS)
     inputs: str = setting("learned", "graphs without features: learned node inputs, started at random or "
-                                     "from the training graph's spectral embedding", choices=INPUTS)
+                                     "from the training graph's spectral embedding, or that spectral embedding "
+                                     "as fixed features", choices=INPUTS)
     seed: int = setting(0, "seed of the split, the initialisation and every random draw", low=0, high=2 ** 32 - 1)
     device: str = setting("cpu", "cpu, cuda or cuda:N", pattern=DEVICE_PATTERN)
     mask_ratio: float = setting(0.7, "maskgae: share of the edges hidden (edge masking) or of the nodes "

@@ -66,7 +66,9 @@ class DAMEmbedding(BaseEstimator):
         inputs (str, optional): Node inputs of a graph without features:
             ``"learned"`` (preset) vectors from a random start, or
             ``"spectral"``: started from the training graph's spectral
-            embedding (:func:`~damgraph.spectral.spectral_embedding`).
+            embedding (:func:`~damgraph.spectral.spectral_embedding`), or
+            ``"spectral-fixed"``: that embedding as fixed node features
+            (only the GCN is trained).
         val_fraction (float): Share of edges held out to select the best
             epoch and report ``val_auc_``; 0 trains all epochs on every edge.
         input_dim (int): Width of the learned node inputs used when the graph

@@ -163,12 +163,14 @@ class LinkPredTask:
         seed_everything(config.seed)
         self.model = build_autoencoder(config, in_channels).to(device)
         start = None
-        if featureless and config.inputs == "spectral":
+        if featureless and config.inputs in ("spectral", "spectral-fixed"):
             if self.num_nodes < 3:
-                raise ValueError(f"inputs 'spectral' needs a graph of at least 3 nodes, got {self.num_nodes}; "
+                raise ValueError(f"inputs '{config.inputs}' needs a graph of at least 3 nodes, got {self.num_nodes}; "
                                  "use inputs 'learned'")
             start = spectral_embedding(train.edge_index, self.num_nodes, input_dim, config.seed)
         self.inputs = LearnedInput(self.num_nodes, input_dim, start).to(device) if featureless else None
+        if config.inputs == "spectral-fixed" and self.inputs is not None:  # features: not trained
+            self.inputs.x.requires_grad_(False)
         #: What training updates: the model, and the learned inputs when featureless.
         self.module = trained_modules(self.model, self.inputs)
         self.optimizer = make_optimizer(self.module, config.lr, config.weight_decay, config.beta_lr)
@@ -352,9 +354,10 @@ def train_link_prediction(
     record = task.fit(progress=progress)
     scores = task.test_metrics()
     model = task.model
-    # Learned node inputs count as parameters (as OGB's leaderboards count node embeddings); they stay at compaction.
+    # Learned node inputs count as parameters (as OGB's leaderboards count node embeddings); they stay at
+    # compaction. Fixed spectral inputs are features, not parameters.
     inputs = task.inputs.x.detach() if task.inputs is not None else None
-    table = inputs.numel() if inputs is not None else 0
+    table = inputs.numel() if inputs is not None and task.inputs.x.requires_grad else 0
     return LinkPredResult(
         config=config, test_auc=scores.pop("auc"), test_ap=scores.pop("ap"), test_ranking=scores, record=record,
         widths=gate_widths(model), num_params=count_parameters(model) + table,
