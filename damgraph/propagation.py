@@ -67,14 +67,17 @@ class _PairDot(torch.autograd.Function):
             sampled = torch.sparse.sampled_addmm(pattern, z, z.t(), beta=0.0)
         value = torch.empty_like(sampled.values())
         value[order] = sampled.values()
-        ctx.save_for_backward(z, src, dst)
+        # the backward's G has the forward's pattern: keep its row pointers, columns and order
+        ctx.save_for_backward(z, src, dst, pattern.crow_indices(), pattern.col_indices(), order)
         return value
 
     @staticmethod
     def backward(ctx, grad: Tensor) -> Tuple[Tensor, None, None]:  # type: ignore[override]
-        z, src, dst = ctx.saved_tensors
+        z, src, dst, crow, col, order = ctx.saved_tensors
         n = z.size(0)
-        forward, _ = _pairs_csr(src, dst, grad, n)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)
+            forward = torch.sparse_csr_tensor(crow, col, grad[order], (n, n))
         backward, _ = _pairs_csr(dst, src, grad, n)
         return torch.sparse.mm(forward, z) + torch.sparse.mm(backward, z), None, None
 
