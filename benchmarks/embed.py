@@ -35,11 +35,13 @@ import numpy as np
 from benchmarks.common import (ResultFileError, add_parallel_arguments, finish_sweep, live_claims, parallel_options,
                                proc_status_mb, refuse_repeats, run_key, run_sweep, save_figure, start_sweep,
                                stored_runs)
-from damgraph.config import INPUTS, LATER_SETTINGS
+from damgraph.config import LATER_SETTINGS, add_config_arguments
 
 KEYS = ("graph", "method", "seed", "config_id")
 GROUP = ("graph", "method")
 METRICS = ("width", "test_auc", "test_ap", "test_hits@20", "test_auc_cosine", "seconds", "peak_rss_mb")
+#: damgraph's settings this benchmark takes as flags (the rest stay at DAMEmbedding's defaults).
+DAMGRAPH_SETTINGS = ("min_epochs", "val_window", "inputs")
 #: Methods in the order they run (the spectral embedding takes damgraph's learned width).
 METHODS = ("damgraph", "spectral", "adamic-adar", "resource-allocation", "preferential-attachment", "prone",
            "node2vec")
@@ -64,11 +66,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
     p.add_argument("--dim", type=int, default=128, help="starting width of damgraph; the width of methods "
                    "without a learned one when damgraph has not run (default: 128)")
-    p.add_argument("--min-epochs", type=int, default=1, help="damgraph's min_epochs (default: 1)")
-    p.add_argument("--val-window", type=int, default=1, help="damgraph's val_window (default: 1)")
-    p.add_argument("--inputs", choices=INPUTS, default="learned",
-                   help="damgraph's node inputs: learned from a random start or from the spectral embedding, "
-                        "or the spectral embedding as fixed features (default: learned)")
+    add_config_arguments(p, DAMGRAPH_SETTINGS, defaults={k: LATER_SETTINGS[k] for k in DAMGRAPH_SETTINGS})
     p.add_argument("--data-root", default=None, help="data root of the dataset names")
     p.add_argument("--out", default="results/embed", help="output folder (default: results/embed)")
     p.add_argument("--quick", action="store_true", help=f"graphs {' '.join(QUICK_GRAPHS)}, seed 0, "
@@ -210,8 +208,8 @@ def runner(args: argparse.Namespace, graphs: Dict[str, object], csv_path: Path) 
 
             from damgraph.estimator import DAMEmbedding
 
-            est = DAMEmbedding(dim=args.dim, min_epochs=args.min_epochs, val_window=args.val_window,
-                               inputs=args.inputs, seed=seed).fit(Data(edge_index=train, num_nodes=n))
+            settings = {k: getattr(args, k) for k in DAMGRAPH_SETTINGS}
+            est = DAMEmbedding(dim=args.dim, seed=seed, **settings).fit(Data(edge_index=train, num_nodes=n))
             z = est.embedding_
             row.update(best_epoch=est.best_epoch_, val_auc=est.val_auc_)
         elif method == "spectral":
@@ -270,7 +268,7 @@ def plot(rows: Sequence[dict], path: Path) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     settings = {"dim": args.dim, "damgraph": "DAMEmbedding defaults (GAE, lam 0.03, inner-product decoder)",
-                "min_epochs": args.min_epochs, "val_window": args.val_window, "inputs": args.inputs, "held_out": 0.1}
+                **{k: getattr(args, k) for k in DAMGRAPH_SETTINGS}, "held_out": 0.1}
     try:
         args.datasets = args.graphs  # start_sweep loads every graph before creating --out
         graphs = start_sweep("embed", args, {}, argv, lambda name: load_graph(name, args.data_root))
@@ -278,9 +276,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"error: {err}", file=sys.stderr)
         return 2
     out = Path(args.out)
-    neutral = {k: LATER_SETTINGS[k] for k in ("min_epochs", "val_window", "inputs")}  # left out of the id
-    cid = f"dim={args.dim}|held_out=0.1" + "".join(f"|{k}={getattr(args, k)}" for k, v in neutral.items()
-                                                    if getattr(args, k) != v)
+    # the settings at their neutral values are left out of the id, so older rows stay valid
+    cid = f"dim={args.dim}|held_out=0.1" + "".join(f"|{k}={getattr(args, k)}" for k in DAMGRAPH_SETTINGS
+                                                    if getattr(args, k) != LATER_SETTINGS[k])
     # damgraph's runs first: the spectral and peer runs of a graph and seed take its learned width
     plan: List[dict] = [{"graph": g, "method": m, "seed": s, "config_id": cid}
                         for first in (True, False) for g in args.graphs for s in args.seeds for m in args.methods
