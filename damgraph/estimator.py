@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import inspect
+import time
 import warnings
 from dataclasses import asdict, fields, replace
 from pathlib import Path
@@ -86,7 +87,8 @@ class DAMEmbedding(BaseEstimator):
         val_auc_ (float or None): Validation AUC of the kept epoch.
         history_ (list of dict): Loss and learned width per epoch.
         model_ (torch_geometric.nn.GAE): The compacted model.
-        graph_report_ (dict): Self-loops, duplicates and isolated nodes found.
+        graph_report_ (dict): Self-loops, duplicates and isolated nodes found,
+            and the seconds taken to read and clean the graph (``prepare_seconds``).
     """
 
     def __init__(self, dim: Optional[int] = None, model: str = "gae", decoder: Optional[str] = "inner",
@@ -139,7 +141,9 @@ class DAMEmbedding(BaseEstimator):
         matrix, PyG ``Data``, ``edge_index`` tensor or edge-list path;
         :obj:`header` as in :func:`~damgraph.graphs.read_edge_list`)."""
         config = self._config()
+        start = time.perf_counter()
         prepared = prepare_graph(graph, features, directed=self.directed, header=header)
+        prepare_seconds = time.perf_counter() - start
         data = prepared.data
         if data.edge_index.size(1) == 0:
             raise GraphInputError("the graph has no edges (after removing self-loops); nothing to learn from")
@@ -172,7 +176,7 @@ class DAMEmbedding(BaseEstimator):
         self.history_ = [{"loss": loss, "width": next(iter(widths.values()), config.dim)}
                          for loss, widths in zip(record.losses, record.width_trajectory)]
         self.best_epoch_ = record.best_epoch
-        self.graph_report_ = dict(prepared.report)
+        self.graph_report_ = dict(prepared.report, prepare_seconds=round(prepare_seconds, 3))
         self.edge_index_ = data.edge_index.cpu().clone()
         if val is not None and record.best_epoch == config.epochs:
             warnings.warn(f"the best epoch was the last allowed ({config.epochs}): the model may still be "
