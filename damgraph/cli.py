@@ -116,6 +116,7 @@ def cmd_embed(args: argparse.Namespace) -> int:
     from dataclasses import asdict
 
     from damgraph.estimator import DAMEmbedding
+    from damgraph.graphs import prepare_graph
     from damgraph.io import OutputSet, check_outputs, jsonable, save_embeddings, versions
 
     files = output_files(args)
@@ -126,12 +127,11 @@ def cmd_embed(args: argparse.Namespace) -> int:
     start = time.perf_counter()
     graph = read_graph(args.input, args.format, args.data_root)
     features = read_features(args.features) if args.features else None
+    graph = prepare_graph(graph, features, directed=args.directed, header=args.header)  # parses edge lists
     read_s = time.perf_counter() - start
     start = time.perf_counter()
-    est.fit(graph, features, header=args.header)
-    # an edge-list file is parsed inside fit: its seconds count as reading, not training
-    prepare_s = est.graph_report_["prepare_seconds"]
-    seconds, read_s = time.perf_counter() - start - prepare_s, read_s + prepare_s
+    est.fit(graph)
+    seconds = time.perf_counter() - start
     out, sidecar = files["--out"], files["--out (sidecar)"]
     with OutputSet() as outputs:
         try:

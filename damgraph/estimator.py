@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import inspect
-import time
 import warnings
 from dataclasses import asdict, fields, replace
 from pathlib import Path
@@ -87,8 +86,7 @@ class DAMEmbedding(BaseEstimator):
         val_auc_ (float or None): Validation AUC of the kept epoch.
         history_ (list of dict): Loss and learned width per epoch.
         model_ (torch_geometric.nn.GAE): The compacted model.
-        graph_report_ (dict): Self-loops, duplicates and isolated nodes found,
-            and the seconds taken to read and clean the graph (``prepare_seconds``).
+        graph_report_ (dict): Self-loops, duplicates and isolated nodes found.
     """
 
     def __init__(self, dim: Optional[int] = None, model: str = "gae", decoder: Optional[str] = "inner",
@@ -141,9 +139,7 @@ class DAMEmbedding(BaseEstimator):
         matrix, PyG ``Data``, ``edge_index`` tensor or edge-list path;
         :obj:`header` as in :func:`~damgraph.graphs.read_edge_list`)."""
         config = self._config()
-        start = time.perf_counter()
         prepared = prepare_graph(graph, features, directed=self.directed, header=header)
-        prepare_seconds = time.perf_counter() - start
         data = prepared.data
         if data.edge_index.size(1) == 0:
             raise GraphInputError("the graph has no edges (after removing self-loops); nothing to learn from")
@@ -176,7 +172,7 @@ class DAMEmbedding(BaseEstimator):
         self.history_ = [{"loss": loss, "width": next(iter(widths.values()), config.dim)}
                          for loss, widths in zip(record.losses, record.width_trajectory)]
         self.best_epoch_ = record.best_epoch
-        self.graph_report_ = dict(prepared.report, prepare_seconds=round(prepare_seconds, 3))
+        self.graph_report_ = dict(prepared.report)
         self.edge_index_ = data.edge_index.cpu().clone()
         if val is not None and record.best_epoch == config.epochs:
             warnings.warn(f"the best epoch was the last allowed ({config.epochs}): the model may still be "
@@ -310,7 +306,8 @@ class DAMEmbedding(BaseEstimator):
             width = config["width"] if config["compacted"] else base.dim
             net = build_autoencoder(replace(base, dim=width, hidden=base.hidden or 2 * base.dim,
                                             gate=None if config["compacted"] else base.gate), config["in_channels"])
-            inputs = LearnedInput(config["num_nodes"], est.input_dim) if "inputs.x" in state else None
+            inputs = (LearnedInput(config["num_nodes"], est.input_dim, trainable=base.inputs != "spectral-fixed")
+                      if "inputs.x" in state else None)
             results = {k: state.pop(k) for k in [k for k in state if k.startswith("result.")]}
             trained_modules(net, inputs).load_state_dict(state)
             embedding, edge_index = results["result.embedding"].numpy(), results["result.edge_index"]

@@ -173,7 +173,7 @@ def read_integer_edge_list(path: Union[str, Path]) -> Optional[np.ndarray]:
     ends = np.flatnonzero(digit & ~np.concatenate((digit[1:], [False])))
     if starts.size == 0 or (ends - starts >= 18).any() or ((buf[starts] == ord("0")) & (ends > starts)).any():
         return None  # no edges, ids beyond int64, or leading zeros ("007" and "7" are different ids)
-    fields = np.bincount(np.cumsum(buf == ord("\n"))[starts])
+    fields = np.bincount(np.searchsorted(np.flatnonzero(buf == ord("\n")), starts))  # ids per line
     if not np.isin(fields, (0, 2)).all():
         return None
     values = np.fromstring(raw, dtype=np.int64, sep=" ")
@@ -292,7 +292,14 @@ def prepare_graph(graph: Any, features: Any = None, directed: Optional[bool] = F
     input keep their rows. :obj:`features` is an ``[n, f]`` array or tensor
     in node-id order, or a dict from id (or its text, as read from a file)
     to vector. :obj:`header` is passed to :func:`read_edge_list` for files.
+    A :class:`PreparedGraph` is returned as it is (prepared once, fitted
+    later), as long as no features and the same :obj:`directed` come with it.
     """
+    if isinstance(graph, PreparedGraph):
+        if features is not None or bool(directed) != graph.directed:
+            raise GraphInputError("the graph is already prepared; prepare it with its features and directed "
+                                  "setting, then pass it alone")
+        return graph
     edge_index, weight, ids, x, input_directed, header_line = _raw_edges(graph, weighted, header)
     n = len(ids)
     if n == 0:

@@ -53,12 +53,18 @@ def matryoshka_prefixes(dim: int) -> List[int]:
 
 
 class LearnedInput(nn.Module):
-    """A trainable input vector per node, for graphs without features (the
-    encoder's first layer then acts on learned node embeddings)."""
+    """An input vector per node, for graphs without features (the encoder's
+    first layer then acts on learned node embeddings). With
+    ``trainable=False`` the vectors are a buffer, not a parameter: fixed
+    features that the optimiser never sees and parameter counts leave out."""
 
-    def __init__(self, num_nodes: int, channels: int, start: Optional[Tensor] = None):
+    def __init__(self, num_nodes: int, channels: int, start: Optional[Tensor] = None, trainable: bool = True):
         super().__init__()
-        self.x = nn.Parameter(torch.empty(num_nodes, channels))
+        x = torch.empty(num_nodes, channels)
+        if trainable:
+            self.x = nn.Parameter(x)
+        else:
+            self.register_buffer("x", x)
         self.reset_parameters(start)
 
     def reset_parameters(self, start: Optional[Tensor] = None) -> None:
@@ -168,9 +174,8 @@ class LinkPredTask:
                 raise ValueError(f"inputs '{config.inputs}' needs a graph of at least 3 nodes, got {self.num_nodes}; "
                                  "use inputs 'learned'")
             start = spectral_embedding(train.edge_index, self.num_nodes, input_dim, config.seed)
-        self.inputs = LearnedInput(self.num_nodes, input_dim, start).to(device) if featureless else None
-        if config.inputs == "spectral-fixed" and self.inputs is not None:  # features: not trained
-            self.inputs.x.requires_grad_(False)
+        self.inputs = (LearnedInput(self.num_nodes, input_dim, start, trainable=config.inputs != "spectral-fixed")
+                       .to(device) if featureless else None)
         #: What training updates: the model, and the learned inputs when featureless.
         self.module = trained_modules(self.model, self.inputs)
         self.optimizer = make_optimizer(self.module, config.lr, config.weight_decay, config.beta_lr)
@@ -355,9 +360,9 @@ def train_link_prediction(
     scores = task.test_metrics()
     model = task.model
     # Learned node inputs count as parameters (as OGB's leaderboards count node embeddings); they stay at
-    # compaction. Fixed spectral inputs are features, not parameters.
+    # compaction. Fixed inputs are a buffer, not a parameter.
     inputs = task.inputs.x.detach() if task.inputs is not None else None
-    table = inputs.numel() if inputs is not None and task.inputs.x.requires_grad else 0
+    table = count_parameters(task.inputs) if task.inputs is not None else 0
     return LinkPredResult(
         config=config, test_auc=scores.pop("auc"), test_ap=scores.pop("ap"), test_ranking=scores, record=record,
         widths=gate_widths(model), num_params=count_parameters(model) + table,

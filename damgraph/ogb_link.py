@@ -117,7 +117,7 @@ def read_ogb_link(folder: Path, name: str) -> Data:
     data = Data(edge_index=edge_index, num_nodes=num_nodes)
     if (raw / "node-feat.csv.gz").is_file():
         data.x = torch.from_numpy(_read_csv(raw / "node-feat.csv.gz", np.float32))
-    for part, file in (("val", files[1]), ("test", files[2])):
+    for part, file in zip(("val", "test"), files[1:]):
         pos, neg, neg_dst = _pairs(read_split_file(file))
         setattr(data, f"{part}_pos", pos)
         if neg is not None:

@@ -271,3 +271,18 @@ def test_the_learned_width_does_not_depend_on_the_input_order(community_graph, t
     assert fits[0].width_ == fits[1].width_ == fits[2].width_
     assert np.array_equal(fits[0].embedding_, fits[1].embedding_)
     assert np.array_equal(fits[0].embedding_, fits[2].embedding_)
+
+
+def test_a_prepared_graph_is_fitted_as_it_is_and_refuses_new_features(community_graph):
+    from damgraph.graphs import GraphInputError, prepare_graph
+
+    prepared = prepare_graph(community_graph)
+    assert prepare_graph(prepared) is prepared  # prepared once (the command line times it as reading)
+    a = DAMEmbedding(dim=8, epochs=3, seed=0).fit(prepared)
+    b = DAMEmbedding(dim=8, epochs=3, seed=0).fit(community_graph)
+    np.testing.assert_array_equal(a.embedding_, b.embedding_)
+    with pytest.raises(GraphInputError, match="already prepared"):
+        prepare_graph(prepared, features=np.ones((prepared.num_nodes, 2)))
+    with pytest.raises(GraphInputError, match="already prepared"):
+        prepare_graph(prepared, directed=True)
+
