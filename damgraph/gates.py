@@ -34,6 +34,10 @@ class SizeGate(nn.Module):
     def forward(self, x: Tensor) -> Tensor:
         return x * self.values()
 
+    def project_(self) -> None:
+        """Put the gate's parameters back into their allowed set; training
+        calls it after every optimiser step (default: every value allowed)."""
+
     @property
     def num_open(self) -> int:
         """Number of open units (non-zero gate)."""
@@ -66,21 +70,36 @@ class DAMGate(SizeGate):
     :obj:`open_slice`, which :func:`damgraph.compact` cuts out. Only open
     units pass gradient to :math:`\beta`.
 
+    A layer whose units are all closed passes no gradient to :math:`\beta`,
+    so it could never reopen; and with an inner-product decoder the task's
+    own gradient can push :math:`\beta` down far faster than :math:`\lambda`
+    does (the gate doubles as a scale of the embedding), with Adam's momentum
+    carrying it past the last unit. So :meth:`project_`, which training calls
+    after every step, keeps :math:`\beta \ge -\mu_{n-k} + \min(\frac{5}{2n},
+    \frac{1}{2})`: the top :math:`k` = :obj:`min_open` units stay open
+    (``min_open=0`` is the paper's gate, unguarded). The floor changes
+    nothing while more than :obj:`min_open` units are open.
+
     Args:
         width (int): Number of units :math:`n` to gate.
         beta_init (float, optional): Initial :math:`\beta`. (default: :obj:`1.0`)
         alpha (float, optional): Fixed steepness :math:`\alpha`, not trained.
             (default: :obj:`1.0`)
+        min_open (int, optional): Units that training never closes.
+            (default: :obj:`1`)
     """
 
     MU_SCALE = 5.0
 
-    def __init__(self, width: int, beta_init: float = 1.0, alpha: float = 1.0):
+    def __init__(self, width: int, beta_init: float = 1.0, alpha: float = 1.0, min_open: int = 1):
         super().__init__()
         if int(width) != width or width < 1:
             raise ValueError(f"DAMGate width must be a positive integer, got {width!r}")
+        if int(min_open) != min_open or not 0 <= min_open <= width:
+            raise ValueError(f"DAMGate min_open must be an integer from 0 to the width {width}, got {min_open!r}")
         self.width = int(width)
         self.beta_init = float(beta_init)
+        self.min_open = int(min_open)
         mu = torch.arange(self.width, dtype=torch.float32) * self.MU_SCALE / self.width
         self.register_buffer("mu", mu)
         self.register_buffer("alpha", torch.tensor(float(alpha)))
@@ -121,8 +140,25 @@ class DAMGate(SizeGate):
         """This layer's term of the DAM penalty: :math:`\\beta` itself."""
         return self.beta
 
+    @property
+    def beta_floor(self) -> float:
+        """The smallest :math:`\\beta` that :meth:`project_` allows
+        (:math:`-\\infty` with ``min_open=0``): half a step of :math:`\\mu`
+        (at most 0.5) above the point where unit :math:`n - k` closes."""
+        if self.min_open == 0:
+            return -math.inf
+        margin = min(self.MU_SCALE / (2 * self.width), 0.5)
+        return -self.MU_SCALE * (self.width - self.min_open) / self.width + margin
+
+    def project_(self) -> None:
+        """Raise :math:`\\beta` to :attr:`beta_floor` if a step took it below."""
+        floor = self.beta_floor
+        if self.beta.item() < floor:
+            with torch.no_grad():
+                self.beta.fill_(floor)
+
     def extra_repr(self) -> str:
-        return f"width={self.width}, beta={self.beta.item():.4f}, open={self.num_open}"
+        return f"width={self.width}, beta={self.beta.item():.4f}, open={self.num_open}, min_open={self.min_open}"
 
 
 class L1Scale(SizeGate):

@@ -44,8 +44,10 @@ def fit(
 ) -> TrainingRecord:
     """Train :obj:`model` for up to :obj:`epochs` epochs of
     :obj:`steps_per_epoch` optimiser steps each on ``loss(step) + lam *
-    gate_penalty(model)`` (the DAM penalty for DAM gates), scoring
-    ``val_score()`` after each epoch. Keeps (loads back) the weights of the
+    gate_penalty(model)`` (the DAM penalty for DAM gates), putting each
+    gate back into its allowed set after every step (:meth:`SizeGate.project_`:
+    a DAM gate keeps its top unit open), scoring ``val_score()`` after each
+    epoch. Keeps (loads back) the weights of the
     best validation epoch and stops after :obj:`patience` epochs without
     improvement; with ``val_score=None`` it trains every epoch and keeps the
     last. With :obj:`desc` a tqdm bar shows the epochs; a positive
@@ -93,6 +95,8 @@ def fit(
             if grad_clip > 0:
                 nn.utils.clip_grad_norm_(weights, grad_clip)
             optimizer.step()
+            for gate in gate_list:
+                gate.project_()
             total += value.item()
 
         trajectory.append({name: gate.num_open for name, gate in gates.items()})

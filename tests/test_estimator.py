@@ -96,8 +96,10 @@ def test_bad_input_to_fit():
     assert small.embedding_.shape[0] == 5 and small.val_auc_ is None and small.best_epoch_ == 3
     with pytest.raises(ValueError, match="model must be one of gae, vgae, maskgae"):
         DAMEmbedding(model="gat").fit(nx.path_graph(30))
-    with pytest.raises(ValueError, match="closed every dimension"):
-        DAMEmbedding(dim=4, lam=1e4, epochs=80, val_fraction=0, beta_lr=0.5).fit(nx.karate_club_graph())
+    # A penalty that would close every unit leaves one: training keeps the DAM gate's top unit open.
+    squeezed = DAMEmbedding(dim=4, lam=1e4, epochs=80, val_fraction=0, beta_lr=0.5).fit(nx.karate_club_graph())
+    assert squeezed.width_ == 1 and squeezed.embedding_.shape == (34, 1)
+    assert squeezed.gated_model_.encoder.out_gate.beta.item() == pytest.approx(-5 * 3 / 4 + 0.5)  # the floor
 
 
 def test_bad_input_through_the_api(tmp_path):

@@ -8,6 +8,7 @@ import torch
 from damgraph import DAMGate, build_autoencoder, compact, dam_penalty, make_optimizer
 from damgraph.gates import (HardConcreteGate, L1Scale, gate_parameters, gate_penalty, gate_widths, make_gate,
                             size_gates)
+from damgraph.training import fit
 
 
 # -- DAMGate ------------------------------------------------------------------
@@ -77,6 +78,46 @@ def test_penalty_alone_drives_beta_down_at_a_steady_rate():
     # and eps = 1e-8, 20 steps fall 20 * 0.05 * 1e-6 = 1e-6 short of 1.0 (measured 9.6e-7).
     assert gate.beta.item() == pytest.approx(1.0 - 20 * 0.05, abs=3e-6)
     assert gate.beta.item() > 0.0
+
+
+@pytest.mark.parametrize("width, min_open, floor", [
+    (8, 1, -5 * 7 / 8 + 5 / 16), (128, 1, -5 * 127 / 128 + 5 / 256), (8, 3, -5 * 5 / 8 + 5 / 16), (2, 1, -2.0),
+    (1, 1, 0.5)])
+def test_projection_keeps_the_top_units_open_and_passing_gradient(width, min_open, floor):
+    gate = DAMGate(width, min_open=min_open)
+    assert gate.beta_floor == pytest.approx(floor)
+    with torch.no_grad():
+        gate.beta.fill_(-10.0)
+    gate.project_()
+    assert gate.beta.item() == pytest.approx(floor) and gate.num_open == min_open
+    gate(torch.ones(3, width)).sum().backward()  # the open units keep a path back to beta
+    assert gate.beta.grad.item() > 0
+    with torch.no_grad():  # above the floor, projection changes nothing, bit for bit
+        gate.beta.fill_(floor + 0.1234)
+    before = gate.beta.detach().clone()
+    gate.project_()
+    assert torch.equal(gate.beta.detach(), before)
+
+
+def test_unguarded_gate_and_bad_min_open():
+    gate = DAMGate(8, beta_init=-10.0, min_open=0)
+    gate.project_()
+    assert gate.beta.item() == -10.0 and gate.num_open == 0 and gate.beta_floor == -math.inf
+    for bad in (-1, 9, 1.5):
+        with pytest.raises(ValueError, match="min_open must be an integer from 0 to the width 8"):
+            DAMGate(8, min_open=bad)
+
+
+@pytest.mark.parametrize("min_open", [0, 1, 2])
+def test_training_stops_beta_at_the_floor(min_open):
+    """A penalty that would close every unit (beta falls 0.5 a step) leaves the guarded top units open."""
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Linear(3, 8), DAMGate(8, min_open=min_open))
+    x = torch.randn(10, 3)
+    optimizer = make_optimizer(model, lr=0.01, beta_lr=0.5)
+    record = fit(model, optimizer, lambda step: model(x).pow(2).mean(), None, lam=1.0, epochs=30, patience=30)
+    assert [w["1"] for w in record.width_trajectory][-1] == min_open
+    assert min(w["1"] for w in record.width_trajectory) == min_open
 
 
 def test_penalty_is_the_mean_of_betas_and_betas_skip_weight_decay():
