@@ -99,3 +99,53 @@ def plot_curves(rows: Sequence[dict], score: str, path: Path, title: str) -> Non
     fig.tight_layout()
     atomic_write(path, lambda f: fig.savefig(f, format="png", dpi=110), binary=True)
     plt.close(fig)
+
+
+#: The methods that train one model per penalty weight, from the largest size.
+PENALISED = ("dam", "l1", "l0")
+
+
+def validation_choice(rows: Sequence[dict], methods: Sequence[str] = PENALISED) -> List[dict]:
+    """Per dataset and penalised method: on each seed, the penalty weight
+    whose run scored best on validation (the run's own ``val_metric``), and
+    over the seeds the mean and std of what that choice gives: learned width,
+    test AUC, test Hits@20 and probe accuracy where the rows have them. Test
+    scores never enter the choice."""
+    seeds: Dict[tuple, Dict[str, List[dict]]] = {}
+    for row in rows:
+        if row["method"] in methods:
+            seeds.setdefault((row["dataset"], row["method"]), {}).setdefault(str(row["seed"]), []).append(row)
+    table = []
+    for (dataset, method), runs in seeds.items():
+        chosen = []
+        for members in runs.values():
+            largest = max(int(m["dim"]) for m in members)  # the grid starts from the largest size
+            grid = [m for m in members if int(m["dim"]) == largest]
+            chosen.append(max(grid, key=lambda m: float(m[_validation_column(m)])))
+        entry = {"dataset": dataset, "method": method, "seeds": len(chosen),
+                 "lams": sorted({str(m["lam"]) for runs_of_seed in runs.values() for m in runs_of_seed}, key=float),
+                 "chosen": [str(m["lam"]) for m in chosen]}
+        for column in ("width", "test_auc", "test_hits@20", "probe_acc"):
+            values = [float(m[column]) for m in chosen if m.get(column) not in (None, "")]
+            if len(values) == len(chosen):
+                entry[column] = (float(np.mean(values)), float(np.std(values, ddof=1)) if len(values) > 1 else 0.0)
+        table.append(entry)
+    return table
+
+
+def _validation_column(row: dict) -> str:
+    metric = row.get("val_metric") or "auc"
+    return "val_auc" if metric == "auc" else f"val_{metric}"
+
+
+def format_validation_choice(table: Sequence[dict]) -> str:
+    lines = ["| dataset | method | seeds | grid (lam) | chosen on validation (seeds) | learned width | test AUC "
+             "| test Hits@20 | probe acc |", "|---|---|---|---|---|---|---|---|---|"]
+    for t in table:
+        counts = {lam: t["chosen"].count(lam) for lam in t["lams"] if lam in t["chosen"]}
+        chosen = ", ".join(f"{lam} ({n})" for lam, n in counts.items())
+        cells = [f"{t[c][0]:.{d}f} ± {t[c][1]:.{d}f}" if c in t else "–"
+                 for c, d in (("width", 1), ("test_auc", 4), ("test_hits@20", 4), ("probe_acc", 4))]
+        lines.append(f"| {t['dataset']} | {t['method']} | {t['seeds']} | {' '.join(t['lams'])} | {chosen} | "
+                     + " | ".join(cells) + " |")
+    return "\n".join(lines)

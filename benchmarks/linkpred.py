@@ -20,7 +20,8 @@ from typing import Callable, Dict, List, Sequence, Tuple
 
 from benchmarks.common import (ResultFileError, add_sweep_arguments, finish_sweep, parallel_options, refuse_repeats,
                                run_sweep, settings_or_usage_error, start_sweep)
-from benchmarks.curves import format_summary, plot_curves, summary
+from benchmarks.curves import (PENALISED, format_summary, format_validation_choice, plot_curves, summary,
+                               validation_choice)
 from benchmarks.sizing import LAMBDA_GRIDS, METHODS, Job, Split, model_unit
 from damgraph.config import (MODEL_SETTINGS, MODELS, LinkPredConfig, add_config_arguments, config_id, model_config,
                              settings_from_args, with_settings)
@@ -195,6 +196,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         figures.append("probe.png")
     if any(row.get("test_hits@20") not in (None, "") for row in rows):
         tables.append(format_summary(summary(rows, "test_hits@20"), "test Hits@20"))
+    if any(row["method"] in PENALISED for row in rows):
+        tables.append("The penalty weight chosen on each seed by validation (never test), and what it gives:\n\n"
+                      + format_validation_choice(validation_choice(rows)))
     finish_sweep("linkpred", out, rows, GROUP, METRICS, tables, figures)
     return 0
 

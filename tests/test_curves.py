@@ -1,11 +1,12 @@
 import pytest
 
 from benchmarks import linkpred
-from benchmarks.curves import curve_points, plot_curves, summary
+from benchmarks.curves import curve_points, format_validation_choice, plot_curves, summary
+from benchmarks.curves import validation_choice as linkpred_choice
 
 
 def _row(method, dim, seed, auc, used=None, train_s=1.0, shared=False):
-    return {"dataset": "g", "method": method, "dim": dim, "lam": 0.0, "seed": seed, "test_auc": auc,
+    return {"dataset": "g", "method": method, "dim": dim, "lam": 0.0, "seed": seed, "test_auc": auc, "val_auc": 0.5,
             "width": used if used is not None else dim, "train_s": train_s, "shared_train": shared}
 
 
@@ -71,3 +72,29 @@ def test_default_plan_gated_methods_start_from_the_largest_size_over_their_grids
     assert {e["lam"] for e in one if e["method"] in ("dam-prefix", "dam-nested")} == {min(args.lam)}
     assert {e["lam"] for e in linkpred.sweep_plan(linkpred.parse_args(["--prefix-lam", "0.1"]), "cid")
             if e["method"] == "dam-prefix"} == {0.1}
+
+
+def _gated(method, seed, lam, val, auc, width, **extra):
+    return {"dataset": "g", "method": method, "dim": 64, "lam": lam, "seed": seed, "val_auc": val, "test_auc": auc,
+            "width": width, **extra}
+
+
+def test_penalty_chosen_per_seed_on_validation_never_on_test():
+    rows = ROWS + [
+        # seed 0: lam 0.1 has the best validation AUC (its test AUC is the lower one)
+        _gated("dam", 0, 0.03, 0.90, 0.95, 30), _gated("dam", 0, 0.1, 0.91, 0.90, 10),
+        # seed 1: lam 0.03 wins on validation
+        _gated("dam", 1, 0.03, 0.93, 0.92, 40), _gated("dam", 1, 0.1, 0.92, 0.99, 12),
+        # selection on Hits@20 where the run says so
+        _gated("l1", 0, 0.01, 0.5, 0.80, 20, val_metric="hits@20", **{"val_hits@20": 0.1}),
+        _gated("l1", 0, 0.03, 0.4, 0.85, 10, val_metric="hits@20", **{"val_hits@20": 0.3}),
+    ]
+    table = {t["method"]: t for t in linkpred_choice(rows)}
+    dam = table["dam"]
+    assert dam["seeds"] == 2 and dam["lams"] == ["0.0", "0.03", "0.1"] and sorted(dam["chosen"]) == ["0.03", "0.1"]
+    assert dam["width"][0] == pytest.approx(25.0) and dam["test_auc"][0] == pytest.approx(0.91)
+    assert dam["test_auc"][1] == pytest.approx(0.02 / 2 ** 0.5)  # sample std of 0.90 and 0.92
+    assert "test_hits@20" not in dam
+    assert table["l1"]["chosen"] == ["0.03"] and table["l1"]["test_auc"] == (pytest.approx(0.85), 0.0)
+    text = format_validation_choice(linkpred_choice(rows))
+    assert "| g | dam | 2 | 0.0 0.03 0.1 | 0.03 (1), 0.1 (1) | 25.0 ± 21.2 | 0.9100 ± 0.0141 | – | – |" in text
