@@ -152,10 +152,9 @@ class DAMGate(SizeGate):
 
     def project_(self) -> None:
         """Raise :math:`\\beta` to :attr:`beta_floor` if a step took it below."""
-        floor = self.beta_floor
-        if self.beta.item() < floor:
-            with torch.no_grad():
-                self.beta.fill_(floor)
+        if self.min_open > 0:
+            with torch.no_grad():  # in place, without reading beta back (no device sync on a GPU)
+                self.beta.clamp_(min=self.beta_floor)
 
     def extra_repr(self) -> str:
         return f"width={self.width}, beta={self.beta.item():.4f}, open={self.num_open}, min_open={self.min_open}"
