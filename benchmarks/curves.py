@@ -106,31 +106,42 @@ PENALISED = ("dam", "l1", "l0")
 
 
 def validation_choice(rows: Sequence[dict], methods: Sequence[str] = PENALISED) -> List[dict]:
-    """Per dataset and penalised method: on each seed, the penalty weight
-    whose run scored best on validation (the run's own ``val_metric``), and
-    over the seeds the mean and std of what that choice gives: learned width,
-    test AUC, test Hits@20 and probe accuracy where the rows have them. Test
-    scores never enter the choice."""
-    seeds: Dict[tuple, Dict[str, List[dict]]] = {}
+    """Per dataset and penalised method (its runs from the largest size):
+    on each seed, the penalty weight whose run scored best on validation
+    (the run's own ``val_metric``; a tie goes to the smaller learned
+    width), and over the seeds the mean and std of what that choice gives:
+    learned width, test AUC, test Hits@20 and probe accuracy (a column
+    only when every chosen run has it). Test scores never enter the choice.
+    Only seeds with a validation score for every weight of the grid (the
+    weights any seed ran) take part; ``incomplete`` counts the others."""
+    groups: Dict[tuple, List[dict]] = {}
     for row in rows:
         if row["method"] in methods:
-            seeds.setdefault((row["dataset"], row["method"]), {}).setdefault(str(row["seed"]), []).append(row)
+            groups.setdefault((row["dataset"], row["method"]), []).append(row)
     table = []
-    for (dataset, method), runs in seeds.items():
-        chosen = []
-        for members in runs.values():
-            largest = max(int(m["dim"]) for m in members)  # the grid starts from the largest size
-            grid = [m for m in members if int(m["dim"]) == largest]
-            chosen.append(max(grid, key=lambda m: float(m[_validation_column(m)])))
-        entry = {"dataset": dataset, "method": method, "seeds": len(chosen),
-                 "lams": sorted({str(m["lam"]) for runs_of_seed in runs.values() for m in runs_of_seed}, key=float),
-                 "chosen": [str(m["lam"]) for m in chosen]}
+    for (dataset, method), members in groups.items():
+        largest = max(int(m["dim"]) for m in members)  # the grid starts from the largest size
+        runs: Dict[str, Dict[str, dict]] = {}
+        for m in members:
+            if int(m["dim"]) == largest:
+                runs.setdefault(str(m["seed"]), {})[str(m["lam"])] = m
+        grid = sorted({lam for by_lam in runs.values() for lam in by_lam}, key=float)
+        complete = [by_lam for by_lam in runs.values()
+                    if set(by_lam) == set(grid) and all(_number(m, _validation_column(m)) for m in by_lam.values())]
+        chosen = [max(by_lam.values(), key=lambda m: (float(m[_validation_column(m)]), -float(m["width"])))
+                  for by_lam in complete]
+        entry = {"dataset": dataset, "method": method, "seeds": len(chosen), "incomplete": len(runs) - len(chosen),
+                 "lams": grid, "chosen": [str(m["lam"]) for m in chosen]}
         for column in ("width", "test_auc", "test_hits@20", "probe_acc"):
-            values = [float(m[column]) for m in chosen if m.get(column) not in (None, "")]
-            if len(values) == len(chosen):
+            if chosen and all(_number(m, column) for m in chosen):
+                values = [float(m[column]) for m in chosen]
                 entry[column] = (float(np.mean(values)), float(np.std(values, ddof=1)) if len(values) > 1 else 0.0)
         table.append(entry)
     return table
+
+
+def _number(row: dict, column: str) -> bool:
+    return row.get(column) not in (None, "")
 
 
 def _validation_column(row: dict) -> str:
@@ -146,6 +157,7 @@ def format_validation_choice(table: Sequence[dict]) -> str:
         chosen = ", ".join(f"{lam} ({n})" for lam, n in counts.items())
         cells = [f"{t[c][0]:.{d}f} ± {t[c][1]:.{d}f}" if c in t else "–"
                  for c, d in (("width", 1), ("test_auc", 4), ("test_hits@20", 4), ("probe_acc", 4))]
-        lines.append(f"| {t['dataset']} | {t['method']} | {t['seeds']} | {' '.join(t['lams'])} | {chosen} | "
+        seeds = f"{t['seeds']}" + (f" ({t['incomplete']} incomplete left out)" if t["incomplete"] else "")
+        lines.append(f"| {t['dataset']} | {t['method']} | {seeds} | {' '.join(t['lams'])} | {chosen} | "
                      + " | ".join(cells) + " |")
     return "\n".join(lines)

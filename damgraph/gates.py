@@ -77,15 +77,18 @@ class DAMGate(SizeGate):
     carrying it past the last unit. So :meth:`project_`, which training calls
     after every step, keeps :math:`\beta \ge -\mu_{n-k} + \min(\frac{5}{2n},
     \frac{1}{2})`: the top :math:`k` = :obj:`min_open` units stay open
-    (``min_open=0`` is the paper's gate, unguarded). The floor changes
-    nothing while more than :obj:`min_open` units are open.
+    (``min_open=0`` is the paper's gate, unguarded; the models damgraph
+    builds use 1). The floor changes nothing unless :math:`\beta` falls
+    below it, which needs all but :obj:`min_open` units closed.
 
     Args:
         width (int): Number of units :math:`n` to gate.
         beta_init (float, optional): Initial :math:`\beta`. (default: :obj:`1.0`)
         alpha (float, optional): Fixed steepness :math:`\alpha`, not trained.
             (default: :obj:`1.0`)
-        min_open (int, optional): Units that training never closes.
+        min_open (int, optional): Units that :func:`damgraph.training.fit`
+            never closes (a :obj:`beta_init` below the floor is not raised
+            until the first step).
             (default: :obj:`1`)
     """
 

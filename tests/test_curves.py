@@ -98,3 +98,16 @@ def test_penalty_chosen_per_seed_on_validation_never_on_test():
     assert table["l1"]["chosen"] == ["0.03"] and table["l1"]["test_auc"] == (pytest.approx(0.85), 0.0)
     text = format_validation_choice(linkpred_choice(rows))
     assert "| g | dam | 2 | 0.0 0.03 0.1 | 0.03 (1), 0.1 (1) | 25.0 ± 21.2 | 0.9100 ± 0.0141 | – | – |" in text
+
+
+def test_penalty_choice_leaves_out_incomplete_seeds_and_smaller_sizes():
+    rows = [
+        _gated("dam", 0, 0.03, 0.90, 0.95, 30), _gated("dam", 0, 0.1, 0.90, 0.90, 10),  # a tie: the smaller width
+        _gated("dam", 1, 0.03, 0.93, 0.92, 40),  # lam 0.1 missing on seed 1
+        _gated("dam", 2, 0.03, "", 0.92, 40), _gated("dam", 2, 0.1, 0.92, 0.99, 12),  # no validation score
+        {**_gated("dam", 0, 0.3, 0.99, 0.5, 3), "dim": 16},  # not from the largest size
+    ]
+    (dam,) = linkpred_choice(rows)
+    assert dam["lams"] == ["0.03", "0.1"] and dam["seeds"] == 1 and dam["incomplete"] == 2
+    assert dam["chosen"] == ["0.1"] and dam["width"] == (10.0, 0.0) and dam["test_auc"] == (pytest.approx(0.90), 0.0)
+    assert "| g | dam | 1 (2 incomplete left out) | 0.03 0.1 | 0.1 (1) | 10.0 ± 0.0 |" in format_validation_choice([dam])

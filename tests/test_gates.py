@@ -82,7 +82,7 @@ def test_penalty_alone_drives_beta_down_at_a_steady_rate():
 
 @pytest.mark.parametrize("width, min_open, floor", [
     (8, 1, -5 * 7 / 8 + 5 / 16), (128, 1, -5 * 127 / 128 + 5 / 256), (8, 3, -5 * 5 / 8 + 5 / 16), (2, 1, -2.0),
-    (1, 1, 0.5)])
+    (1, 1, 0.5), (3, 3, 0.5), (8, 8, 5 / 16)])
 def test_projection_keeps_the_top_units_open_and_passing_gradient(width, min_open, floor):
     gate = DAMGate(width, min_open=min_open)
     assert gate.beta_floor == pytest.approx(floor)
