@@ -59,6 +59,17 @@ def write_json(path: Path, payload: dict) -> None:
     atomic_write_text(path, json.dumps(payload, indent=2, default=str) + "\n")
 
 
+def has_value(row: dict, column: str) -> bool:
+    """Whether a result row holds a value in :obj:`column` (a CSV cell may be empty)."""
+    return row.get(column) not in (None, "")
+
+
+def mean_std(values: Sequence[float]) -> Tuple[float, float]:
+    """Mean and sample std (ddof=1; 0 for a single value)."""
+    a = np.asarray(values, dtype=float)
+    return float(a.mean()), float(a.std(ddof=1)) if len(a) > 1 else 0.0
+
+
 def summarise(rows: Iterable[dict], keys: Sequence[str], metrics: Sequence[str]) -> List[dict]:
     """Mean and sample std (ddof=1; 0 for a single run) of each metric per
     group of :obj:`keys`, groups in first-seen order; runs without a value
@@ -70,11 +81,8 @@ def summarise(rows: Iterable[dict], keys: Sequence[str], metrics: Sequence[str])
     for group, members in groups.items():
         entry = dict(zip(keys, group), runs=len(members))
         for metric in metrics:
-            values = np.array([float(m[metric]) for m in members if m.get(metric) not in (None, "")], dtype=float)
-            if len(values) == 0:
-                entry[metric] = (float("nan"), float("nan"))
-            else:
-                entry[metric] = (values.mean(), values.std(ddof=1) if len(values) > 1 else 0.0)
+            values = [float(m[metric]) for m in members if has_value(m, metric)]
+            entry[metric] = mean_std(values) if values else (float("nan"), float("nan"))
         table.append(entry)
     return table
 
@@ -132,12 +140,12 @@ def row_problem(row: dict, key_columns: Sequence[str], numeric: Sequence[str]) -
     columns record the run's actual settings, which some methods change.)"""
     if None in row or None in row.values():
         return "it is cut short or has extra fields"
-    empty = [k for k in key_columns if row.get(k) in (None, "")]
+    empty = [k for k in key_columns if not has_value(row, k)]
     if empty:
         return f"{empty[0]} is empty"
     for column in numeric:
         value = row.get(column)
-        if value not in (None, ""):
+        if has_value(row, column):
             try:
                 float(value)
             except ValueError:

@@ -7,10 +7,13 @@ it learned.
 """
 from __future__ import annotations
 
+from collections import Counter
 from pathlib import Path
 from typing import Dict, List, Sequence
 
 import numpy as np
+
+from benchmarks.common import has_value, mean_std, summarise
 
 
 def curve_points(rows: Sequence[dict], score: str, size: str = "width") -> Dict[str, Dict[str, List[dict]]]:
@@ -19,16 +22,16 @@ def curve_points(rows: Sequence[dict], score: str, size: str = "width") -> Dict[
     sorted by size."""
     groups: Dict[tuple, List[dict]] = {}
     for row in rows:
-        if row.get(score) in (None, ""):  # e.g. rows written before the metric existed
+        if not has_value(row, score):  # e.g. rows written before the metric existed
             continue
         groups.setdefault((row["dataset"], row["method"], str(row["dim"]), str(row.get("lam", ""))), []).append(row)
     curves: Dict[str, Dict[str, List[dict]]] = {}
     for (dataset, method, dim, lam), members in groups.items():
-        s = np.array([float(m[score]) for m in members])
-        w = np.array([float(m[size]) for m in members])
+        score_mean, score_std = mean_std([float(m[score]) for m in members])
+        size_mean, size_std = mean_std([float(m[size]) for m in members])
         seconds = float(np.mean([float(m.get("train_s") or 0.0) for m in members]))  # per seed
-        point = {"dim": int(dim), "lam": lam, "size": w.mean(), "size_std": w.std(ddof=1) if len(w) > 1 else 0.0,
-                 "score": s.mean(), "score_std": s.std(ddof=1) if len(s) > 1 else 0.0, "runs": len(members),
+        point = {"dim": int(dim), "lam": lam, "size": size_mean, "size_std": size_std,
+                 "score": score_mean, "score_std": score_std, "runs": len(members),
                  "seconds": seconds, "shared": any(str(m.get("shared_train")) == "True" for m in members)}
         curves.setdefault(dataset, {}).setdefault(method, []).append(point)
     for methods in curves.values():
@@ -109,11 +112,11 @@ def validation_choice(rows: Sequence[dict], methods: Sequence[str] = PENALISED) 
     """Per dataset and penalised method (its runs from the largest size):
     on each seed, the penalty weight whose run scored best on validation
     (the run's own ``val_metric``; a tie goes to the smaller learned
-    width), and over the seeds the mean and std of what that choice gives:
-    learned width, test AUC, test Hits@20 and probe accuracy (a column
-    only when every chosen run has it). Test scores never enter the choice.
-    Only seeds with a validation score for every weight of the grid (the
-    weights any seed ran) take part; ``incomplete`` counts the others."""
+    width), and over the seeds the mean and std of what that choice gives
+    (:data:`CHOICE_COLUMNS`, NaN where no chosen run has a value). Test
+    scores never enter the choice. Only seeds with a validation score for
+    every weight of the grid (the weights any seed ran) take part;
+    ``incomplete`` counts the others."""
     groups: Dict[tuple, List[dict]] = {}
     for row in rows:
         if row["method"] in methods:
@@ -127,36 +130,34 @@ def validation_choice(rows: Sequence[dict], methods: Sequence[str] = PENALISED) 
                 runs.setdefault(str(m["seed"]), {})[str(m["lam"])] = m
         grid = sorted({lam for by_lam in runs.values() for lam in by_lam}, key=float)
         complete = [by_lam for by_lam in runs.values()
-                    if set(by_lam) == set(grid) and all(_number(m, _validation_column(m)) for m in by_lam.values())]
-        chosen = [max(by_lam.values(), key=lambda m: (float(m[_validation_column(m)]), -float(m["width"])))
+                    if set(by_lam) == set(grid) and all(has_value(m, _selected_on(m)) for m in by_lam.values())]
+        chosen = [max(by_lam.values(), key=lambda m: (float(m[_selected_on(m)]), -float(m["width"])))
                   for by_lam in complete]
         entry = {"dataset": dataset, "method": method, "seeds": len(chosen), "incomplete": len(runs) - len(chosen),
                  "lams": grid, "chosen": [str(m["lam"]) for m in chosen]}
-        for column in ("width", "test_auc", "test_hits@20", "probe_acc"):
-            if chosen and all(_number(m, column) for m in chosen):
-                values = [float(m[column]) for m in chosen]
-                entry[column] = (float(np.mean(values)), float(np.std(values, ddof=1)) if len(values) > 1 else 0.0)
+        if chosen:
+            entry.update({c: summarise(chosen, (), CHOICE_COLUMNS)[0][c] for c in CHOICE_COLUMNS})
         table.append(entry)
     return table
 
 
-def _number(row: dict, column: str) -> bool:
-    return row.get(column) not in (None, "")
+#: What :func:`validation_choice` reports of the chosen runs.
+CHOICE_COLUMNS = ("width", "test_auc", "test_hits@20", "probe_acc")
 
 
-def _validation_column(row: dict) -> str:
-    metric = row.get("val_metric") or "auc"
-    return "val_auc" if metric == "auc" else f"val_{metric}"
+def _selected_on(row: dict) -> str:
+    """The column of the score the run was selected on (``val_<val_metric>``)."""
+    return f"val_{row.get('val_metric') or 'auc'}"
 
 
 def format_validation_choice(table: Sequence[dict]) -> str:
     lines = ["| dataset | method | seeds | grid (lam) | chosen on validation (seeds) | learned width | test AUC "
              "| test Hits@20 | probe acc |", "|---|---|---|---|---|---|---|---|---|"]
     for t in table:
-        counts = {lam: t["chosen"].count(lam) for lam in t["lams"] if lam in t["chosen"]}
-        chosen = ", ".join(f"{lam} ({n})" for lam, n in counts.items())
-        cells = [f"{t[c][0]:.{d}f} ± {t[c][1]:.{d}f}" if c in t else "–"
-                 for c, d in (("width", 1), ("test_auc", 4), ("test_hits@20", 4), ("probe_acc", 4))]
+        counts = Counter(t["chosen"])
+        chosen = ", ".join(f"{lam} ({counts[lam]})" for lam in t["lams"] if lam in counts)
+        cells = [f"{t[c][0]:.{d}f} ± {t[c][1]:.{d}f}" if c in t and not np.isnan(t[c][0]) else "–"
+                 for c, d in zip(CHOICE_COLUMNS, (1, 4, 4, 4))]
         seeds = f"{t['seeds']}" + (f" ({t['incomplete']} incomplete left out)" if t["incomplete"] else "")
         lines.append(f"| {t['dataset']} | {t['method']} | {seeds} | {' '.join(t['lams'])} | {chosen} | "
                      + " | ".join(cells) + " |")

@@ -18,8 +18,8 @@ from pathlib import Path
 from typing import Callable, Dict, List, Sequence, Tuple
 
 
-from benchmarks.common import (ResultFileError, add_sweep_arguments, finish_sweep, parallel_options, refuse_repeats,
-                               run_sweep, settings_or_usage_error, start_sweep)
+from benchmarks.common import (ResultFileError, add_sweep_arguments, finish_sweep, has_value, parallel_options,
+                               refuse_repeats, run_sweep, settings_or_usage_error, start_sweep)
 from benchmarks.curves import (PENALISED, format_summary, format_validation_choice, plot_curves, summary,
                                validation_choice)
 from benchmarks.sizing import LAMBDA_GRIDS, METHODS, Job, Split, model_unit
@@ -189,12 +189,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     plot_curves(rows, "test_auc", out / "linkpred.png", f"link prediction, {args.model.upper()}")
     tables, figures = [format_summary(summary(rows, "test_auc"), "test AUC")], ["linkpred.png"]
-    if any(row.get("probe_acc") not in (None, "") for row in rows):  # datasets with node labels
+    if any(has_value(row, "probe_acc") for row in rows):  # datasets with node labels
         plot_curves(rows, "probe_acc", out / "probe.png",
                     f"linear probe of the {args.model.upper()} embeddings (public split)")
         tables.append(format_summary(summary(rows, "probe_acc"), "node-classification probe accuracy"))
         figures.append("probe.png")
-    if any(row.get("test_hits@20") not in (None, "") for row in rows):
+    if any(has_value(row, "test_hits@20") for row in rows):
         tables.append(format_summary(summary(rows, "test_hits@20"), "test Hits@20"))
     if any(row["method"] in PENALISED for row in rows):
         tables.append("The penalty weight chosen on each seed by validation (never test), and what it gives:\n\n"

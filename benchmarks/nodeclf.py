@@ -26,8 +26,8 @@ from pathlib import Path
 from typing import Dict, List, Sequence
 
 from benchmarks import linkpred
-from benchmarks.common import (ResultFileError, add_sweep_arguments, finish_sweep, parallel_options, read_rows,
-                               refuse_repeats, run_sweep, settings_or_usage_error, start_sweep)
+from benchmarks.common import (ResultFileError, add_sweep_arguments, finish_sweep, has_value, parallel_options,
+                               read_rows, refuse_repeats, run_sweep, settings_or_usage_error, start_sweep)
 from benchmarks.curves import format_summary, plot_curves, summary
 from benchmarks.sizing import model_unit
 from damgraph.config import MODELS, NodeClfConfig, add_config_arguments, config_id, with_settings
@@ -99,7 +99,7 @@ def import_probe_rows(source: Path, target: Path, plan: Sequence[dict]) -> int:
     rows = read_rows(target)
     have = {key(r) for r in rows}
     new = [probe_row(r) for r in read_rows(source)
-           if r.get("probe_acc") not in (None, "") and row_problem(r, linkpred.KEYS, linkpred.METRICS) is None]
+           if has_value(r, "probe_acc") and row_problem(r, linkpred.KEYS, linkpred.METRICS) is None]
     new = [r for r in new if key(r) in wanted and key(r) not in have]
     if new:
         write_csv(target, rows + new)

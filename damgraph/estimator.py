@@ -302,8 +302,7 @@ class DAMEmbedding(BaseEstimator):
             width = config["width"] if config["compacted"] else base.dim
             net = build_autoencoder(replace(base, dim=width, hidden=base.hidden or 2 * base.dim,
                                             gate=None if config["compacted"] else base.gate), config["in_channels"])
-            inputs = (LearnedInput(config["num_nodes"], est.input_dim, trainable=base.inputs != "spectral-fixed")
-                      if "inputs.x" in state else None)
+            inputs = LearnedInput.for_config(base, config["num_nodes"], est.input_dim) if "inputs.x" in state else None
             results = {k: state.pop(k) for k in [k for k in state if k.startswith("result.")]}
             trained_modules(net, inputs).load_state_dict(state)
             embedding, edge_index = results["result.embedding"].numpy(), results["result.edge_index"]

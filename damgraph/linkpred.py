@@ -67,6 +67,12 @@ class LearnedInput(nn.Module):
             self.register_buffer("x", x)
         self.reset_parameters(start)
 
+    @classmethod
+    def for_config(cls, config: LinkPredConfig, num_nodes: int, channels: int,
+                   start: Optional[Tensor] = None) -> "LearnedInput":
+        """The inputs a run with :obj:`config` trains: fixed with ``inputs="spectral-fixed"``."""
+        return cls(num_nodes, channels, start, trainable=config.inputs != "spectral-fixed")
+
     def reset_parameters(self, start: Optional[Tensor] = None) -> None:
         """Xavier-uniform values; with :obj:`start` (``num_nodes x k``,
         ``k <= channels``), its columns rescaled to the same overall spread
@@ -174,8 +180,9 @@ class LinkPredTask:
                 raise ValueError(f"inputs '{config.inputs}' needs a graph of at least 3 nodes, got {self.num_nodes}; "
                                  "use inputs 'learned'")
             start = spectral_embedding(train.edge_index, self.num_nodes, input_dim, config.seed)
-        self.inputs = (LearnedInput(self.num_nodes, input_dim, start, trainable=config.inputs != "spectral-fixed")
-                       .to(device) if featureless else None)
+        self.inputs = None
+        if featureless:
+            self.inputs = LearnedInput.for_config(config, self.num_nodes, input_dim, start).to(device)
         #: What training updates: the model, and the learned inputs when featureless.
         self.module = trained_modules(self.model, self.inputs)
         self.optimizer = make_optimizer(self.module, config.lr, config.weight_decay, config.beta_lr)
