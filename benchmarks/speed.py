@@ -9,12 +9,14 @@ for every implementation:
 
 * ``pyg-reference``: the above, scored on the validation split;
 * ``damgraph``: :class:`damgraph.linkpred.LinkPredTask` with a DAM gate
-  on the 16-dim embedding, timed through :func:`damgraph.training.fit`;
+  on the embedding (16 dimensions unless ``--dim``), timed through :func:`damgraph.training.fit`;
 * ``damgraph-nogate``: the same model without the gate;
 * with ``--ablations``, one lever off at a time: ``damgraph-dense-x``
-  (features kept dense) and ``damgraph-edge-index`` (no prebuilt
+  (features kept dense), ``damgraph-edge-index`` (no prebuilt
   adjacency: each ``GCNConv`` normalises the edge index at every call, as in
-  PyG, and the sparse features are made dense at every call for it);
+  PyG, and the sparse features are made dense at every call for it) and
+  ``damgraph-full-width`` (the output layer computed at its full width and
+  then gated, instead of only the units DAM left open);
 * with ``--maskgae``, MaskGAE (Li et al., KDD 2023) at damgraph's preset
   (path masking, MLP edge decoder, degree head, batch norm, ELU, dropout,
   gradient clipping): ``maskgae-reference``, written the way MaskGAE's own
@@ -63,12 +65,12 @@ from damgraph.synthetic import synthetic_size
 
 Split = Tuple[Data, Data, Data]
 IMPLS = ("pyg-reference", "damgraph", "damgraph-nogate")
-ABLATIONS = ("damgraph-dense-x", "damgraph-edge-index")
+ABLATIONS = ("damgraph-dense-x", "damgraph-edge-index", "damgraph-full-width")
 MASKGAE_IMPLS = ("maskgae-reference", "damgraph-maskgae")
 #: The implementation each one's ratio is taken against.
 REFERENCE = {**{impl: "pyg-reference" for impl in IMPLS + ABLATIONS},
              **{impl: "maskgae-reference" for impl in MASKGAE_IMPLS}}
-DIM = 16
+DIM = 16  # the embedding width of PyG's example; set by --dim
 MASKGAE_DIM = 128
 
 
@@ -236,13 +238,16 @@ def make_runner(impl: str, split: Split, seed: int) -> Callable[[int], None]:
         return MaskGAEReference(split, seed, DEVICE).epochs
     task = LinkPredTask(split, damgraph_config(impl, seed), sparse_features=impl != "damgraph-dense-x",
                         prebuilt_graph=impl != "damgraph-edge-index")
+    task.model.encoder.open_block = impl != "damgraph-full-width"
     return lambda n: task.fit(epochs=n, patience=n)
 
 
-def _memory_probe(impl: str, name: str, root: Optional[str], block: int, threads: int, queue) -> None:
+def _memory_probe(impl: str, name: str, root: Optional[str], block: int, threads: int, dim: int, queue) -> None:
     """In a fresh process: load and split the graph, then train :obj:`impl`
-    for two blocks and report the peak resident memory above the resident
-    memory before the model was built (MiB)."""
+    (embedding width :obj:`dim`) for two blocks and report the peak resident
+    memory above the resident memory before the model was built (MiB)."""
+    global DIM
+    DIM = dim
     torch.set_num_threads(threads)
     split = link_split(load_graph(name, root), 0)
     gc.collect()
@@ -268,7 +273,7 @@ def peak_memory_mb(impl: str, name: str, root: Optional[str], block: int) -> Opt
 
     ctx = mp.get_context("spawn")
     queue = ctx.Queue()
-    proc = ctx.Process(target=_memory_probe, args=(impl, name, root, block, torch.get_num_threads(), queue))
+    proc = ctx.Process(target=_memory_probe, args=(impl, name, root, block, torch.get_num_threads(), DIM, queue))
     proc.start()
     try:
         return queue.get(timeout=600)
@@ -346,8 +351,12 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p.add_argument("--block", type=int, default=10, help="epochs per timed block (default: 10)")
     p.add_argument("--reference-epochs", type=int, default=400,
                    help="epochs of the reference's test-AUC runs, as PyG's example (default: 400)")
+    p.add_argument("--dim", type=int, default=DIM,
+                   help=f"embedding width of the reference and of damgraph's starting width; the hidden layer "
+                        f"is twice as wide (default: {DIM}, as PyG's example)")
     p.add_argument("--ablations", action="store_true",
-                   help="also time damgraph with dense features and with per-call normalisation")
+                   help="also time damgraph with dense features, with per-call normalisation and with the "
+                        "output layer at full width")
     p.add_argument("--maskgae", action="store_true",
                    help="also time MaskGAE (damgraph's preset) against a reference trained as MaskGAE's code does")
     p.add_argument("--maskgae-epochs", type=int, default=None,
@@ -365,7 +374,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         p.error(str(err))
     if args.quick:
         args.datasets, args.seeds, args.repeats = ["cora", "citeseer"], [0, 1], 8
-    for name in ("repeats", "block", "reference_epochs", "maskgae_epochs"):
+    for name in ("dim", "repeats", "block", "reference_epochs", "maskgae_epochs"):
         if getattr(args, name) is not None and getattr(args, name) < 1:
             p.error(f"--{name.replace('_', '-')} must be >= 1")
     for name in args.datasets:
@@ -411,9 +420,9 @@ def markdown(rows: Sequence[dict]) -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    global DEVICE
+    global DEVICE, DIM
     args = parse_args(argv)
-    DEVICE = args.device
+    DEVICE, DIM = args.device, args.dim
     out = Path(args.out)
     try:
         prepare_out(out)

@@ -289,7 +289,10 @@ class LinkPredTask:
             pos = self._share(self.train_pos) if self.batch_size is None else self._batch(step)
             neg = self.negatives(pos.size(1))
         top = config.gate == "dam"  # DAM's nested blocks are its top gates
-        loss = sum(model.recon_loss(matryoshka_prefix(z, m, config.decoder, top), pos, neg) for m in self.prefixes)
+        # the inner product over DAM's open block alone: its closed units are zeros
+        width = model.encoder.out_gate.num_open if top and config.decoder == "inner" else config.dim
+        loss = sum(model.recon_loss(matryoshka_prefix(z, min(m, width), config.decoder, top), pos, neg)
+                   for m in self.prefixes)
         if config.model == "vgae":
             loss = loss + model.kl_loss() / self.num_nodes
         if masked is not None and config.degree_weight > 0:  # after the decoder: its dropout draws first

@@ -211,3 +211,39 @@ def test_sign_encoder_reset_parameters():
     assert encoder.out_gate.beta.item() == 1.0
     bound = 1 / encoder.lin_out.in_features ** 0.5  # nn.Linear's uniform init
     assert encoder.lin_out.weight.abs().max() <= bound and encoder.lin_out.bias.abs().max() <= bound
+
+
+@pytest.mark.parametrize("sparse_x", [False, True])
+def test_dam_open_block_equals_the_gated_full_width_output_and_gradients(sparse_x):
+    """With units closed, the output layer computes only DAM's open block:
+    the same embedding and the same gradients (zeros for the closed units'
+    weights) as gating the full-width output."""
+    gen = torch.Generator().manual_seed(0)
+    edges = torch.randint(0, 40, (2, 160), generator=gen)
+    edge_index = torch.cat([edges, edges.flip(0)], dim=1)
+    x = torch.randn(40, 12, generator=gen) * (torch.rand(40, 12, generator=gen) < 0.3)
+    torch.manual_seed(0)
+    encoder = GNNEncoder(12, 32, hidden_channels=48)
+    graph = encoder.prepare_graph(edge_index, 40)
+    features = SparseOperator(x) if sparse_x else x
+    gate = encoder.out_gate
+    for beta, open_units in [(1.0, 32), (-2.0, 19), (-4.3, 4), (gate.beta_floor, 1)]:
+        with torch.no_grad():
+            gate.beta.fill_(beta)
+        assert gate.num_open == open_units
+        grads = []
+        for block in (True, False):
+            encoder.zero_grad()
+            if block:
+                z = encoder(features, graph)
+            else:  # the reference: the whole output layer, then the gate
+                z = gate(conv_layer(encoder.conv_out, encoder.hidden(features, graph), graph))
+            (z * torch.linspace(-1, 1, z.numel()).view_as(z)).sum().backward()
+            grads.append((z.detach(), [p.grad.clone() for p in encoder.parameters()]))
+        (z_block, g_block), (z_full, g_full) = grads
+        assert z_block.shape == (40, 32) and (z_block[:, :32 - open_units] == 0).all()
+        torch.testing.assert_close(z_block, z_full, rtol=0, atol=1e-6)
+        for a, b in zip(g_block, g_full):
+            torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)
+        closed = slice(0, 32 - open_units)
+        assert (encoder.conv_out.lin.weight.grad[closed] == 0).all() and (encoder.conv_out.bias.grad[closed] == 0).all()

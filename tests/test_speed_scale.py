@@ -37,6 +37,19 @@ def test_speed_writes_the_ratio_table(tmp_path):
 
 
 @pytest.mark.slow
+def test_speed_dim_and_ablations(tmp_path):
+    out = tmp_path / "speed"
+    assert speed.main(["--datasets", "synthetic-400", "--dim", "8", "--ablations", "--seeds", "0", "--repeats", "2",
+                       "--block", "2", "--reference-epochs", "5", "--out", str(out)]) == 0
+    rows = {r["impl"]: r for r in _rows(out / "speed.csv")}
+    assert list(rows) == ["pyg-reference", "damgraph", "damgraph-nogate", "damgraph-dense-x",
+                          "damgraph-edge-index", "damgraph-full-width"]
+    assert float(rows["pyg-reference"]["width"]) == float(rows["damgraph-nogate"]["width"]) == 8.0
+    assert json.loads((out / "speed.json").read_text())["damgraph_config"]["dim"] == 8
+    assert all(r["test_auc"] == "nan" for impl, r in rows.items() if impl in speed.ABLATIONS)
+
+
+@pytest.mark.slow
 def test_speed_on_a_graph_without_features_gives_both_sides_learned_inputs(tmp_path, small_ogb_root):
     out = tmp_path / "speed"
     assert speed.main(["--datasets", "ogbl-ddi", "--data-root", str(small_ogb_root), "--seeds", "0", "--repeats",
