@@ -45,7 +45,8 @@ INPUTS = ("learned", "spectral", "spectral-fixed")
 
 #: The settings :class:`~damgraph.DAMEmbedding` and ``damgraph embed`` take
 #: (``None``: the model's preset); the others keep the preset.
-ESTIMATOR_SETTINGS = ("dim", "model", "decoder", "lam", "epochs", "patience", "min_epochs", "val_window", "lr",
+ESTIMATOR_SETTINGS = ("dim", "model", "decoder", "lam", "epochs", "patience", "min_epochs", "val_window",
+                      "val_tolerance", "lr",
                       "beta_lr", "inputs", "seed", "device")
 
 
@@ -89,6 +90,8 @@ class LinkPredConfig:
     patience: int = setting(100, "stop after this many epochs without a better validation score", low=1)
     min_epochs: int = setting(1, "model selection keeps no epoch before this one", low=1)
     val_window: int = setting(1, "rank epochs by the mean validation score of their last this-many epochs", low=1)
+    val_tolerance: float = setting(0.0, "keep the narrowest epoch whose validation score is within this of the "
+                                        "best (0: the best epoch)", low=0)
     val_metric: str = setting("auc", "validation score that selects the epoch", choices=VAL_METRICS)
     inputs: str = setting("learned", "graphs without features: learned node inputs, started at random or "
                                      "from the training graph's spectral embedding, or that spectral embedding "
@@ -234,7 +237,8 @@ def check_settings(config: Any) -> None:
 #: Settings added after result files were stored, with the value that
 #: reproduces the earlier behaviour: :func:`config_id` leaves them out at
 #: that value, so that the stored runs keep their ids.
-LATER_SETTINGS = {"min_epochs": 1, "val_window": 1, "val_metric": "auc", "pos_batch_size": None, "inputs": "learned"}
+LATER_SETTINGS = {"min_epochs": 1, "val_window": 1, "val_tolerance": 0.0, "val_metric": "auc", "pos_batch_size": None,
+                  "inputs": "learned"}
 
 
 def config_id(config: Any, per_run: Sequence[str]) -> str:

@@ -60,6 +60,9 @@ class DAMEmbedding(BaseEstimator):
         val_window (int, optional): Rank epochs by the mean validation AUC
             of their last ``val_window`` epochs (preset: 1, the AUC
             itself); a few epochs steady a small graph's noisy validation.
+        val_tolerance (float, optional): Keep the narrowest epoch whose
+            validation AUC is within this of the best (preset: 0, the best
+            epoch; see :func:`damgraph.training.fit`).
         lr (float, optional): Adam learning rate of the weights (preset: 0.01).
         beta_lr (float, optional): Learning rate of the DAM betas (preset: 0.2).
         inputs (str, optional): Node inputs of a graph without features:
@@ -91,7 +94,7 @@ class DAMEmbedding(BaseEstimator):
     def __init__(self, dim: Optional[int] = None, model: str = "gae", decoder: Optional[str] = "inner",
                  lam: Optional[float] = None,
                  epochs: Optional[int] = None, patience: Optional[int] = None, min_epochs: Optional[int] = None,
-                 val_window: Optional[int] = None, lr: Optional[float] = None,
+                 val_window: Optional[int] = None, val_tolerance: Optional[float] = None, lr: Optional[float] = None,
                  beta_lr: Optional[float] = None, inputs: Optional[str] = None, val_fraction: float = 0.05,
                  input_dim: int = 64,
                  directed: bool = False, seed: int = 0, device: str = "cpu", verbose: bool = False):
@@ -103,6 +106,7 @@ class DAMEmbedding(BaseEstimator):
         self.patience = patience
         self.min_epochs = min_epochs
         self.val_window = val_window
+        self.val_tolerance = val_tolerance
         self.lr = lr
         self.beta_lr = beta_lr
         self.inputs = inputs

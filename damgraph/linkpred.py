@@ -319,7 +319,8 @@ class LinkPredTask:
         return fit(self.module, self.optimizer, loss or self.loss, validation_score, config.lam,
                    epochs or config.epochs, patience or config.patience, steps_per_epoch=self.steps_per_epoch,
                    desc=f"{config.model} dim={config.dim} seed={config.seed}" if progress else None,
-                   grad_clip=config.grad_clip, min_epochs=config.min_epochs, val_window=config.val_window)
+                   grad_clip=config.grad_clip, min_epochs=config.min_epochs, val_window=config.val_window,
+                   val_tolerance=config.val_tolerance)
 
     @torch.no_grad()
     def test_metrics(self) -> Dict[str, float]:

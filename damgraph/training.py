@@ -41,6 +41,7 @@ def fit(
     grad_clip: float = 0.0,
     min_epochs: int = 1,
     val_window: int = 1,
+    val_tolerance: float = 0.0,
 ) -> TrainingRecord:
     """Train :obj:`model` for up to :obj:`epochs` epochs of
     :obj:`steps_per_epoch` optimiser steps each on ``loss(step) + lam *
@@ -59,17 +60,29 @@ def fit(
     epochs from :obj:`min_epochs` on are candidates (the patience counts
     from there), and a candidate is ranked by the mean validation score of
     its last :obj:`val_window` epochs; the record's ``val_score`` is the
-    kept epoch's own score."""
+    kept epoch's own score.
+
+    With a positive :obj:`val_tolerance` a narrower model is preferred when
+    it scores as well: an epoch whose rank is within :obj:`val_tolerance` of
+    the best rank so far replaces the kept one if its gates leave fewer units
+    open (or as many, with a better rank), and when the best rank rises
+    beyond the kept epoch's tolerance the new best is kept: a greedy, online
+    form of "the narrowest epoch within the tolerance of the best". The
+    patience counts from the last change of the kept epoch. A model without
+    gates keeps its best epoch."""
     if min(epochs, patience, steps_per_epoch, min_epochs, val_window) < 1:
         raise ValueError(f"epochs, patience, steps_per_epoch, min_epochs and val_window must be >= 1, got "
                          f"{epochs}, {patience}, {steps_per_epoch}, {min_epochs} and {val_window}")
+    if not val_tolerance >= 0:
+        raise ValueError(f"val_tolerance must be >= 0, got {val_tolerance}")
     min_epochs = min(min_epochs, epochs)
     gates = {name: m for name, m in model.named_modules() if isinstance(m, SizeGate)}
     gate_list = list(gates.values())
     gate_ids = {id(p) for gate in gate_list for p in gate.parameters()}
     weights = [p for p in model.parameters() if id(p) not in gate_ids]
     best_score, best_epoch, best_state = -float("inf"), 0, None
-    best_rank = -float("inf")
+    best_rank = -float("inf")  # the best rank so far
+    kept_rank, kept_width = -float("inf"), 0  # the kept epoch's rank and open units
     scores: List[float] = []
     trajectory: List[Dict[str, int]] = []
     losses: List[float] = []
@@ -111,8 +124,15 @@ def fit(
             continue
         window = scores[-val_window:]
         rank = sum(window) / len(window)
-        if rank > best_rank:
-            best_rank, best_score, best_epoch = rank, score, epoch
+        width = sum(trajectory[-1].values())
+        best_rank = max(best_rank, rank)
+        if val_tolerance > 0:  # the kept epoch fell out of the tolerance (a new best), or a narrower one is in it
+            keep = kept_rank < best_rank - val_tolerance or (rank >= best_rank - val_tolerance and (
+                width < kept_width or width == kept_width and rank > kept_rank))
+        else:
+            keep = rank > kept_rank
+        if keep:
+            kept_rank, kept_width, best_score, best_epoch = rank, width, score, epoch
             best_state = snapshot(model)
         elif epoch - max(best_epoch, min_epochs) >= patience:
             break

@@ -3,6 +3,7 @@ import torch
 from torch import nn
 
 from damgraph import DAMGate, make_optimizer
+from damgraph.gates import SizeGate
 from damgraph.training import fit
 
 
@@ -67,6 +68,53 @@ def test_val_window_ranks_epochs_by_their_trailing_mean():
     model, optimizer, loss = _setup()
     val_score, _ = _scripted(model, [0.5, 0.9, 0.7, 0.2, 0.8, 0.8, 0.8, 0.1])
     assert fit(model, optimizer, loss, val_score, lam=0.1, epochs=8, patience=5).best_epoch == 2
+
+
+class _ScriptedWidth(SizeGate):
+    """A gate whose open width after step k is ``widths[k - 1]``."""
+
+    def __init__(self, widths):
+        super().__init__()
+        self.widths, self.steps, self.scale = widths, 0, nn.Parameter(torch.ones(1))
+
+    def values(self):
+        return self.scale
+
+    def regularization(self):
+        return self.scale.sum()
+
+    def project_(self):
+        self.steps += 1
+
+    @property
+    def num_open(self):
+        return self.widths[self.steps - 1]
+
+
+def test_val_tolerance_keeps_the_narrowest_epoch_within_the_tolerance_of_the_best():
+    scores = [0.70, 0.75, 0.745, 0.744, 0.70, 0.746, 0.80, 0.795, 0.6, 0.6, 0.6, 0.6]
+    widths = [128, 120, 60, 30, 20, 25, 40, 10, 10, 10, 10, 10]
+    kept = {}
+    for tolerance in (0.0, 0.01, 0.1):
+        torch.manual_seed(0)
+        model = nn.Sequential(nn.Linear(3, 4), _ScriptedWidth(widths))
+        x = torch.randn(8, 3)
+        weights = []
+        values = iter(scores)
+
+        def val_score():
+            weights.append(model[0].weight.detach().clone())
+            return next(values)
+
+        record = fit(model, make_optimizer(model, lr=0.01, beta_lr=0.1), lambda step: model(x).pow(2).mean(),
+                     val_score, lam=0.0, epochs=12, patience=3, val_tolerance=tolerance)
+        torch.testing.assert_close(model[0].weight, weights[record.best_epoch - 1], rtol=0, atol=0)
+        assert record.val_score == scores[record.best_epoch - 1]
+        kept[tolerance] = (record.best_epoch, record.epochs)
+    # 0: the best score so far (epoch 2), and the patience of 3 ends the run at epoch 5; 0.01: epoch 6 (0.746, 25 units) was the narrowest within 0.01 of 0.75 until
+    # epoch 7 raised the best to 0.80, then epoch 8 (0.795, 10 units); 0.1: 0.70 at 20 units (epoch 5) is
+    # within 0.1 of 0.75, then 0.795 at 10 units; the patience counts from the kept epoch
+    assert kept == {0.0: (2, 5), 0.01: (8, 11), 0.1: (8, 11)}
 
 
 def _recording(optimizer, model):
