@@ -148,11 +148,19 @@ class LinkPredTask:
     given, makes every rank hide the edges rank 0 hides. The speed
     benchmark's ablations switch off :obj:`sparse_features` and
     :obj:`prebuilt_graph`.
+
+    Where the encoder computes the same embedding in training and in
+    evaluation (full-batch, no dropout, batch norm, sampling or masking, DAM
+    gates or none, validation over the training edges, one process),
+    :meth:`validation_score` encodes with gradients and the next
+    :meth:`loss` reuses that forward pass if no parameter changed in between
+    (:obj:`reuse_forward`): one encoding an epoch instead of two, the same
+    numbers.
     """
 
     def __init__(self, split: Sequence[Optional[Data]], config: LinkPredConfig, input_dim: int = 64,
                  rank: int = 0, world_size: int = 1, sync_mask: Optional[Callable[[Tensor], None]] = None,
-                 sparse_features: bool = True, prebuilt_graph: bool = True):
+                 sparse_features: bool = True, prebuilt_graph: bool = True, reuse_forward: bool = True):
         device = resolve_device(config.device)
         # The caller's split stays where it is.
         self.split = tuple(copy.copy(d).to(device) if d is not None else None for d in split)
@@ -194,6 +202,8 @@ class LinkPredTask:
         self._inputs: Dict[int, Tuple[Features, Graph]] = {}
         self._batches: List[Tensor] = []
         self._epoch = 0
+        self.reuse_forward = reuse_forward and self._forward_is_deterministic()
+        self._shared: Optional[Tuple[Tensor, Tuple[int, ...]]] = None  # validation's forward, parameter versions
         #: Training edges per step (None: all of them, one step per epoch).
         self.batch_size = config.batch_size if config.mode == "precomputed" else config.pos_batch_size
         if self.batch_size is not None:
@@ -202,6 +212,18 @@ class LinkPredTask:
             self.steps_per_epoch = 1
         if rank > 0:  # each further rank its own negatives (rank 0 keeps a single process's stream)
             torch.manual_seed(config.seed * 1000 + rank)
+
+    def _forward_is_deterministic(self) -> bool:
+        """Whether a training-mode encoding of the training graph equals the
+        evaluation-mode encoding that validation scores."""
+        config, val = self.config, self.split[1]
+        return (config.mode == "full" and self.masker is None and config.model != "vgae" and config.dropout == 0
+                and not config.batch_norm and config.gate in (None, "dam") and self.world_size == 1
+                and val is not None and same_graph(self.split[0], val))
+
+    def _versions(self) -> Tuple[int, ...]:
+        """The in-place version counters of the trained parameters: any optimiser step changes them."""
+        return tuple(p._version for p in self.module.parameters())
 
     # -- the encoder's inputs -------------------------------------------------
     def features(self) -> Features:
@@ -285,7 +307,8 @@ class LinkPredTask:
             z = model.encode(self.encoder_inputs(self.split[0])[0][nodes])
             pos, neg = inverse[:, :pos.size(1)], inverse[:, pos.size(1):]
         else:
-            z = self.encode(self.split[0])
+            shared, self._shared = self._shared, None
+            z = shared[0] if shared is not None and shared[1] == self._versions() else self.encode(self.split[0])
             pos = self._share(self.train_pos) if self.batch_size is None else self._batch(step)
             neg = self.negatives(pos.size(1))
         top = config.gate == "dam"  # DAM's nested blocks are its top gates
@@ -299,12 +322,19 @@ class LinkPredTask:
             loss = loss + config.degree_weight * model.degree_loss(z, masked)
         return loss
 
-    @torch.no_grad()
     def validation_score(self) -> float:
         """The validation score of ``config.val_metric``, AUC by default
         (:func:`~damgraph.evaluation.validation_score`)."""
+        if self.reuse_forward:  # the next step's forward pass, kept for it
+            self.module.train()
+            z = self.encode(self.split[0])
+            self._shared = (z, self._versions())
+            z = z.detach()
         self.module.eval()
-        return validation_score(self.encode(self.split[1]), self.split[1], self.model.decoder, self.config.val_metric)
+        with torch.no_grad():
+            if not self.reuse_forward:
+                z = self.encode(self.split[1])
+            return validation_score(z, self.split[1], self.model.decoder, self.config.val_metric)
 
     def fit(self, epochs: Optional[int] = None, patience: Optional[int] = None, progress: bool = False,
             loss: Optional[Callable[[int], Tensor]] = None,
@@ -316,11 +346,14 @@ class LinkPredTask:
         config = self.config
         if validation_score is None and self.split[1] is not None:
             validation_score = self.validation_score
-        return fit(self.module, self.optimizer, loss or self.loss, validation_score, config.lam,
-                   epochs or config.epochs, patience or config.patience, steps_per_epoch=self.steps_per_epoch,
-                   desc=f"{config.model} dim={config.dim} seed={config.seed}" if progress else None,
-                   grad_clip=config.grad_clip, min_epochs=config.min_epochs, val_window=config.val_window,
-                   val_tolerance=config.val_tolerance)
+        try:
+            return fit(self.module, self.optimizer, loss or self.loss, validation_score, config.lam,
+                       epochs or config.epochs, patience or config.patience, steps_per_epoch=self.steps_per_epoch,
+                       desc=f"{config.model} dim={config.dim} seed={config.seed}" if progress else None,
+                       grad_clip=config.grad_clip, min_epochs=config.min_epochs, val_window=config.val_window,
+                       val_tolerance=config.val_tolerance)
+        finally:
+            self._shared = None  # the last validation's forward pass, not needed
 
     @torch.no_grad()
     def test_metrics(self) -> Dict[str, float]:

@@ -262,3 +262,37 @@ def test_spectral_inputs_refuse_a_graph_too_small_for_them():
                                          "'learned'"):
         LinkPredTask((tiny, None, None), LinkPredConfig(dim=4, inputs="spectral"))
     assert LinkPredTask((tiny, None, None), LinkPredConfig(dim=4)).inputs.x.shape == (2, 64)
+
+
+@pytest.mark.parametrize("settings", [dict(), dict(gate=None), dict(pos_batch_size=1000), dict(decoder="mlp"),
+                                      dict(conv="sage", matryoshka=True)])
+def test_validation_forward_reused_by_the_next_step_gives_the_same_run(cora_split, settings):
+    """One encoding an epoch instead of two, where the training-mode forward
+    equals the evaluation one: the same losses, validation scores, kept
+    epoch, widths and weights, bit for bit."""
+    config = LinkPredConfig(dim=16, epochs=12, patience=12, seed=0, **settings)
+    runs = []
+    for reuse in (True, False):
+        task = LinkPredTask(cora_split, config, reuse_forward=reuse)
+        assert task.reuse_forward == reuse
+        encodes = []
+        encode = task.encode
+        task.encode = lambda data: encodes.append(1) or encode(data)
+        record = task.fit()
+        runs.append((record, len(encodes), [p.detach().clone() for p in task.module.parameters()]))
+    (shared, shared_encodes, shared_params), (plain, plain_encodes, plain_params) = runs
+    assert (shared.losses, shared.val_score, shared.best_epoch, shared.width_trajectory) == \
+        (plain.losses, plain.val_score, plain.best_epoch, plain.width_trajectory)
+    for a, b in zip(shared_params, plain_params):
+        assert torch.equal(a, b)
+    steps = -(-cora_split[0].pos_edge_label_index.size(1) // 1000) if "pos_batch_size" in settings else 1
+    assert plain_encodes == 12 * (steps + 1)
+    assert shared_encodes == plain_encodes - 11  # every epoch's first step after the first reuses validation's
+
+
+@pytest.mark.parametrize("settings", [dict(model="maskgae"), dict(model="vgae"), dict(dropout=0.2),
+                                      dict(batch_norm=True), dict(gate="l0"), dict(gate="l1"),
+                                      dict(mode="precomputed")])
+def test_no_reuse_where_training_encodes_differently(cora_split, settings):
+    assert not LinkPredTask(cora_split, LinkPredConfig(dim=8, seed=0, **settings)).reuse_forward
+    assert not LinkPredTask((cora_split[0], None, None), LinkPredConfig(dim=8, seed=0)).reuse_forward
