@@ -168,7 +168,8 @@ class GNNEncoder(nn.Module):
         self.out_norm = nn.BatchNorm1d(out_channels) if batch_norm and not variational else nn.Identity()
         self.out_gate = make_gate(gate, out_channels, beta_init) if gate_output else nn.Identity()
         #: With units closed by the output's DAM gate, a GCN output layer on a prebuilt graph computes only
-        #: the open block (the same embedding and gradients, at a cost that falls with the width); the speed
+        #: the open block (the same embedding and gradients up to float rounding, at a cost that falls with the width;
+        #: reading the width costs one read of beta a forward pass, a device sync on a GPU); the speed
         #: benchmark switches it off to measure the full-width computation.
         self.open_block = True
 

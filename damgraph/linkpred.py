@@ -152,10 +152,10 @@ class LinkPredTask:
     Where the encoder computes the same embedding in training and in
     evaluation (full-batch, no dropout, batch norm, sampling or masking, DAM
     gates or none, validation over the training edges, one process),
-    :meth:`validation_score` encodes with gradients and the next
-    :meth:`loss` reuses that forward pass if no parameter changed in between
-    (:obj:`reuse_forward`): one encoding an epoch instead of two, the same
-    numbers.
+    :meth:`validation_score` called by :meth:`fit` encodes with gradients and
+    the next :meth:`loss` reuses that forward pass unless a parameter was
+    modified in place in between (:obj:`reuse_forward`): one encoding an
+    epoch instead of two, the same numbers.
     """
 
     def __init__(self, split: Sequence[Optional[Data]], config: LinkPredConfig, input_dim: int = 64,
@@ -204,6 +204,7 @@ class LinkPredTask:
         self._epoch = 0
         self.reuse_forward = reuse_forward and self._forward_is_deterministic()
         self._shared: Optional[Tuple[Tensor, Tuple[int, ...]]] = None  # validation's forward, parameter versions
+        self._fitting = False  # validation keeps its forward pass only inside fit
         #: Training edges per step (None: all of them, one step per epoch).
         self.batch_size = config.batch_size if config.mode == "precomputed" else config.pos_batch_size
         if self.batch_size is not None:
@@ -222,7 +223,8 @@ class LinkPredTask:
                 and val is not None and same_graph(self.split[0], val))
 
     def _versions(self) -> Tuple[int, ...]:
-        """The in-place version counters of the trained parameters: any optimiser step changes them."""
+        """The in-place version counters of the trained parameters (torch's
+        optimisers and :meth:`SizeGate.project_` update them in place)."""
         return tuple(p._version for p in self.module.parameters())
 
     # -- the encoder's inputs -------------------------------------------------
@@ -308,7 +310,8 @@ class LinkPredTask:
             pos, neg = inverse[:, :pos.size(1)], inverse[:, pos.size(1):]
         else:
             shared, self._shared = self._shared, None
-            z = shared[0] if shared is not None and shared[1] == self._versions() else self.encode(self.split[0])
+            reuse = shared is not None and shared[0].requires_grad and shared[1] == self._versions()
+            z = shared[0] if reuse else self.encode(self.split[0])
             pos = self._share(self.train_pos) if self.batch_size is None else self._batch(step)
             neg = self.negatives(pos.size(1))
         top = config.gate == "dam"  # DAM's nested blocks are its top gates
@@ -325,14 +328,15 @@ class LinkPredTask:
     def validation_score(self) -> float:
         """The validation score of ``config.val_metric``, AUC by default
         (:func:`~damgraph.evaluation.validation_score`)."""
-        if self.reuse_forward:  # the next step's forward pass, kept for it
+        keep = self.reuse_forward and self._fitting and torch.is_grad_enabled()
+        if keep:  # the next step's forward pass, kept for it
             self.module.train()
             z = self.encode(self.split[0])
             self._shared = (z, self._versions())
             z = z.detach()
         self.module.eval()
         with torch.no_grad():
-            if not self.reuse_forward:
+            if not keep:
                 z = self.encode(self.split[1])
             return validation_score(z, self.split[1], self.model.decoder, self.config.val_metric)
 
@@ -346,6 +350,7 @@ class LinkPredTask:
         config = self.config
         if validation_score is None and self.split[1] is not None:
             validation_score = self.validation_score
+        self._fitting = True
         try:
             return fit(self.module, self.optimizer, loss or self.loss, validation_score, config.lam,
                        epochs or config.epochs, patience or config.patience, steps_per_epoch=self.steps_per_epoch,
@@ -353,7 +358,7 @@ class LinkPredTask:
                        grad_clip=config.grad_clip, min_epochs=config.min_epochs, val_window=config.val_window,
                        val_tolerance=config.val_tolerance)
         finally:
-            self._shared = None  # the last validation's forward pass, not needed
+            self._fitting, self._shared = False, None  # the last validation's forward pass is not needed
 
     @torch.no_grad()
     def test_metrics(self) -> Dict[str, float]:

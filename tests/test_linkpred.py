@@ -296,3 +296,28 @@ def test_validation_forward_reused_by_the_next_step_gives_the_same_run(cora_spli
 def test_no_reuse_where_training_encodes_differently(cora_split, settings):
     assert not LinkPredTask(cora_split, LinkPredConfig(dim=8, seed=0, **settings)).reuse_forward
     assert not LinkPredTask((cora_split[0], None, None), LinkPredConfig(dim=8, seed=0)).reuse_forward
+
+
+def test_a_kept_forward_is_reused_only_inside_fit_and_only_while_the_weights_are_unchanged(cora_split):
+    task = LinkPredTask(cora_split, LinkPredConfig(dim=8, epochs=2, patience=2, seed=0))
+    task.validation_score()  # outside fit: nothing kept (no autograd graph held)
+    assert task._shared is None
+    encodes = []
+    encode = task.encode
+    task.encode = lambda data: encodes.append(1) or encode(data)
+    task._fitting = True  # as inside fit
+    with torch.no_grad():
+        task.validation_score()  # no gradients: nothing to hand on
+    assert task._shared is None
+    task.validation_score()
+    assert task._shared is not None and task._shared[0].requires_grad and len(encodes) == 2
+    task.loss()  # the weights are those validation encoded with: no encoding
+    assert len(encodes) == 2 and task._shared is None
+    task.validation_score()
+    with torch.no_grad():
+        task.model.encoder.conv_out.bias.add_(0.0)  # an in-place change, as an optimiser step
+    task.loss()
+    assert len(encodes) == 4  # encoded again
+    task._fitting = False
+    task.fit()
+    assert task._shared is None and not task._fitting
