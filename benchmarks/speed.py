@@ -338,7 +338,13 @@ def test_auc(impl: str, split: Split, seed: int, epochs: int, maskgae_epochs: Op
 
 def load_graph(name: str, root: Optional[str]) -> Data:
     """A dataset by name with row-normalised features (as PyG's example),
-    or ``synthetic-<N>``: :func:`damgraph.synthetic.community_graph` with N nodes."""
+    ``synthetic-<N>``: :func:`damgraph.synthetic.community_graph` with N
+    nodes, or a graph file (:func:`damgraph.graphs.prepare_graph`; without
+    features, so every implementation learns node inputs)."""
+    if Path(name).is_file():
+        from damgraph.graphs import prepare_graph
+
+        return prepare_graph(name).data
     return datasets.load_graph(name, root, normalize_features=True)
 
 
@@ -349,7 +355,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         epilog="example: python -m benchmarks.speed --quick --out results/speed")
     p.add_argument("--datasets", nargs="+", default=["cora", "citeseer", "synthetic-10000"],
                    help="dataset names (cora, citeseer, photo, cs, ogbl-ddi, ...; a graph without features gets "
-                        "learned node inputs in every implementation), synthetic-<nodes> "
+                        "learned node inputs in every implementation), synthetic-<nodes>, a graph file "
                         "(default: cora citeseer synthetic-10000)")
     p.add_argument("--seeds", nargs="+", type=int, default=list(range(10)),
                    help="seeds of the test-AUC runs (default: 0-9)")
