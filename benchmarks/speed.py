@@ -16,11 +16,9 @@ for every implementation:
   adjacency: each ``GCNConv`` normalises the edge index at every call, as in
   PyG, and the sparse features are made dense at every call for it),
   ``damgraph-full-width`` (the output layer computed at its full width and
-  then gated, instead of only the units DAM left open),
+  then gated, instead of only the units DAM left open) and
   ``damgraph-two-passes`` (validation encodes the graph again instead of
-  handing its forward pass to the next training step) and
-  ``damgraph-sort-every-call`` (the inner product sorts the training and
-  validation pairs at every call instead of once);
+  handing its forward pass to the next training step);
 * with ``--maskgae``, MaskGAE (Li et al., KDD 2023) at damgraph's preset
   (path masking, MLP edge decoder, degree head, batch norm, ELU, dropout,
   gradient clipping): ``maskgae-reference``, written the way MaskGAE's own
@@ -69,8 +67,7 @@ from damgraph.synthetic import synthetic_size
 
 Split = Tuple[Data, Data, Data]
 IMPLS = ("pyg-reference", "damgraph", "damgraph-nogate")
-ABLATIONS = ("damgraph-dense-x", "damgraph-edge-index", "damgraph-full-width", "damgraph-two-passes",
-             "damgraph-sort-every-call")
+ABLATIONS = ("damgraph-dense-x", "damgraph-edge-index", "damgraph-full-width", "damgraph-two-passes")
 MASKGAE_IMPLS = ("maskgae-reference", "damgraph-maskgae")
 #: The implementation each one's ratio is taken against.
 REFERENCE = {**{impl: "pyg-reference" for impl in IMPLS + ABLATIONS},
@@ -242,8 +239,7 @@ def make_runner(impl: str, split: Split, seed: int) -> Callable[[int], None]:
     if impl == "maskgae-reference":
         return MaskGAEReference(split, seed, DEVICE).epochs
     task = LinkPredTask(split, damgraph_config(impl, seed), sparse_features=impl != "damgraph-dense-x",
-                        prebuilt_graph=impl != "damgraph-edge-index", reuse_forward=impl != "damgraph-two-passes",
-                        sort_pairs_once=impl != "damgraph-sort-every-call")
+                        prebuilt_graph=impl != "damgraph-edge-index", reuse_forward=impl != "damgraph-two-passes")
     task.model.encoder.open_block = impl != "damgraph-full-width"
     return lambda n: task.fit(epochs=n, patience=n)
 
@@ -368,8 +364,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
                         f"is twice as wide (default: {DIM}, as PyG's example)")
     p.add_argument("--ablations", action="store_true",
                    help="also time damgraph with dense features, with per-call normalisation, with the "
-                        "output layer at full width, with a second encoding for validation and with the pairs sorted at "
-                        "every call")
+                        "output layer at full width and with a second encoding for validation")
     p.add_argument("--maskgae", action="store_true",
                    help="also time MaskGAE (damgraph's preset) against a reference trained as MaskGAE's code does")
     p.add_argument("--maskgae-epochs", type=int, default=None,

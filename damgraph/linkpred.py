@@ -23,7 +23,7 @@ from damgraph.evaluation import score_embeddings, validation_score
 from damgraph.gates import SizeGate, gate_widths
 from damgraph.masking import make_masker, split_masked
 from damgraph.models import build_autoencoder, count_parameters, make_optimizer
-from damgraph.propagation import feature_operator, propagate_features, remember_pairs
+from damgraph.propagation import feature_operator, propagate_features
 from damgraph.runtime import check_memory, deterministic, resolve_device, seed_everything
 from damgraph.splits import NegativeSampler, same_graph
 from damgraph.spectral import spectral_embedding
@@ -155,17 +155,12 @@ class LinkPredTask:
     :meth:`validation_score` called by :meth:`fit` encodes with gradients and
     the next :meth:`loss` reuses that forward pass unless a parameter was
     modified in place in between (:obj:`reuse_forward`): one encoding an
-    epoch instead of two, the same numbers. With :obj:`sort_pairs_once` the
-    pairs the inner product scores at every epoch (the training positives,
-    the validation pairs) are sorted for
-    :func:`~damgraph.propagation.pair_dot` once
-    (:func:`~damgraph.propagation.remember_pairs`).
+    epoch instead of two, the same numbers.
     """
 
     def __init__(self, split: Sequence[Optional[Data]], config: LinkPredConfig, input_dim: int = 64,
                  rank: int = 0, world_size: int = 1, sync_mask: Optional[Callable[[Tensor], None]] = None,
-                 sparse_features: bool = True, prebuilt_graph: bool = True, reuse_forward: bool = True,
-                 sort_pairs_once: bool = True):
+                 sparse_features: bool = True, prebuilt_graph: bool = True, reuse_forward: bool = True):
         device = resolve_device(config.device)
         # The caller's split stays where it is.
         self.split = tuple(copy.copy(d).to(device) if d is not None else None for d in split)
@@ -204,13 +199,6 @@ class LinkPredTask:
         self.negatives = NegativeSampler(train.edge_index, self.num_nodes)
         self.masker = (make_masker(self.train_pos, self.num_nodes, config.masking, config.mask_ratio,
                                    config.walk_length) if config.model == "maskgae" else None)
-        if sort_pairs_once and config.decoder == "inner" and config.mode == "full":  # pairs scored every epoch
-            val = self.split[1]
-            fixed = [val.pos_edge_label_index, val.neg_edge_label_index] if val is not None else []
-            if self.masker is None and config.pos_batch_size is None and world_size == 1:
-                fixed.append(self.train_pos)
-            for pairs in fixed:
-                remember_pairs(pairs, self.num_nodes)
         self._inputs: Dict[int, Tuple[Features, Graph]] = {}
         self._batches: List[Tensor] = []
         self._epoch = 0

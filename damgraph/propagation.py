@@ -15,8 +15,7 @@ the precomputed mini-batch mode.
 from __future__ import annotations
 
 import warnings
-import weakref
-from typing import Dict, Optional, Tuple, Union
+from typing import Optional, Tuple, Union
 
 import torch
 from torch import Tensor
@@ -44,56 +43,12 @@ class _CSRMatmul(torch.autograd.Function):
 def _pairs_csr(rows: Tensor, cols: Tensor, values: Tensor, n: int) -> Tuple[Tensor, Tensor]:
     """The pairs as an ``n x n`` CSR matrix (entries sorted by row, then
     column; repeats kept) and the order that sorted them."""
-    crow, col, order = _pairs_layout(rows, cols, n)
-    return _csr(crow, col, values[order], n), order
-
-
-def _pairs_layout(rows: Tensor, cols: Tensor, n: int) -> Tuple[Tensor, Tensor, Tensor]:
-    """``(row pointers, columns, order)`` of the pairs as an ``n x n`` CSR
-    matrix: one sort of the pairs, the main cost of :func:`pair_dot`."""
     order = torch.argsort(rows * n + cols)
     crow = torch.zeros(n + 1, dtype=torch.long, device=rows.device)
     crow[1:] = torch.cumsum(torch.bincount(rows, minlength=n), 0)
-    return crow, cols[order], order
-
-
-def _csr(crow: Tensor, col: Tensor, values: Tensor, n: int) -> Tensor:
     with warnings.catch_warnings():  # "CSR support is in beta"
         warnings.simplefilter("ignore", UserWarning)
-        return torch.sparse_csr_tensor(crow, col, values, (n, n))
-
-
-class PairLayout:
-    """The CSR layouts of a fixed list of pairs (sorted by source, and by
-    target for the backward pass), kept for :func:`pair_dot` by
-    :func:`remember_pairs`: pairs scored at every epoch (the training
-    positives, the validation pairs) are sorted once instead of at every call."""
-
-    def __init__(self, edge_index: Tensor, num_nodes: int):
-        self.num_nodes = num_nodes
-        self.forward = _pairs_layout(edge_index[0], edge_index[1], num_nodes)
-        self.backward = _pairs_layout(edge_index[1], edge_index[0], num_nodes)
-
-
-#: id(edge_index) -> (a weak reference to it, its version counter, its layout).
-_LAYOUTS: Dict[int, Tuple["weakref.ref[Tensor]", int, PairLayout]] = {}
-
-
-def remember_pairs(edge_index: Tensor, num_nodes: int) -> None:
-    """Sort :obj:`edge_index`'s pairs once for every later :func:`pair_dot`
-    on this same tensor (while it is alive and unmodified; the layout goes with it)."""
-    if edge_index.numel() and _remembered(edge_index, num_nodes) is None:
-        key = id(edge_index)
-        _LAYOUTS[key] = (weakref.ref(edge_index), edge_index._version, PairLayout(edge_index, num_nodes))
-        weakref.finalize(edge_index, _LAYOUTS.pop, key, None)
-
-
-def _remembered(edge_index: Tensor, num_nodes: int) -> Optional[PairLayout]:
-    entry = _LAYOUTS.get(id(edge_index))
-    if entry is None or entry[0]() is not edge_index or entry[1] != edge_index._version \
-            or entry[2].num_nodes != num_nodes:
-        return None
-    return entry[2]
+        return torch.sparse_csr_tensor(crow, cols[order], values[order], (n, n)), order
 
 
 class _PairDot(torch.autograd.Function):
@@ -104,43 +59,37 @@ class _PairDot(torch.autograd.Function):
     :math:`\mathbf{G}` the pairs' gradients as a sparse matrix."""
 
     @staticmethod
-    def forward(ctx, z: Tensor, src: Tensor, dst: Tensor, layout: Optional[PairLayout]) -> Tensor:  # type: ignore[override]
+    def forward(ctx, z: Tensor, src: Tensor, dst: Tensor) -> Tensor:  # type: ignore[override]
         n = z.size(0)
-        crow, col, order = layout.forward if layout is not None else _pairs_layout(src, dst, n)
-        pattern = _csr(crow, col, torch.zeros(src.numel(), dtype=z.dtype, device=z.device), n)
+        pattern, order = _pairs_csr(src, dst, torch.zeros(src.numel(), dtype=z.dtype, device=z.device), n)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", UserWarning)
             sampled = torch.sparse.sampled_addmm(pattern, z, z.t(), beta=0.0)
         value = torch.empty_like(sampled.values())
         value[order] = sampled.values()
         # the backward's G has the forward's pattern: keep its row pointers, columns and order
-        ctx.save_for_backward(z, src, dst, crow, col, order)
-        ctx.layout = layout
+        ctx.save_for_backward(z, src, dst, pattern.crow_indices(), pattern.col_indices(), order)
         return value
 
     @staticmethod
-    def backward(ctx, grad: Tensor) -> Tuple[Tensor, None, None, None]:  # type: ignore[override]
+    def backward(ctx, grad: Tensor) -> Tuple[Tensor, None, None]:  # type: ignore[override]
         z, src, dst, crow, col, order = ctx.saved_tensors
         n = z.size(0)
-        forward = _csr(crow, col, grad[order], n)
-        if ctx.layout is not None:
-            crow_t, col_t, order_t = ctx.layout.backward
-            backward = _csr(crow_t, col_t, grad[order_t], n)
-        else:
-            backward, _ = _pairs_csr(dst, src, grad, n)
-        return torch.sparse.mm(forward, z) + torch.sparse.mm(backward, z), None, None, None
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)
+            forward = torch.sparse_csr_tensor(crow, col, grad[order], (n, n))
+        backward, _ = _pairs_csr(dst, src, grad, n)
+        return torch.sparse.mm(forward, z) + torch.sparse.mm(backward, z), None, None
 
 
 def pair_dot(z: Tensor, edge_index: Tensor) -> Tensor:
     r"""The inner products :math:`\mathbf{z}_u^\top\mathbf{z}_v` of the
     pairs ``edge_index = [u; v]``: the same numbers as
     ``(z[u] * z[v]).sum(1)`` up to float rounding, 3-4x faster forward and
-    backward on CPU (benchmarks.speed); pairs given to
-    :func:`remember_pairs` skip their sorts."""
+    backward on CPU (benchmarks.speed)."""
     if edge_index.numel() == 0:
         return z.new_zeros(0)
-    layout = _remembered(edge_index, z.size(0))
-    return _PairDot.apply(z.contiguous(), edge_index[0].contiguous(), edge_index[1].contiguous(), layout)
+    return _PairDot.apply(z.contiguous(), edge_index[0].contiguous(), edge_index[1].contiguous())
 
 
 class SparseOperator:

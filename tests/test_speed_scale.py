@@ -43,8 +43,7 @@ def test_speed_dim_and_ablations(tmp_path):
                        "--block", "2", "--reference-epochs", "5", "--out", str(out)]) == 0
     rows = {r["impl"]: r for r in _rows(out / "speed.csv")}
     assert list(rows) == ["pyg-reference", "damgraph", "damgraph-nogate", "damgraph-dense-x",
-                          "damgraph-edge-index", "damgraph-full-width", "damgraph-two-passes",
-                          "damgraph-sort-every-call"]
+                          "damgraph-edge-index", "damgraph-full-width", "damgraph-two-passes"]
     assert float(rows["pyg-reference"]["width"]) == float(rows["damgraph-nogate"]["width"]) == 8.0
     assert json.loads((out / "speed.json").read_text())["damgraph_config"]["dim"] == 8
     assert all(r["test_auc"] == "nan" for impl, r in rows.items() if impl in speed.ABLATIONS)
