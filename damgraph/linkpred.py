@@ -217,10 +217,10 @@ class LinkPredTask:
     def _forward_is_deterministic(self) -> bool:
         """Whether a training-mode encoding of the training graph equals the
         evaluation-mode encoding that validation scores."""
-        config, val = self.config, self.split[1]
+        config, (train, val) = self.config, self.split[:2]
         return (config.mode == "full" and self.masker is None and config.model != "vgae" and config.dropout == 0
                 and not config.batch_norm and config.gate in (None, "dam") and self.world_size == 1
-                and val is not None and same_graph(self.split[0], val))
+                and val is not None and self.encoder_inputs(val) is self.encoder_inputs(train))  # same graph
 
     def _versions(self) -> Tuple[int, ...]:
         """The in-place version counters of the trained parameters (torch's
@@ -331,13 +331,10 @@ class LinkPredTask:
         keep = self.reuse_forward and self._fitting and torch.is_grad_enabled()
         if keep:  # the next step's forward pass, kept for it
             self.module.train()
-            z = self.encode(self.split[0])
-            self._shared = (z, self._versions())
-            z = z.detach()
+            self._shared = (self.encode(self.split[0]), self._versions())
         self.module.eval()
         with torch.no_grad():
-            if not keep:
-                z = self.encode(self.split[1])
+            z = self._shared[0].detach() if keep else self.encode(self.split[1])
             return validation_score(z, self.split[1], self.model.decoder, self.config.val_metric)
 
     def fit(self, epochs: Optional[int] = None, patience: Optional[int] = None, progress: bool = False,

@@ -126,9 +126,9 @@ def fit(
         rank = sum(window) / len(window)
         width = sum(trajectory[-1].values())
         best_rank = max(best_rank, rank)
-        if val_tolerance > 0:  # the kept epoch fell out of the tolerance (a new best), or a narrower one is in it
-            keep = kept_rank < best_rank - val_tolerance or (rank >= best_rank - val_tolerance and (
-                width < kept_width or width == kept_width and rank > kept_rank))
+        if val_tolerance > 0:  # the new best once the kept epoch falls out of the tolerance, or a narrower one in it
+            keep = kept_rank < best_rank - val_tolerance or (
+                rank >= best_rank - val_tolerance and (width, -rank) < (kept_width, -kept_rank))
         else:
             keep = rank > kept_rank
         if keep:

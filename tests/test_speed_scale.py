@@ -13,12 +13,17 @@ def _rows(path):
         return list(csv.DictReader(f))
 
 
+def _speed(out, *flags):
+    """``benchmarks.speed`` on a short run (seed 0, 2 blocks of 2 epochs, a 5-epoch reference): its rows."""
+    assert speed.main([*flags, "--seeds", "0", "--repeats", "2", "--block", "2", "--reference-epochs", "5",
+                       "--out", str(out)]) == 0
+    return _rows(out / "speed.csv")
+
+
 @pytest.mark.slow
 def test_speed_writes_the_ratio_table(tmp_path):
     out = tmp_path / "speed"
-    assert speed.main(["--datasets", "synthetic-400", "--seeds", "0", "--repeats", "2", "--block", "2",
-                       "--reference-epochs", "5", "--out", str(out)]) == 0
-    rows = _rows(out / "speed.csv")
+    rows = _speed(out, "--datasets", "synthetic-400")
     assert [r["impl"] for r in rows] == ["pyg-reference", "damgraph", "damgraph-nogate"]
     for column in ("dataset", "impl", "s_per_epoch", "ratio", "test_auc", "peak_mb"):
         assert column in rows[0]
@@ -37,11 +42,14 @@ def test_speed_writes_the_ratio_table(tmp_path):
 
 
 @pytest.mark.slow
-def test_speed_dim_and_ablations(tmp_path):
+def test_speed_dim_ablations_and_a_graph_file(tmp_path):
+    import networkx as nx
+
+    graph = tmp_path / "graph.txt"
+    nx.write_edgelist(nx.powerlaw_cluster_graph(300, 4, 0.3, seed=0), graph, data=False)
     out = tmp_path / "speed"
-    assert speed.main(["--datasets", "synthetic-400", "--dim", "8", "--ablations", "--seeds", "0", "--repeats", "2",
-                       "--block", "2", "--reference-epochs", "5", "--out", str(out)]) == 0
-    rows = {r["impl"]: r for r in _rows(out / "speed.csv")}
+    rows = {r["impl"]: r for r in _speed(out, "--datasets", str(graph), "--dim", "8", "--ablations")}
+    assert {r["dataset"] for r in rows.values()} == {str(graph)} and rows["damgraph"]["num_nodes"] == "300"
     assert list(rows) == ["pyg-reference", "damgraph", "damgraph-nogate", "damgraph-dense-x",
                           "damgraph-edge-index", "damgraph-full-width", "damgraph-two-passes"]
     assert float(rows["pyg-reference"]["width"]) == float(rows["damgraph-nogate"]["width"]) == 8.0
@@ -51,10 +59,7 @@ def test_speed_dim_and_ablations(tmp_path):
 
 @pytest.mark.slow
 def test_speed_on_a_graph_without_features_gives_both_sides_learned_inputs(tmp_path, small_ogb_root):
-    out = tmp_path / "speed"
-    assert speed.main(["--datasets", "ogbl-ddi", "--data-root", str(small_ogb_root), "--seeds", "0", "--repeats",
-                       "2", "--block", "2", "--reference-epochs", "5", "--out", str(out)]) == 0
-    rows = _rows(out / "speed.csv")
+    rows = _speed(tmp_path / "speed", "--datasets", "ogbl-ddi", "--data-root", str(small_ogb_root))
     assert [r["impl"] for r in rows] == ["pyg-reference", "damgraph", "damgraph-nogate"]
     assert all(0.5 < float(r["test_auc"]) <= 1 and float(r["s_per_epoch"]) > 0 for r in rows)
 
@@ -62,9 +67,7 @@ def test_speed_on_a_graph_without_features_gives_both_sides_learned_inputs(tmp_p
 @pytest.mark.slow
 def test_speed_times_maskgae_against_its_own_reference(tmp_path):
     out = tmp_path / "speed"
-    assert speed.main(["--datasets", "synthetic-400", "--maskgae", "--seeds", "0", "--repeats", "2", "--block", "2",
-                       "--reference-epochs", "5", "--maskgae-epochs", "5", "--out", str(out)]) == 0
-    rows = {r["impl"]: r for r in _rows(out / "speed.csv")}
+    rows = {r["impl"]: r for r in _speed(out, "--datasets", "synthetic-400", "--maskgae", "--maskgae-epochs", "5")}
     assert list(rows) == ["pyg-reference", "damgraph", "damgraph-nogate", "maskgae-reference", "damgraph-maskgae"]
     maskgae = float(rows["maskgae-reference"]["s_per_epoch"])
     assert float(rows["damgraph-maskgae"]["ratio"]) == pytest.approx(
