@@ -39,8 +39,11 @@ VAL_METRICS = ("auc", "hits@20", "hits@50", "hits@100")
 #: start, or from the training graph's spectral embedding
 #: (:func:`~damgraph.spectral.spectral_embedding`), so that they carry the
 #: graph's structure from the first epoch; or that spectral embedding kept
-#: fixed, as node features (only the GCN is trained).
-INPUTS = ("learned", "spectral", "spectral-fixed")
+#: fixed, as node features (only the GCN is trained); or learned vectors
+#: started from a random projection of the training graph
+#: (:func:`~damgraph.projection.random_projection`: a few sparse products,
+#: so it scales to graphs whose eigendecomposition takes minutes).
+INPUTS = ("learned", "spectral", "spectral-fixed", "projection")
 
 
 #: The settings :class:`~damgraph.DAMEmbedding` and ``damgraph embed`` take
@@ -95,7 +98,8 @@ class LinkPredConfig:
     val_metric: str = setting("auc", "validation score that selects the epoch", choices=VAL_METRICS)
     inputs: str = setting("learned", "graphs without features: learned node inputs, started at random or "
                                      "from the training graph's spectral embedding, or that spectral embedding "
-                                     "as fixed features", choices=INPUTS)
+                                     "as fixed features, or started from a random projection of the graph",
+                      choices=INPUTS)
     seed: int = setting(0, "seed of the split, the initialisation and every random draw", low=0, high=2 ** 32 - 1)
     device: str = setting("cpu", "cpu, cuda or cuda:N", pattern=DEVICE_PATTERN)
     mask_ratio: float = setting(0.7, "maskgae: share of the edges hidden (edge masking) or of the nodes "

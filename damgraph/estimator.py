@@ -70,7 +70,10 @@ class DAMEmbedding(BaseEstimator):
             ``"spectral"``: started from the training graph's spectral
             embedding (:func:`~damgraph.spectral.spectral_embedding`), or
             ``"spectral-fixed"``: that embedding as fixed node features
-            (only the GCN is trained).
+            (only the GCN is trained), or ``"projection"``: started from a
+            random projection of the training graph
+            (:func:`~damgraph.projection.random_projection`), which costs a
+            few sparse products on any size of graph.
         val_fraction (float): Share of edges held out to select the best
             epoch and report ``val_auc_``; 0 trains all epochs on every edge.
         input_dim (int): Width of the learned node inputs used when the graph

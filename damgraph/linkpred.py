@@ -26,6 +26,7 @@ from damgraph.models import build_autoencoder, count_parameters, make_optimizer
 from damgraph.propagation import feature_operator, propagate_features
 from damgraph.runtime import check_memory, deterministic, resolve_device, seed_everything
 from damgraph.splits import NegativeSampler, same_graph
+from damgraph.projection import random_projection
 from damgraph.spectral import spectral_embedding
 from damgraph.training import RunResult, TrainingRecord, fit
 
@@ -52,14 +53,23 @@ def matryoshka_prefixes(dim: int) -> List[int]:
     return sizes + [dim]
 
 
+#: The standard deviation a random-projection start is scaled to. It does
+#: not shrink with the graph, unlike a Xavier start's spread (about
+#: ``1/sqrt(num_nodes)``), which on a large graph Adam's first steps (about
+#: ``lr`` each) swamp before the start's structure is used.
+PROJECTION_STD = 0.1
+
+
 class LearnedInput(nn.Module):
     """An input vector per node, for graphs without features (the encoder's
     first layer then acts on learned node embeddings). With
     ``trainable=False`` the vectors are a buffer, not a parameter: fixed
     features that the optimiser never sees and parameter counts leave out."""
 
-    def __init__(self, num_nodes: int, channels: int, start: Optional[Tensor] = None, trainable: bool = True):
+    def __init__(self, num_nodes: int, channels: int, start: Optional[Tensor] = None, trainable: bool = True,
+                 start_std: Optional[float] = None):
         super().__init__()
+        self.start_std = start_std
         x = torch.empty(num_nodes, channels)
         if trainable:
             self.x = nn.Parameter(x)
@@ -70,17 +80,21 @@ class LearnedInput(nn.Module):
     @classmethod
     def for_config(cls, config: LinkPredConfig, num_nodes: int, channels: int,
                    start: Optional[Tensor] = None) -> "LearnedInput":
-        """The inputs a run with :obj:`config` trains: fixed with ``inputs="spectral-fixed"``."""
-        return cls(num_nodes, channels, start, trainable=config.inputs != "spectral-fixed")
+        """The inputs a run with :obj:`config` trains: fixed with ``inputs="spectral-fixed"``; a
+        random-projection start at the spread :data:`PROJECTION_STD`."""
+        return cls(num_nodes, channels, start, trainable=config.inputs != "spectral-fixed",
+                   start_std=PROJECTION_STD if config.inputs == "projection" else None)
 
     def reset_parameters(self, start: Optional[Tensor] = None) -> None:
         """Xavier-uniform values; with :obj:`start` (``num_nodes x k``,
         ``k <= channels``), its columns rescaled to the same overall spread
-        in the first ``k`` channels and zeros in the rest."""
+        (or to the standard deviation ``start_std`` where set) in the first
+        ``k`` channels and zeros in the rest."""
         nn.init.xavier_uniform_(self.x)
         if start is not None:
             with torch.no_grad():
-                scale = self.x.std() / start.std().clamp_min(1e-12)
+                spread = self.x.std() if self.start_std is None else self.start_std
+                scale = spread / start.std().clamp_min(1e-12)
                 self.x.zero_()
                 self.x[:, :start.size(1)] = start.to(self.x) * scale
 
@@ -188,6 +202,9 @@ class LinkPredTask:
                 raise ValueError(f"inputs '{config.inputs}' needs a graph of at least 3 nodes, got {self.num_nodes}; "
                                  "use inputs 'learned'")
             start = spectral_embedding(train.edge_index, self.num_nodes, input_dim, config.seed)
+        elif featureless and config.inputs == "projection":
+            start = random_projection(train.edge_index, self.num_nodes, input_dim, config.seed,
+                                      edge_weight=getattr(train, "edge_weight", None))
         self.inputs = None
         if featureless:
             self.inputs = LearnedInput.for_config(config, self.num_nodes, input_dim, start).to(device)

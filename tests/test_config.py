@@ -93,7 +93,7 @@ LINKPRED_UNKNOWN_CHOICES = [
     ("masking", "node", "unknown masking 'node': use one of edge, path"),
     ("mode", "sampled", "unknown mode 'sampled': use one of full, precomputed"),
     ("val_metric", "hits@30", "unknown val_metric 'hits@30': use one of auc, hits@20, hits@50, hits@100"),
-    ("inputs", "random", "unknown inputs 'random': use one of learned, spectral, spectral-fixed"),
+    ("inputs", "random", "unknown inputs 'random': use one of learned, spectral, spectral-fixed, projection"),
 ]
 
 
