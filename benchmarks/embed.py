@@ -35,7 +35,7 @@ import numpy as np
 from benchmarks.common import (ResultFileError, add_parallel_arguments, finish_sweep, live_claims, parallel_options,
                                proc_status_mb, refuse_repeats, run_key, run_sweep, save_figure, start_sweep,
                                stored_runs)
-from damgraph.config import LATER_SETTINGS, add_config_arguments
+from damgraph.config import LATER_SETTINGS, USER_DEFAULTS, add_config_arguments
 
 KEYS = ("graph", "method", "seed", "config_id")
 GROUP = ("graph", "method")
@@ -66,7 +66,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
     p.add_argument("--dim", type=int, default=128, help="starting width of damgraph; the width of methods "
                    "without a learned one when damgraph has not run (default: 128)")
-    add_config_arguments(p, DAMGRAPH_SETTINGS, defaults={k: LATER_SETTINGS[k] for k in DAMGRAPH_SETTINGS})
+    add_config_arguments(p, DAMGRAPH_SETTINGS,  # DAMEmbedding's defaults
+                         defaults={k: USER_DEFAULTS.get(k, LATER_SETTINGS[k]) for k in DAMGRAPH_SETTINGS})
     p.add_argument("--data-root", default=None, help="data root of the dataset names")
     p.add_argument("--out", default="results/embed", help="output folder (default: results/embed)")
     p.add_argument("--quick", action="store_true", help=f"graphs {' '.join(QUICK_GRAPHS)}, seed 0, "

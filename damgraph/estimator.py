@@ -14,7 +14,7 @@ from torch_geometric.data import Data
 from torch_geometric.nn import GAE
 
 from damgraph.compaction import compact
-from damgraph.config import ESTIMATOR_SETTINGS, MODELS, LinkPredConfig, model_config
+from damgraph.config import ESTIMATOR_SETTINGS, MODELS, USER_DEFAULTS, LinkPredConfig, model_config
 from damgraph.graphs import GraphInputError, prepare_graph
 from damgraph.io import OutputSet, jsonable, load_checkpoint, save_checkpoint, versions
 from damgraph.linkpred import LearnedInput, LinkPredTask, trained_modules
@@ -61,19 +61,21 @@ class DAMEmbedding(BaseEstimator):
             of their last ``val_window`` epochs (preset: 1, the AUC
             itself); a few epochs steady a small graph's noisy validation.
         val_tolerance (float, optional): Keep the narrowest epoch whose
-            validation AUC is within this of the best (preset: 0, the best
-            epoch; see :func:`damgraph.training.fit`).
+            validation AUC is within this of the best (default 0.01;
+            ``None``: the preset, 0, the best epoch; see
+            :func:`damgraph.training.fit`).
         lr (float, optional): Adam learning rate of the weights (preset: 0.01).
         beta_lr (float, optional): Learning rate of the DAM betas (preset: 0.2).
-        inputs (str, optional): Node inputs of a graph without features:
-            ``"learned"`` (preset) vectors from a random start, or
-            ``"spectral"``: started from the training graph's spectral
-            embedding (:func:`~damgraph.spectral.spectral_embedding`), or
-            ``"spectral-fixed"``: that embedding as fixed node features
-            (only the GCN is trained), or ``"projection"``: started from a
+        inputs (str, optional): Node inputs of a graph without features,
+            learned vectors: ``"projection"`` (default) started from a
             random projection of the training graph
-            (:func:`~damgraph.projection.random_projection`), which costs a
-            few sparse products on any size of graph.
+            (:func:`~damgraph.projection.random_projection`, a few sparse
+            products on any size of graph), ``"learned"`` (``None``: the
+            preset) from a random start, ``"spectral"`` from the training
+            graph's spectral embedding
+            (:func:`~damgraph.spectral.spectral_embedding`); or
+            ``"spectral-fixed"``: that embedding as fixed node features
+            (only the GCN is trained).
         val_fraction (float): Share of edges held out to select the best
             epoch and report ``val_auc_``; 0 trains all epochs on every edge.
         input_dim (int): Width of the learned node inputs used when the graph
@@ -94,11 +96,12 @@ class DAMEmbedding(BaseEstimator):
         graph_report_ (dict): Self-loops, duplicates and isolated nodes found.
     """
 
-    def __init__(self, dim: Optional[int] = None, model: str = "gae", decoder: Optional[str] = "inner",
-                 lam: Optional[float] = None,
+    def __init__(self, dim: Optional[int] = None, model: str = "gae",
+                 decoder: Optional[str] = USER_DEFAULTS["decoder"], lam: Optional[float] = None,
                  epochs: Optional[int] = None, patience: Optional[int] = None, min_epochs: Optional[int] = None,
-                 val_window: Optional[int] = None, val_tolerance: Optional[float] = None, lr: Optional[float] = None,
-                 beta_lr: Optional[float] = None, inputs: Optional[str] = None, val_fraction: float = 0.05,
+                 val_window: Optional[int] = None, val_tolerance: Optional[float] = USER_DEFAULTS["val_tolerance"],
+                 lr: Optional[float] = None, beta_lr: Optional[float] = None,
+                 inputs: Optional[str] = USER_DEFAULTS["inputs"], val_fraction: float = 0.05,
                  input_dim: int = 64,
                  directed: bool = False, seed: int = 0, device: str = "cpu", verbose: bool = False):
         self.dim = dim
@@ -133,10 +136,11 @@ class DAMEmbedding(BaseEstimator):
         if isinstance(self.input_dim, bool) or not isinstance(self.input_dim, int) or self.input_dim < 1:
             raise ValueError(f"input_dim must be a positive integer, got {self.input_dim!r}")
         # None leaves a setting at the preset where None is the parameter's default (dim, lam, ...) and
-        # for the decoder; elsewhere (seed, device) it is passed on, and refused by the config.
+        # for the user's defaults (decoder, inputs, val_tolerance); elsewhere (seed, device) it is passed on,
+        # and refused by the config.
         defaults = {k: p.default for k, p in inspect.signature(type(self)).parameters.items()}
         given = {k: getattr(self, k) for k in ESTIMATOR_SETTINGS
-                 if k != "model" and not (getattr(self, k) is None and (defaults[k] is None or k == "decoder"))}
+                 if k != "model" and not (getattr(self, k) is None and (defaults[k] is None or k in USER_DEFAULTS))}
         return model_config(self.model, **given)
 
     @deterministic()

@@ -52,14 +52,17 @@ def test_the_installed_command_exits_2_without_traceback(tmp_path):
 
 def test_embed_flags_are_the_estimator_settings():
     from damgraph.cli import build_parser
-    from damgraph.config import ESTIMATOR_SETTINGS, MODELS
+    from damgraph import DAMEmbedding
+    from damgraph.config import ESTIMATOR_SETTINGS, MODELS, USER_DEFAULTS
 
     embed = build_parser()._subparsers._group_actions[0].choices["embed"]
     flags = {a.dest: a for a in embed._actions}
     for name in ESTIMATOR_SETTINGS:
-        if name != "decoder":
+        if name not in USER_DEFAULTS:
             assert flags[name].default is None, name  # unset: the model's preset
     assert flags["decoder"].default == "inner"  # embeddings whose inner product is the model's score
+    assert flags["inputs"].default == "projection" and flags["val_tolerance"].default == 0.01
+    assert {k: getattr(DAMEmbedding(), k) for k in USER_DEFAULTS} == USER_DEFAULTS  # the estimator's own
     assert tuple(flags["model"].choices) == MODELS
     assert "maskgae 800" in flags["epochs"].help and "maskgae 0.1" in flags["lam"].help
 

@@ -176,7 +176,8 @@ def test_the_estimator_and_the_harness_give_identical_numbers(cora, model):
     from damgraph import compact, model_config, prepare_graph, train_link_prediction
     from damgraph.splits import holdout_split
 
-    est = DAMEmbedding(model=model, decoder=None, dim=32, epochs=25, patience=25, seed=1).fit(cora)
+    est = DAMEmbedding(model=model, decoder=None, val_tolerance=None, inputs=None, dim=32, epochs=25, patience=25,
+                       seed=1).fit(cora)  # None: the presets, as the harness trains
     assert est.config_ == model_config(model, dim=32, epochs=25, patience=25, seed=1)
     data = prepare_graph(cora).data
     train, val = holdout_split(data, 1, 0.05)
@@ -210,18 +211,21 @@ def test_maskgae_trains_with_its_preset(community_graph):
 
 def test_parameters_are_the_config_settings_or_the_estimators_own():
     """Each estimator parameter is a LinkPredConfig setting (defaulting to
-    None, the preset, or to the config's own default) or one of its own."""
+    None, the preset, to the config's own default, or to the user's default
+    of USER_DEFAULTS) or one of its own."""
     import inspect
     from dataclasses import fields
 
-    from damgraph.config import ESTIMATOR_SETTINGS, LinkPredConfig
+    from damgraph.config import ESTIMATOR_SETTINGS, USER_DEFAULTS, LinkPredConfig
 
     config_defaults = {f.name: f.default for f in fields(LinkPredConfig)}
     params = inspect.signature(DAMEmbedding).parameters
     own = {"val_fraction", "input_dim", "directed", "verbose"}
     assert set(params) == set(ESTIMATOR_SETTINGS) | own
     for name in ESTIMATOR_SETTINGS:
-        assert params[name].default in (None, config_defaults[name]), name
+        expected = (USER_DEFAULTS[name],) if name in USER_DEFAULTS else (None, config_defaults[name])
+        assert params[name].default in expected, name
+    assert USER_DEFAULTS == {"decoder": "inner", "inputs": "projection", "val_tolerance": 0.01}
     with pytest.raises(TypeError, match="dim must be an integer, got 16.0"):
         DAMEmbedding(dim=16.0).fit(nx.path_graph(30))
     with pytest.raises(ValueError, match=r"lam must be >= 0, got -1"):
