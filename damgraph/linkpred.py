@@ -23,10 +23,10 @@ from damgraph.evaluation import score_embeddings, validation_score
 from damgraph.gates import SizeGate, gate_widths
 from damgraph.masking import make_masker, split_masked
 from damgraph.models import build_autoencoder, count_parameters, make_optimizer
+from damgraph.projection import random_projection
 from damgraph.propagation import feature_operator, propagate_features
 from damgraph.runtime import check_memory, deterministic, resolve_device, seed_everything
 from damgraph.splits import NegativeSampler, same_graph
-from damgraph.projection import random_projection
 from damgraph.spectral import spectral_embedding
 from damgraph.training import RunResult, TrainingRecord, fit
 
