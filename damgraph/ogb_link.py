@@ -50,9 +50,12 @@ def required_files(folder: Path) -> list[Path]:
 def _numpy_globals() -> list:
     """What ``torch.load`` may build from OGB's split files: NumPy arrays
     of numeric dtypes (NumPy 1's and 2's module names alike)."""
-    core = getattr(np, "_core", None) or np.core
-    allowed = [(core.multiarray._reconstruct, "numpy.core.multiarray._reconstruct"),
-               (core.multiarray._reconstruct, "numpy._core.multiarray._reconstruct"),
+    try:  # NumPy 2's module, which NumPy 1.26 also provides (as an alias of numpy.core's)
+        from numpy._core.multiarray import _reconstruct
+    except ImportError:  # older NumPy 1
+        from numpy.core.multiarray import _reconstruct
+    allowed = [(_reconstruct, "numpy.core.multiarray._reconstruct"),
+               (_reconstruct, "numpy._core.multiarray._reconstruct"),
                np.ndarray, (np.dtype, "numpy.dtype")]
     allowed += [type(np.dtype(t)) for t in ("int64", "int32", "float32", "float64", "bool")]
     return allowed
