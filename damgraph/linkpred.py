@@ -24,7 +24,7 @@ from damgraph.gates import SizeGate, gate_widths
 from damgraph.masking import make_masker, split_masked
 from damgraph.models import build_autoencoder, count_parameters, make_optimizer
 from damgraph.projection import random_projection
-from damgraph.propagation import feature_operator, propagate_features
+from damgraph.propagation import SparseOperator, feature_operator, gcn_adjacency, propagate_features
 from damgraph.runtime import check_memory, deterministic, resolve_device, seed_everything
 from damgraph.splits import NegativeSampler, same_graph
 from damgraph.spectral import spectral_embedding
@@ -196,6 +196,7 @@ class LinkPredTask:
                      fix="lower dim (and hidden), or use a smaller graph or mode 'precomputed'")
         seed_everything(config.seed)
         self.model = build_autoencoder(config, in_channels).to(device)
+        self._inputs: Dict[int, Tuple[Features, Graph]] = {}
         start = None
         if featureless and config.inputs in ("spectral", "spectral-fixed"):
             if self.num_nodes < 3:
@@ -203,8 +204,10 @@ class LinkPredTask:
                                  "use inputs 'learned'")
             start = spectral_embedding(train.edge_index, self.num_nodes, input_dim, config.seed)
         elif featureless and config.inputs == "projection":
-            start = random_projection(train.edge_index, self.num_nodes, input_dim, config.seed,
-                                      edge_weight=getattr(train, "edge_weight", None))
+            adjacency = self.encoder_inputs(train)[1]  # GCN layers' prebuilt graph, reused
+            if not isinstance(adjacency, SparseOperator):  # SAGE or GAT layers, or the speed benchmark's ablation
+                adjacency = gcn_adjacency(train.edge_index, self.num_nodes, getattr(train, "edge_weight", None))
+            start = random_projection(adjacency, input_dim, config.seed)
         self.inputs = None
         if featureless:
             self.inputs = LearnedInput.for_config(config, self.num_nodes, input_dim, start).to(device)
@@ -216,7 +219,6 @@ class LinkPredTask:
         self.negatives = NegativeSampler(train.edge_index, self.num_nodes)
         self.masker = (make_masker(self.train_pos, self.num_nodes, config.masking, config.mask_ratio,
                                    config.walk_length) if config.model == "maskgae" else None)
-        self._inputs: Dict[int, Tuple[Features, Graph]] = {}
         self._batches: List[Tensor] = []
         self._epoch = 0
         self.reuse_forward = reuse_forward and self._forward_is_deterministic()
@@ -327,7 +329,7 @@ class LinkPredTask:
             pos, neg = inverse[:, :pos.size(1)], inverse[:, pos.size(1):]
         else:
             shared, self._shared = self._shared, None
-            reuse = shared is not None and shared[0].requires_grad and shared[1] == self._versions()
+            reuse = shared is not None and shared[1] == self._versions()  # kept with gradients (validation_score)
             z = shared[0] if reuse else self.encode(self.split[0])
             pos = self._share(self.train_pos) if self.batch_size is None else self._batch(step)
             neg = self.negatives(pos.size(1))

@@ -258,19 +258,41 @@ def test_projection_inputs_start_from_a_random_projection_at_a_size_free_spread(
 
     from damgraph.linkpred import PROJECTION_STD
     from damgraph.projection import random_projection
+    from damgraph.propagation import gcn_adjacency
     from damgraph.synthetic import community_graph
 
     g = community_graph(600, seed=0)
     split = split_edges(Data(edge_index=g.edge_index, num_nodes=g.num_nodes), 0, mrr_negatives=0)
     config = LinkPredConfig(dim=16, epochs=1, patience=1, inputs="projection")
     x = LinkPredTask(split, config).inputs.x.detach()
-    start = random_projection(split[0].edge_index, 600, 64, 0)
+    start = random_projection(gcn_adjacency(split[0].edge_index, 600), 64, 0)
     torch.testing.assert_close(x, start * (PROJECTION_STD / start.std()))
     assert x.std().item() == pytest.approx(0.1, rel=1e-5)  # not the random start's 1/sqrt(nodes) spread
     assert LinkPredTask(split, replace(config, inputs="learned")).inputs.x.std().item() == pytest.approx(
         (6 / (600 + 64)) ** 0.5 / 3 ** 0.5, rel=0.01)  # Xavier: 0.055 here, shrinking with the node count
     # after one epoch the structure shows (measured): test AUC 0.717 against 0.620 from a random start (0.672 spectral)
     assert train_link_prediction(split, config).test_auc == pytest.approx(0.717, abs=0.01)
+
+
+def test_projection_inputs_reuse_the_gcn_layers_adjacency(monkeypatch):
+    """The projection is taken over the prebuilt adjacency the GCN layers
+    train on (built once); SAGE layers, which have none, get one built."""
+    import damgraph.linkpred
+    from damgraph.projection import random_projection
+    from damgraph.propagation import SparseOperator
+    from damgraph.synthetic import community_graph
+    from torch_geometric.data import Data
+
+    g = community_graph(300, seed=0)
+    split = split_edges(Data(edge_index=g.edge_index, num_nodes=g.num_nodes), 0, mrr_negatives=0)
+    used = []
+    monkeypatch.setattr(damgraph.linkpred, "random_projection",
+                        lambda adjacency, *args: used.append(adjacency) or random_projection(adjacency, *args))
+    task = LinkPredTask(split, LinkPredConfig(dim=8, epochs=1, patience=1, inputs="projection"))
+    assert used[0] is task.encoder_inputs(task.split[0])[1]  # the encoder's own, not a second build
+    sage = LinkPredTask(split, LinkPredConfig(dim=8, epochs=1, patience=1, inputs="projection", conv="sage"))
+    assert isinstance(used[1], SparseOperator) and isinstance(sage.encoder_inputs(sage.split[0])[1], torch.Tensor)
+    torch.testing.assert_close(sage.inputs.x, task.inputs.x, rtol=0, atol=0)  # the same start either way
 
 
 def test_spectral_inputs_refuse_a_graph_too_small_for_them():

@@ -4,17 +4,18 @@ import pytest
 import torch
 
 from damgraph.projection import random_projection
+from damgraph.propagation import gcn_adjacency
 
 
 def _karate():
     g = nx.karate_club_graph()
     edge_index = torch.tensor(list(g.edges)).t()
-    return g, torch.cat([edge_index, edge_index.flip(0)], dim=1)
+    return g, gcn_adjacency(torch.cat([edge_index, edge_index.flip(0)], dim=1), 34)
 
 
 def test_random_projection_sums_the_propagated_gaussian_hops():
-    g, edge_index = _karate()
-    z = random_projection(edge_index, 34, k=8, seed=3, hops=3).numpy()
+    g, adjacency = _karate()
+    z = random_projection(adjacency, k=8, seed=3, hops=3).numpy()
     a = nx.to_numpy_array(g, weight=None) + np.eye(34)  # GCN normalisation, self-loops added
     d = a.sum(1) ** -0.5
     a_hat = d[:, None] * a * d[None, :]
@@ -23,15 +24,15 @@ def test_random_projection_sums_the_propagated_gaussian_hops():
     expected = (expected - expected.mean(0)) / expected.std(0, ddof=1)
     np.testing.assert_allclose(z, expected, atol=1e-5)  # float32
     np.testing.assert_allclose(z.std(0, ddof=1), 1.0, atol=1e-5)
-    assert torch.equal(random_projection(edge_index, 34, 8, 3), random_projection(edge_index, 34, 8, 3))
-    assert not torch.equal(random_projection(edge_index, 34, 8, 3), random_projection(edge_index, 34, 8, 4))
+    assert torch.equal(random_projection(adjacency, 8, 3), random_projection(adjacency, 8, 3))
+    assert not torch.equal(random_projection(adjacency, 8, 3), random_projection(adjacency, 8, 4))
 
 
 def test_random_projection_puts_neighbours_closer_than_strangers():
     from damgraph.synthetic import community_graph
 
     g = community_graph(2000, avg_degree=10, seed=0)
-    z = random_projection(g.edge_index, 2000, 64, 0)
+    z = random_projection(gcn_adjacency(g.edge_index, 2000), 64, 0)
     z = z / z.norm(dim=1, keepdim=True)
     edges = (z[g.edge_index[0]] * z[g.edge_index[1]]).sum(1).mean().item()
     gen = torch.Generator().manual_seed(1)
@@ -41,6 +42,6 @@ def test_random_projection_puts_neighbours_closer_than_strangers():
 
 
 def test_random_projection_refuses_zero_hops():
-    _, edge_index = _karate()
+    _, adjacency = _karate()
     with pytest.raises(ValueError, match="needs hops >= 1 and k >= 1, got 0 and 4"):
-        random_projection(edge_index, 34, 4, 0, hops=0)
+        random_projection(adjacency, 4, 0, hops=0)
