@@ -41,7 +41,7 @@ KEYS = ("graph", "method", "seed", "config_id")
 GROUP = ("graph", "method")
 METRICS = ("width", "test_auc", "test_ap", "test_hits@20", "test_auc_cosine", "seconds", "peak_rss_mb")
 #: damgraph's settings this benchmark takes as flags (the rest stay at DAMEmbedding's defaults).
-DAMGRAPH_SETTINGS = ("min_epochs", "val_window", "val_tolerance", "inputs")
+DAMGRAPH_SETTINGS = ("min_epochs", "val_window", "val_tolerance", "val_min_delta", "val_metric", "inputs")
 #: Methods in the order they run (the spectral embedding takes damgraph's learned width).
 METHODS = ("damgraph", "spectral", "adamic-adar", "resource-allocation", "preferential-attachment", "prone",
            "node2vec")

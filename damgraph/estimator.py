@@ -64,6 +64,13 @@ class DAMEmbedding(BaseEstimator):
             validation AUC is within this of the best (default 0.01;
             ``None``: the preset, 0, the best epoch; see
             :func:`damgraph.training.fit`).
+        val_min_delta (float, optional): Stop once :obj:`patience` epochs
+            have not raised the validation score of the last restart by more
+            than this (default 0.01; ``None``: the preset, 0, any gain
+            restarts the patience).
+        val_metric (str, optional): The validation score that selects the
+            epoch: ``"auc"`` (``None``: the preset) or ``"hits@K"`` (K = 20,
+            50, 100: OGB's selection on ddi, collab and ppa).
         lr (float, optional): Adam learning rate of the weights (preset: 0.01).
         beta_lr (float, optional): Learning rate of the DAM betas (preset: 0.2).
         inputs (str, optional): Node inputs of a graph without features,
@@ -91,7 +98,10 @@ class DAMEmbedding(BaseEstimator):
         width_ (int): Learned width.
         config_ (LinkPredConfig): The settings the model was trained with.
         val_auc_ (float or None): Validation AUC of the kept epoch.
-        history_ (list of dict): Loss and learned width per epoch.
+        val_score_ (float or None): Its score of ``val_metric`` (the AUC
+            by default).
+        history_ (list of dict): Loss, learned width and validation score
+            (``val_score``, ``None`` without validation) per epoch.
         model_ (torch_geometric.nn.GAE): The compacted model.
         graph_report_ (dict): Self-loops, duplicates and isolated nodes found.
     """
@@ -100,6 +110,7 @@ class DAMEmbedding(BaseEstimator):
                  decoder: Optional[str] = USER_DEFAULTS["decoder"], lam: Optional[float] = None,
                  epochs: Optional[int] = None, patience: Optional[int] = None, min_epochs: Optional[int] = None,
                  val_window: Optional[int] = None, val_tolerance: Optional[float] = USER_DEFAULTS["val_tolerance"],
+                 val_min_delta: Optional[float] = USER_DEFAULTS["val_min_delta"], val_metric: Optional[str] = None,
                  lr: Optional[float] = None, beta_lr: Optional[float] = None,
                  inputs: Optional[str] = USER_DEFAULTS["inputs"], val_fraction: float = 0.05,
                  input_dim: int = 64,
@@ -113,6 +124,8 @@ class DAMEmbedding(BaseEstimator):
         self.min_epochs = min_epochs
         self.val_window = val_window
         self.val_tolerance = val_tolerance
+        self.val_min_delta = val_min_delta
+        self.val_metric = val_metric
         self.lr = lr
         self.beta_lr = beta_lr
         self.inputs = inputs
@@ -136,7 +149,7 @@ class DAMEmbedding(BaseEstimator):
         if isinstance(self.input_dim, bool) or not isinstance(self.input_dim, int) or self.input_dim < 1:
             raise ValueError(f"input_dim must be a positive integer, got {self.input_dim!r}")
         # None leaves a setting at the preset where None is the parameter's default (dim, lam, ...) and
-        # for the user's defaults (decoder, inputs, val_tolerance); elsewhere (seed, device) it is passed on,
+        # for the user's defaults (decoder, inputs, val_tolerance, val_min_delta); elsewhere (seed, device) it is passed on,
         # and refused by the config.
         defaults = {k: p.default for k, p in inspect.signature(type(self)).parameters.items()}
         given = {k: getattr(self, k) for k in ESTIMATOR_SETTINGS
@@ -175,9 +188,11 @@ class DAMEmbedding(BaseEstimator):
         self.embedding_ = self._encode(self.model_, data)
         self.node_ids_ = list(prepared.node_ids)
         self.width_ = int(self.embedding_.shape[1])
-        self.val_auc_ = record.val_score
-        self.history_ = [{"loss": loss, "width": next(iter(widths.values()), config.dim)}
-                         for loss, widths in zip(record.losses, record.width_trajectory)]
+        self.val_score_ = record.val_score
+        self.val_auc_ = record.val_score if val is None or config.val_metric == "auc" else task.validation_auc()
+        val_scores = record.val_scores or [None] * len(record.losses)
+        self.history_ = [{"loss": loss, "width": next(iter(widths.values()), config.dim), "val_score": score}
+                         for loss, widths, score in zip(record.losses, record.width_trajectory, val_scores)]
         self.best_epoch_ = record.best_epoch
         self.graph_report_ = dict(prepared.report)
         self.edge_index_ = data.edge_index.cpu().clone()
@@ -294,7 +309,7 @@ class DAMEmbedding(BaseEstimator):
                   "width": self.width_,
                   "in_channels": net.encoder.in_channels, "num_nodes": len(self.node_ids_),
                   "node_ids": [jsonable(i) for i in self.node_ids_], "val_auc": self.val_auc_,
-                  "versions": versions()}
+                  "val_score": self.val_score_, "versions": versions()}
         state = {**modules.state_dict(), "result.embedding": torch.as_tensor(self.embedding_),
                  "result.edge_index": self.edge_index_}
         return save_checkpoint(path, state, config, outputs)
@@ -334,6 +349,7 @@ class DAMEmbedding(BaseEstimator):
         est.node_ids_ = node_ids
         est.width_ = config["width"]
         est.val_auc_ = val_auc
+        est.val_score_ = config.get("val_score", val_auc)  # files saved before val_metric: the AUC
         est.embedding_, est.edge_index_ = embedding, edge_index
         if embedding.shape != (len(node_ids), est.width_):
             raise ValueError(f"{path} holds an embedding of shape {embedding.shape} for {len(node_ids)} nodes; "

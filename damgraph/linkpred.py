@@ -356,6 +356,13 @@ class LinkPredTask:
             z = self._shared[0].detach() if keep else self.encode(self.split[1])
             return validation_score(z, self.split[1], self.model.decoder, self.config.val_metric)
 
+    @torch.no_grad()
+    def validation_auc(self) -> float:
+        """The validation AUC of the model as it is now, whatever
+        ``config.val_metric`` selects on."""
+        self.module.eval()
+        return validation_score(self.encode(self.split[1]), self.split[1], self.model.decoder, "auc")
+
     def fit(self, epochs: Optional[int] = None, patience: Optional[int] = None, progress: bool = False,
             loss: Optional[Callable[[int], Tensor]] = None,
             validation_score: Optional[Callable[[], float]] = None) -> TrainingRecord:
@@ -372,7 +379,7 @@ class LinkPredTask:
                        epochs or config.epochs, patience or config.patience, steps_per_epoch=self.steps_per_epoch,
                        desc=f"{config.model} dim={config.dim} seed={config.seed}" if progress else None,
                        grad_clip=config.grad_clip, min_epochs=config.min_epochs, val_window=config.val_window,
-                       val_tolerance=config.val_tolerance)
+                       val_tolerance=config.val_tolerance, min_delta=config.val_min_delta)
         finally:
             self._fitting, self._shared = False, None  # the last validation's forward pass is not needed
 

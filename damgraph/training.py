@@ -18,7 +18,8 @@ from damgraph.gates import SizeGate, gate_penalty
 class TrainingRecord:
     """How a run went: the best validation score (``None`` without
     validation), its epoch, epochs run, seconds, and per epoch the training
-    loss (penalty included) and the open width of every gate."""
+    loss (penalty included), the open width of every gate and the
+    validation score (empty without validation)."""
 
     val_score: Optional[float]
     best_epoch: int
@@ -26,6 +27,7 @@ class TrainingRecord:
     train_s: float
     width_trajectory: List[Dict[str, int]]
     losses: List[float]
+    val_scores: List[float] = field(default_factory=list)
 
 
 def fit(
@@ -42,6 +44,7 @@ def fit(
     min_epochs: int = 1,
     val_window: int = 1,
     val_tolerance: float = 0.0,
+    min_delta: float = 0.0,
 ) -> TrainingRecord:
     """Train :obj:`model` for up to :obj:`epochs` epochs of
     :obj:`steps_per_epoch` optimiser steps each on ``loss(step) + lam *
@@ -69,12 +72,20 @@ def fit(
     beyond the kept epoch's tolerance the new best is kept: a greedy, online
     form of "the narrowest epoch within the tolerance of the best". The
     patience counts from the last change of the kept epoch. A model without
-    gates keeps its best epoch."""
+    gates keeps its best epoch.
+
+    With a positive :obj:`min_delta` a newly kept epoch restarts the
+    patience only if its rank beats the rank of the last restart by more
+    than :obj:`min_delta`: gains smaller than that (validation noise, or a
+    model closing its last few units one by one) still replace the kept
+    epoch, but no longer keep the run going (Keras' ``min_delta``)."""
     if min(epochs, patience, steps_per_epoch, min_epochs, val_window) < 1:
         raise ValueError(f"epochs, patience, steps_per_epoch, min_epochs and val_window must be >= 1, got "
                          f"{epochs}, {patience}, {steps_per_epoch}, {min_epochs} and {val_window}")
     if not val_tolerance >= 0:
         raise ValueError(f"val_tolerance must be >= 0, got {val_tolerance}")
+    if not min_delta >= 0:
+        raise ValueError(f"min_delta must be >= 0, got {min_delta}")
     min_epochs = min(min_epochs, epochs)
     gates = {name: m for name, m in model.named_modules() if isinstance(m, SizeGate)}
     gate_list = list(gates.values())
@@ -83,6 +94,7 @@ def fit(
     best_score, best_epoch, best_state = -float("inf"), 0, None
     best_rank = -float("inf")  # the best rank so far
     kept_rank, kept_width = -float("inf"), 0  # the kept epoch's rank and open units
+    restart_epoch, restart_rank = 0, -float("inf")  # the patience counts from this kept epoch
     scores: List[float] = []
     trajectory: List[Dict[str, int]] = []
     losses: List[float] = []
@@ -134,16 +146,18 @@ def fit(
         if keep:
             kept_rank, kept_width, best_score, best_epoch = rank, width, score, epoch
             best_state = snapshot(model)
-        elif epoch - max(best_epoch, min_epochs) >= patience:
+            if min_delta == 0 or rank > restart_rank + min_delta:
+                restart_epoch, restart_rank = epoch, rank
+        if epoch - max(restart_epoch, min_epochs) >= patience:
             break
     train_s = time.perf_counter() - start
     if val_score is None:
-        return TrainingRecord(None, epoch, epoch, train_s, trajectory, losses)
+        return TrainingRecord(None, epoch, epoch, train_s, trajectory, losses, scores)
     if best_state is None:
         raise FloatingPointError(f"the validation score was never a number ({best_score}) in {epoch} epochs; "
                                  "check the validation split, or lower the learning rate or lam")
     model.load_state_dict(best_state)
-    return TrainingRecord(best_score, best_epoch, epoch, train_s, trajectory, losses)
+    return TrainingRecord(best_score, best_epoch, epoch, train_s, trajectory, losses, scores)
 
 
 def snapshot(model: nn.Module) -> Dict[str, object]:

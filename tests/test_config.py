@@ -31,6 +31,7 @@ LINKPRED_WRONG_TYPES = {
     "min_epochs": (2.0, "min_epochs must be an integer, got 2.0"),
     "val_window": ("3", "val_window must be an integer, got '3'"),
     "val_tolerance": ("0.01", "val_tolerance must be a number, got '0.01'"),
+    "val_min_delta": (None, "val_min_delta must not be None"),
     "val_metric": (20, "val_metric must be a string, got 20"),
     "seed": (None, "seed must not be None"),
     "device": (0, "device must be a string, got 0"),
@@ -70,6 +71,7 @@ LINKPRED_OUT_OF_RANGE = [
     ("min_epochs", 0, "min_epochs must be >= 1, got 0"),
     ("val_window", -1, "val_window must be >= 1, got -1"),
     ("val_tolerance", -0.01, "val_tolerance must be >= 0, got -0.01"),
+    ("val_min_delta", -0.001, "val_min_delta must be >= 0, got -0.001"),
     ("seed", -1, "seed must be in \\[0, 4294967295\\], got -1"),
     ("seed", 2 ** 32, "seed must be in \\[0, 4294967295\\], got 4294967296"),
     ("mask_ratio", 0, "mask_ratio must be in \\(0, 1\\), got 0"),
@@ -262,12 +264,13 @@ def test_config_id_excludes_the_per_run_fields_and_is_stable():
     assert linkpred == config_id(LinkPredConfig(seed=9), ["seed"]) and "seed=" not in linkpred
     keys = [item.split("=")[0] for item in linkpred.split("|")]
     # the settings added later are left out at their neutral value, so stored runs keep their ids
-    assert keys == sorted(set(LINKPRED_FIELDS) - {"seed", "min_epochs", "val_window", "val_tolerance", "val_metric",
+    assert keys == sorted(set(LINKPRED_FIELDS) - {"seed", "min_epochs", "val_window", "val_tolerance", "val_min_delta", "val_metric",
                                                      "pos_batch_size", "inputs"})
     assert "hidden=None" in linkpred and "gate=dam" in linkpred
     assert config_id(LinkPredConfig(seed=5), []) != linkpred
     assert "|val_window=10|" in config_id(LinkPredConfig(val_window=10), ["seed"])
     assert "|val_tolerance=0.005|" in config_id(LinkPredConfig(val_tolerance=0.005), ["seed"])
+    assert "|val_min_delta=0.01|" in config_id(LinkPredConfig(val_min_delta=0.01), ["seed"])
     assert "|val_metric=hits@20|" in config_id(LinkPredConfig(val_metric="hits@20"), ["seed"])
     assert "min_epochs=50" in config_id(LinkPredConfig(min_epochs=50), ["seed"])
     assert "|pos_batch_size=4096|" in config_id(LinkPredConfig(pos_batch_size=4096), ["seed"])

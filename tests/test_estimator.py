@@ -32,7 +32,8 @@ def test_fit_sets_the_learned_attributes(fitted, community_graph):
     assert 1 <= fitted.width_ <= 16
     assert fitted.node_ids_ == canonical_order(community_graph.nodes)
     assert 0.5 < fitted.val_auc_ <= 1.0
-    assert len(fitted.history_) == 60 and {"loss", "width"} == set(fitted.history_[0])
+    assert len(fitted.history_) == 60 and {"loss", "width", "val_score"} == set(fitted.history_[0])
+    assert fitted.history_[fitted.best_epoch_ - 1]["val_score"] == fitted.val_auc_ == fitted.val_score_
     assert fitted.graph_report_["isolated"] == 1
     assert np.isfinite(fitted.embedding_).all()
     # nodes of the same community are closer than nodes of different ones
@@ -176,7 +177,7 @@ def test_the_estimator_and_the_harness_give_identical_numbers(cora, model):
     from damgraph import compact, model_config, prepare_graph, train_link_prediction
     from damgraph.splits import holdout_split
 
-    est = DAMEmbedding(model=model, decoder=None, val_tolerance=None, inputs=None, dim=32, epochs=25, patience=25,
+    est = DAMEmbedding(model=model, decoder=None, val_tolerance=None, val_min_delta=None, inputs=None, dim=32, epochs=25, patience=25,
                        seed=1).fit(cora)  # None: the presets, as the harness trains
     assert est.config_ == model_config(model, dim=32, epochs=25, patience=25, seed=1)
     data = prepare_graph(cora).data
@@ -187,12 +188,36 @@ def test_the_estimator_and_the_harness_give_identical_numbers(cora, model):
     assert row["val_auc"] == est.val_auc_ and row["width"] == est.width_ and row["best_epoch"] == est.best_epoch_
     result = train_link_prediction(split, config)
     assert [h["loss"] for h in est.history_] == result.record.losses
+    assert [h["val_score"] for h in est.history_] == result.record.val_scores
     small = compact(result.model).eval()
     with torch.no_grad():
         z = small.encode(data.x, small.encoder.prepare_graph(data.edge_index, data.num_nodes)).numpy()
         z_pyg = small.encode(data.x, data.edge_index).numpy()  # PyG's message passing
     np.testing.assert_array_equal(est.embedding_, z)
     np.testing.assert_allclose(est.embedding_, z_pyg, rtol=0, atol=1e-5)
+
+
+def test_hits_at_k_selection_reports_its_score_and_the_validation_auc():
+    """With val_metric="hits@20" the epoch is selected on Hits@20 (val_score_, history_) and
+    val_auc_ is still the kept model's validation AUC."""
+    from sklearn.metrics import roc_auc_score
+
+    from damgraph.splits import holdout_split
+
+    g = nx.stochastic_block_model([100, 100], [[0.1, 0.01], [0.01, 0.1]], seed=3)
+    est = DAMEmbedding(dim=16, epochs=30, patience=30, val_metric="hits@20", seed=0).fit(g)
+    assert est.config_.val_metric == "hits@20"
+    assert est.val_score_ == est.history_[est.best_epoch_ - 1]["val_score"]
+    assert est.val_score_ >= max(h["val_score"] for h in est.history_) - 0.01  # val_tolerance
+    train, val = holdout_split(prepare_graph(g).data, 0, 0.05)
+    net = est.gated_model_
+    with torch.no_grad():
+        z = net.encode(est.inputs_(), net.encoder.prepare_graph(train.edge_index, train.num_nodes))
+        pairs = torch.cat([val.pos_edge_label_index, val.neg_edge_label_index], 1)
+        scores = (z[pairs[0]] * z[pairs[1]]).sum(1).numpy()
+    labels = np.r_[np.ones(val.pos_edge_label_index.size(1)), np.zeros(val.neg_edge_label_index.size(1))]
+    assert est.val_auc_ == pytest.approx(roc_auc_score(labels, scores), abs=1e-6)
+    assert est.val_auc_ != est.val_score_
 
 
 def test_maskgae_trains_with_its_preset(community_graph):
@@ -225,7 +250,7 @@ def test_parameters_are_the_config_settings_or_the_estimators_own():
     for name in ESTIMATOR_SETTINGS:
         expected = (USER_DEFAULTS[name],) if name in USER_DEFAULTS else (None, config_defaults[name])
         assert params[name].default in expected, name
-    assert USER_DEFAULTS == {"decoder": "inner", "inputs": "projection", "val_tolerance": 0.01}
+    assert USER_DEFAULTS == {"decoder": "inner", "inputs": "projection", "val_tolerance": 0.01, "val_min_delta": 0.01}
     with pytest.raises(TypeError, match="dim must be an integer, got 16.0"):
         DAMEmbedding(dim=16.0).fit(nx.path_graph(30))
     with pytest.raises(ValueError, match=r"lam must be >= 0, got -1"):

@@ -36,6 +36,7 @@ def test_patience_stops_and_restores_the_best_epoch():
 
     record = fit(model, optimizer, loss, val_score, lam=0.1, epochs=7, patience=3)
     assert record.best_epoch == 2 and record.epochs == 5 and record.val_score == 0.9
+    assert record.val_scores == [0.5, 0.9, 0.7, 0.6, 0.8]
     assert model[1].beta.item() == betas[1]  # the weights of epoch 2 are back
 
 
@@ -68,6 +69,23 @@ def test_val_window_ranks_epochs_by_their_trailing_mean():
     model, optimizer, loss = _setup()
     val_score, _ = _scripted(model, [0.5, 0.9, 0.7, 0.2, 0.8, 0.8, 0.8, 0.1])
     assert fit(model, optimizer, loss, val_score, lam=0.1, epochs=8, patience=5).best_epoch == 2
+
+
+def test_min_delta_lets_small_gains_replace_the_kept_epoch_but_not_restart_the_patience():
+    scores = [0.5, 0.9, 0.905, 0.91, 0.912, 0.8, 0.8, 0.8, 0.8, 0.8]
+    runs = {}
+    for min_delta in (0.0, 0.02):
+        model, optimizer, loss = _setup()
+        val_score, betas = _scripted(model, scores)
+        record = fit(model, optimizer, loss, val_score, lam=0.1, epochs=10, patience=3, min_delta=min_delta)
+        assert model[1].beta.item() == betas[record.best_epoch - 1]
+        runs[min_delta] = (record.best_epoch, record.epochs, record.val_score)
+    # 0: every better epoch restarts the patience (the last at epoch 5, so the run ends at 8); 0.02: epochs
+    # 3-5 gain at most 0.012 over epoch 2's 0.9, so the patience counts from epoch 2 and ends the run at 5,
+    # which is still the kept one
+    assert runs == {0.0: (5, 8, 0.912), 0.02: (5, 5, 0.912)}
+    with pytest.raises(ValueError, match="min_delta must be >= 0, got -0.1"):
+        fit(model, optimizer, loss, val_score, lam=0.1, epochs=10, patience=3, min_delta=-0.1)
 
 
 class _ScriptedWidth(SizeGate):
