@@ -141,7 +141,8 @@ def cmd_embed(args: argparse.Namespace) -> int:
             outputs.write_text(sidecar, json.dumps({
                 "input": args.input, "params": est.get_params(), "config": asdict(est.config_),
                 "versions": versions(), "nodes": len(est.node_ids_), "learned_width": est.width_,
-                "val_auc": est.val_auc_, "best_epoch": est.best_epoch_, "seconds": round(seconds, 3),
+                "val_auc": est.val_auc_, "val_metric": est.config_.val_metric, "val_score": est.val_score_,
+                "best_epoch": est.best_epoch_, "seconds": round(seconds, 3),
                 "read_seconds": round(read_s, 3),
                 "decoder": est.config_.decoder, "scores": SCORE_NOTE[est.config_.decoder],
                 "graph_report": est.graph_report_, "files": [str(f) for f in files.values()],
@@ -153,6 +154,8 @@ def cmd_embed(args: argparse.Namespace) -> int:
     if "header" in report:
         print(f"read line 1 ({report['header']!r}) as a header; pass --no-header to read it as an edge")
     val = f"{est.val_auc_:.4f}" if est.val_auc_ is not None else "n/a (--val-fraction 0)"
+    if est.val_auc_ is not None and est.config_.val_metric != "auc":  # the score that selected the epoch
+        val += f" (selected on val {est.config_.val_metric} {est.val_score_:.4f})"
     print(f"embedded {len(est.node_ids_)} nodes, {report['input_edges']} input edges "
           f"({report['self_loops']} self-loops, {report['duplicates']} duplicates merged, "
           f"{report['isolated']} isolated): learned width {est.width_} of {est.config_.dim}, val AUC {val}, "

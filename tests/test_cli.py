@@ -35,6 +35,16 @@ def test_embed_end_to_end(tmp_path, edge_file, capsys):
     assert meta["config"]["dim"] == 8 and "torch" in meta["versions"]
 
 
+def test_embed_with_hits_selection_reports_both_scores(tmp_path, edge_file, capsys):
+    out = tmp_path / "emb.npy"
+    code, stdout, _ = _run(capsys, "embed", edge_file, "--out", out, "--dim", 8, "--epochs", 20, "--quiet",
+                           "--val-metric", "hits@20")
+    meta = json.loads((tmp_path / "emb.npy.json").read_text())
+    assert code == 0 and meta["val_metric"] == "hits@20" and meta["config"]["val_metric"] == "hits@20"
+    assert 0 <= meta["val_score"] <= 1 and 0 <= meta["val_auc"] <= 1
+    assert f"val AUC {meta['val_auc']:.4f} (selected on val hits@20 {meta['val_score']:.4f})" in stdout
+
+
 def test_info(edge_file, capsys):
     code, stdout, _ = _run(capsys, "info", edge_file)
     assert code == 0 and "nodes        30" in stdout and "weights      yes" in stdout
