@@ -189,7 +189,7 @@ class DAMEmbedding(BaseEstimator):
         self.node_ids_ = list(prepared.node_ids)
         self.width_ = int(self.embedding_.shape[1])
         self.val_score_ = record.val_score
-        self.val_auc_ = record.val_score if val is None or config.val_metric == "auc" else task.validation_auc()
+        self.val_auc_ = record.val_score if val is None or config.val_metric == "auc" else task.validation_score("auc")
         val_scores = record.val_scores or [None] * len(record.losses)
         self.history_ = [{"loss": loss, "width": next(iter(widths.values()), config.dim), "val_score": score}
                          for loss, widths, score in zip(record.losses, record.width_trajectory, val_scores)]

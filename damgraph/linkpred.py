@@ -344,9 +344,11 @@ class LinkPredTask:
             loss = loss + config.degree_weight * model.degree_loss(z, masked)
         return loss
 
-    def validation_score(self) -> float:
-        """The validation score of ``config.val_metric``, AUC by default
-        (:func:`~damgraph.evaluation.validation_score`)."""
+    def validation_score(self, metric: Optional[str] = None) -> float:
+        """The validation score of :obj:`metric` (default
+        ``config.val_metric``, AUC unless set otherwise;
+        :func:`~damgraph.evaluation.validation_score`) of the model as it
+        is now."""
         keep = self.reuse_forward and self._fitting and torch.is_grad_enabled()
         if keep:  # the next step's forward pass, kept for it
             self.module.train()
@@ -354,14 +356,7 @@ class LinkPredTask:
         self.module.eval()
         with torch.no_grad():
             z = self._shared[0].detach() if keep else self.encode(self.split[1])
-            return validation_score(z, self.split[1], self.model.decoder, self.config.val_metric)
-
-    @torch.no_grad()
-    def validation_auc(self) -> float:
-        """The validation AUC of the model as it is now, whatever
-        ``config.val_metric`` selects on."""
-        self.module.eval()
-        return validation_score(self.encode(self.split[1]), self.split[1], self.model.decoder, "auc")
+            return validation_score(z, self.split[1], self.model.decoder, metric or self.config.val_metric)
 
     def fit(self, epochs: Optional[int] = None, patience: Optional[int] = None, progress: bool = False,
             loss: Optional[Callable[[int], Tensor]] = None,
