@@ -24,7 +24,7 @@ from damgraph.gates import SizeGate, gate_widths
 from damgraph.masking import make_masker, split_masked
 from damgraph.models import build_autoencoder, count_parameters, make_optimizer
 from damgraph.projection import random_projection
-from damgraph.propagation import SparseOperator, feature_operator, gcn_adjacency, propagate_features
+from damgraph.propagation import SparseOperator, feature_operator, gcn_adjacency, propagate_features, remember_pairs
 from damgraph.runtime import check_memory, deterministic, resolve_device, seed_everything
 from damgraph.splits import NegativeSampler, same_graph
 from damgraph.spectral import spectral_embedding
@@ -216,6 +216,11 @@ class LinkPredTask:
         self.optimizer = make_optimizer(self.module, config.lr, config.weight_decay, config.beta_lr)
         self.prefixes = matryoshka_prefixes(config.dim) if config.matryoshka else [config.dim]
         self.train_pos = train.pos_edge_label_index
+        # pairs scored at every epoch: their sorted patterns are built once
+        for pairs in [self.train_pos] + [getattr(part, name) for part in self.split[1:] if part is not None
+                                         for name in ("pos_edge_label_index", "neg_edge_label_index")
+                                         if getattr(part, name, None) is not None]:
+            remember_pairs(pairs)
         self.negatives = NegativeSampler(train.edge_index, self.num_nodes)
         self.masker = (make_masker(self.train_pos, self.num_nodes, config.masking, config.mask_ratio,
                                    config.walk_length) if config.model == "maskgae" else None)

@@ -12,6 +12,7 @@ import torch
 from torch import Tensor, nn
 
 from damgraph.gates import SizeGate, gate_penalty
+from damgraph.runtime import reuse_freed_memory
 
 
 @dataclass
@@ -30,6 +31,7 @@ class TrainingRecord:
     val_scores: List[float] = field(default_factory=list)
 
 
+@reuse_freed_memory()
 def fit(
     model: nn.Module,
     optimizer: torch.optim.Optimizer,
@@ -78,7 +80,10 @@ def fit(
     patience only if its rank beats the rank of the last restart by more
     than :obj:`min_delta`: gains smaller than that (validation noise, or a
     model closing its last few units one by one) still replace the kept
-    epoch, but no longer keep the run going (Keras' ``min_delta``)."""
+    epoch, but no longer keep the run going (Keras' ``min_delta``).
+
+    Large freed tensors are kept for reuse while it trains
+    (:func:`~damgraph.runtime.reuse_freed_memory`)."""
     if min(epochs, patience, steps_per_epoch, min_epochs, val_window) < 1:
         raise ValueError(f"epochs, patience, steps_per_epoch, min_epochs and val_window must be >= 1, got "
                          f"{epochs}, {patience}, {steps_per_epoch}, {min_epochs} and {val_window}")

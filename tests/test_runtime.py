@@ -1,11 +1,14 @@
-"""damgraph.runtime: the device, the seeds and deterministic kernels."""
+"""damgraph.runtime: the device, the seeds, deterministic kernels and the allocator."""
+import ctypes
 import random
 
 import numpy as np
 import pytest
 import torch
 
-from damgraph.runtime import deterministic, resolve_device, seed_everything
+from damgraph import runtime
+from damgraph.runtime import deterministic, resolve_device, reuse_freed_memory, seed_everything
+from damgraph.training import fit
 
 
 def test_cpu_resolves():
@@ -86,3 +89,50 @@ def test_deterministic_as_a_decorator():
     before = torch.are_deterministic_algorithms_enabled()
     assert inside() is True
     assert torch.are_deterministic_algorithms_enabled() == before
+
+
+class _MallInfo2(ctypes.Structure):
+    _fields_ = [(name, ctypes.c_size_t) for name in ("arena", "ordblks", "smblks", "hblks", "hblkhd", "usmblks",
+                                                      "fsmblks", "uordblks", "fordblks", "keepcost")]
+
+
+def _mapped_bytes():
+    """Bytes glibc's malloc holds in separately mapped blocks (mallinfo2's hblkhd)."""
+    libc = runtime._glibc()
+    if libc is None or not hasattr(libc, "mallinfo2"):
+        pytest.skip("needs glibc 2.33 or later (mallinfo2)")
+    libc.mallinfo2.restype = _MallInfo2
+    return libc.mallinfo2().hblkhd
+
+
+def _grows_mapped_memory():
+    """Whether a fresh 64 MiB tensor gets its own mapping."""
+    before = _mapped_bytes()
+    block = torch.ones(16 * 2 ** 20)
+    grown = _mapped_bytes() - before
+    del block
+    return grown >= 64 * 2 ** 20
+
+
+def test_reuse_freed_memory_serves_large_tensors_from_the_heap_and_restores_the_defaults():
+    assert _grows_mapped_memory()  # glibc's default: a block over 32 MB is mapped (and unmapped when freed)
+    with reuse_freed_memory():
+        assert not _grows_mapped_memory()
+        with reuse_freed_memory():
+            assert not _grows_mapped_memory()
+        assert not _grows_mapped_memory()  # the outer block still holds the setting
+    assert _grows_mapped_memory()
+
+
+def test_training_runs_inside_reuse_freed_memory():
+    model = torch.nn.Linear(2, 1)
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    inside = []
+
+    def loss(step):
+        inside.append(not _grows_mapped_memory())
+        return model(torch.ones(1, 2)).pow(2).sum()
+
+    fit(model, optimizer, loss, None, lam=0.0, epochs=2, patience=2)
+    assert inside == [True, True]
+    assert _grows_mapped_memory()
