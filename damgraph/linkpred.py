@@ -116,8 +116,10 @@ def training_memory(config: LinkPredConfig, num_nodes: int, num_edges: int, num_
     allocated), node activations of every layer with their gradients, the
     normalised adjacency (CSR, and its transpose for the backward pass) and
     the decoder's pair embeddings. On the graphs of ``benchmarks.scale`` it
-    comes to 0.8-0.95 of the measured peak memory (12.5 GiB against 13.1 GB
-    at 3 million nodes): enough to stop a request that cannot fit."""
+    came to 0.8-0.95 of the measured peak memory (12.5 GiB against 13.1 GB
+    at 3 million nodes) before training kept freed memory for reuse
+    (:func:`~damgraph.runtime.reuse_freed_memory`), which raised the peak at
+    10^6 nodes by 30%: enough to stop a request that cannot fit, not a bound."""
     with torch.device("meta"):
         params = sum(p.numel() for p in build_autoencoder(config, in_channels).parameters())
     if config.mode == "precomputed":
