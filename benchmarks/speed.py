@@ -47,7 +47,7 @@ import gc
 import statistics
 import sys
 import time
-from dataclasses import asdict, replace
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
@@ -72,8 +72,23 @@ MASKGAE_IMPLS = ("maskgae-reference", "damgraph-maskgae")
 #: The implementation each one's ratio is taken against.
 REFERENCE = {**{impl: "pyg-reference" for impl in IMPLS + ABLATIONS},
              **{impl: "maskgae-reference" for impl in MASKGAE_IMPLS}}
-DIM = 16  # the embedding width of PyG's example; set by --dim
+DIM = 16  # the embedding width of PyG's example, the default of --dim
 MASKGAE_DIM = 128
+
+
+@dataclass(frozen=True)
+class Setup:
+    """What every timed implementation shares: the embedding width of the
+    GAEs (the reference's, and damgraph's starting width; MaskGAE keeps its
+    preset's :data:`MASKGAE_DIM`) and the device."""
+
+    dim: int = DIM
+    device: str = "cpu"
+
+    def synchronize(self) -> None:
+        """Wait for the device's queued work (a GPU's), so that a timer reads its end."""
+        if self.device.startswith("cuda"):
+            torch.cuda.synchronize()
 
 
 class ReferenceEncoder(torch.nn.Module):
@@ -91,14 +106,14 @@ class ReferenceEncoder(torch.nn.Module):
 class ReferenceRun:
     """PyG's autoencoder example: ``train()`` then ``test()`` per epoch."""
 
-    def __init__(self, split: Split, seed: int, device: str = "cpu"):
+    def __init__(self, split: Split, seed: int, dim: int = DIM, device: str = "cpu"):
         self.train_data, self.val_data, self.test_data = (copy.copy(d).to(device) for d in split)
         seed_everything(seed)
         # A graph without features gets a learned input vector per node, as PyG's ogbl-ddi example.
         featureless = self.train_data.x is None
         self.embedding = torch.nn.Embedding(self.train_data.num_nodes, 64).to(device) if featureless else None
         in_channels = 64 if featureless else self.train_data.num_features
-        self.model = GAE(ReferenceEncoder(in_channels, DIM)).to(device)
+        self.model = GAE(ReferenceEncoder(in_channels, dim)).to(device)
         params = list(self.model.parameters()) + (list(self.embedding.parameters()) if featureless else [])
         self.optimizer = torch.optim.Adam(params, lr=0.01)
 
@@ -216,40 +231,32 @@ class MaskGAEReference:
             self.test(self.val_data)
 
 
-DEVICE = "cpu"  # set by --device
-
-
-def damgraph_config(impl: str, seed: int) -> LinkPredConfig:
+def damgraph_config(impl: str, seed: int, setup: Setup) -> LinkPredConfig:
     if impl == "damgraph-maskgae":
         from damgraph.config import model_config
 
-        return model_config("maskgae", dim=MASKGAE_DIM, seed=seed, device=DEVICE)
-    return LinkPredConfig(dim=DIM, gate=None if impl == "damgraph-nogate" else "dam", seed=seed, device=DEVICE)
+        return model_config("maskgae", dim=MASKGAE_DIM, seed=seed, device=setup.device)
+    return LinkPredConfig(dim=setup.dim, gate=None if impl == "damgraph-nogate" else "dam", seed=seed,
+                          device=setup.device)
 
 
-def _synchronize() -> None:
-    if DEVICE.startswith("cuda"):
-        torch.cuda.synchronize()
-
-
-def make_runner(impl: str, split: Split, seed: int) -> Callable[[int], None]:
+def make_runner(impl: str, split: Split, seed: int, setup: Setup) -> Callable[[int], None]:
     """A function that runs ``n`` epochs of :obj:`impl` (state kept across calls)."""
     if impl == "pyg-reference":
-        return ReferenceRun(split, seed, DEVICE).epochs
+        return ReferenceRun(split, seed, setup.dim, setup.device).epochs
     if impl == "maskgae-reference":
-        return MaskGAEReference(split, seed, DEVICE).epochs
-    task = LinkPredTask(split, damgraph_config(impl, seed), sparse_features=impl != "damgraph-dense-x",
+        return MaskGAEReference(split, seed, setup.device).epochs
+    task = LinkPredTask(split, damgraph_config(impl, seed, setup), sparse_features=impl != "damgraph-dense-x",
                         prebuilt_graph=impl != "damgraph-edge-index", reuse_forward=impl != "damgraph-two-passes")
     task.model.encoder.open_block = impl != "damgraph-full-width"
     return lambda n: task.fit(epochs=n, patience=n)
 
 
-def _memory_probe(impl: str, name: str, root: Optional[str], block: int, threads: int, dim: int, queue) -> None:
+def _memory_probe(impl: str, name: str, root: Optional[str], block: int, threads: int, setup: Setup,
+                  queue) -> None:
     """In a fresh process: load and split the graph, then train :obj:`impl`
-    (embedding width :obj:`dim`) for two blocks and report the peak resident
-    memory above the resident memory before the model was built (MiB)."""
-    global DIM
-    DIM = dim
+    for two blocks and report the peak resident memory above the resident
+    memory before the model was built (MiB)."""
     torch.set_num_threads(threads)
     split = link_split(load_graph(name, root), 0)
     gc.collect()
@@ -261,13 +268,13 @@ def _memory_probe(impl: str, name: str, root: Optional[str], block: int, threads
         return
     before = proc_status_mb("VmRSS")
     with deterministic():
-        run = make_runner(impl, split, 0)
+        run = make_runner(impl, split, 0, setup)
         run(2 * block)
     peak = proc_status_mb("VmHWM")
     queue.put(None if before is None or peak is None else round(max(peak - before, 0), 1))
 
 
-def peak_memory_mb(impl: str, name: str, root: Optional[str], block: int) -> Optional[float]:
+def peak_memory_mb(impl: str, name: str, root: Optional[str], block: int, setup: Setup) -> Optional[float]:
     """Peak training memory of :obj:`impl` on :obj:`name`, measured in a
     fresh process so that memory freed by earlier runs does not hide it;
     ``None`` where ``/proc/self/clear_refs`` is missing (not Linux)."""
@@ -275,7 +282,7 @@ def peak_memory_mb(impl: str, name: str, root: Optional[str], block: int) -> Opt
 
     ctx = mp.get_context("spawn")
     queue = ctx.Queue()
-    proc = ctx.Process(target=_memory_probe, args=(impl, name, root, block, torch.get_num_threads(), DIM, queue))
+    proc = ctx.Process(target=_memory_probe, args=(impl, name, root, block, torch.get_num_threads(), setup, queue))
     proc.start()
     try:
         return queue.get(timeout=600)
@@ -286,38 +293,39 @@ def peak_memory_mb(impl: str, name: str, root: Optional[str], block: int) -> Opt
 
 
 @deterministic()
-def time_epochs(impls: Sequence[str], split: Split, repeats: int, block: int) -> Dict[str, Dict[str, float]]:
+def time_epochs(impls: Sequence[str], split: Split, repeats: int, block: int, setup: Setup
+                ) -> Dict[str, Dict[str, float]]:
     """Median seconds per epoch and peak memory of each implementation,
     interleaved in blocks of :obj:`block` epochs."""
-    runners = {impl: make_runner(impl, split, 0) for impl in impls}
+    runners = {impl: make_runner(impl, split, 0, setup) for impl in impls}
     for run in runners.values():  # warm-up
         run(block)
     times: Dict[str, List[float]] = {impl: [] for impl in impls}
     for r in range(repeats):
         order = list(impls[r % len(impls):]) + list(impls[:r % len(impls)])
         for impl in order:
-            _synchronize()
+            setup.synchronize()
             start = time.perf_counter()
             runners[impl](block)
-            _synchronize()
+            setup.synchronize()
             times[impl].append((time.perf_counter() - start) / block)
     return {impl: {"s_per_epoch": statistics.median(times[impl]), "s_per_epoch_min": min(times[impl])}
             for impl in impls}
 
 
 @deterministic()
-def test_auc(impl: str, split: Split, seed: int, epochs: int, maskgae_epochs: Optional[int] = None
+def test_auc(impl: str, split: Split, seed: int, epochs: int, setup: Setup, maskgae_epochs: Optional[int] = None
              ) -> Tuple[float, int]:
     """Test AUC and embedding width of a full training run of :obj:`impl`
     under :obj:`seed` (:obj:`epochs` for the GAE reference; the MaskGAE
     implementations train :obj:`maskgae_epochs`, default the preset's, and
     keep their best validation epoch)."""
     if impl == "pyg-reference":
-        run = ReferenceRun(split, seed, DEVICE)
+        run = ReferenceRun(split, seed, setup.dim, setup.device)
         run.epochs(epochs)
-        return float(run.test(run.test_data)[0]), DIM
+        return float(run.test(run.test_data)[0]), setup.dim
     if impl == "maskgae-reference":  # the preset's epochs, the best validation epoch's test AUC (as MaskGAE reports)
-        run = MaskGAEReference(split, seed, DEVICE)
+        run = MaskGAEReference(split, seed, setup.device)
         best = (-1.0, 0.0)
         for _ in range(maskgae_epochs or run.config.epochs):
             run.train()
@@ -325,7 +333,7 @@ def test_auc(impl: str, split: Split, seed: int, epochs: int, maskgae_epochs: Op
             if val > best[0]:
                 best = (val, run.test(run.test_data))
         return best[1], MASKGAE_DIM
-    config = damgraph_config(impl, seed)
+    config = damgraph_config(impl, seed, setup)
     if impl == "damgraph-maskgae" and maskgae_epochs:
         config = replace(config, epochs=maskgae_epochs, patience=maskgae_epochs)
     result = train_link_prediction(split, config)
@@ -428,9 +436,8 @@ def markdown(rows: Sequence[dict]) -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    global DEVICE, DIM
     args = parse_args(argv)
-    DEVICE, DIM = args.device, args.dim
+    setup = Setup(args.dim, args.device)
     out = Path(args.out)
     try:
         prepare_out(out)
@@ -441,30 +448,31 @@ def main(argv: Sequence[str] | None = None) -> int:
     impls = IMPLS + (ABLATIONS if args.ablations else ()) + (MASKGAE_IMPLS if args.maskgae else ())
     write_json(out / "speed.json", {
         "command": "python -m benchmarks.speed " + " ".join(sys.argv[1:] if argv is None else argv),
-        "args": vars(args), "impls": impls, "damgraph_config": asdict(damgraph_config("damgraph", 0)),
+        "args": vars(args), "impls": impls, "damgraph_config": asdict(damgraph_config("damgraph", 0, setup)),
         "environment": environment()})
     rows: List[dict] = []
     for name, data in graphs.items():
         split = link_split(data, 0)
-        timing = time_epochs(impls, split, args.repeats, args.block)
+        timing = time_epochs(impls, split, args.repeats, args.block, setup)
         for impl in impls:
             reference = timing[REFERENCE[impl]]["s_per_epoch"]
             aucs, widths = [], []
             if impl not in ABLATIONS:  # the ablations compute the same function as damgraph
                 for seed in args.seeds:
                     auc, width = test_auc(impl, link_split(data, seed) if seed else split, seed,
-                                          args.reference_epochs, args.maskgae_epochs)
+                                          args.reference_epochs, setup, args.maskgae_epochs)
                     aucs.append(auc)
                     widths.append(width)
             row = {"dataset": name, "impl": impl, "num_nodes": data.num_nodes,
                    "num_edges": data.edge_index.size(1) // 2, **timing[impl],
                    "ratio": timing[impl]["s_per_epoch"] / reference,
-                   "peak_mb": peak_memory_mb(impl, name, args.data_root, args.block) if DEVICE == "cpu" else None,
-                   "width": float(np.mean(widths)) if widths else DIM,
+                   "peak_mb": (peak_memory_mb(impl, name, args.data_root, args.block, setup)
+                               if setup.device == "cpu" else None),
+                   "width": float(np.mean(widths)) if widths else setup.dim,
                    "test_auc": float(np.mean(aucs)) if aucs else float("nan"),
                    "test_auc_std": float(np.std(aucs, ddof=1)) if len(aucs) > 1 else 0.0,
                    "seeds": " ".join(map(str, args.seeds)) if aucs else "",
-                   "threads": torch.get_num_threads(), "device": DEVICE}
+                   "threads": torch.get_num_threads(), "device": setup.device}
             rows.append(row)
             print(f"{name:>16} {impl:>20}: {row['s_per_epoch'] * 1e3:7.2f} ms/epoch  ratio {row['ratio']:.3f}  "
                   f"test AUC {row['test_auc']:.4f}  peak {row['peak_mb']} MB", flush=True)
