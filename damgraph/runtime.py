@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import random
+import threading
 from typing import Any, Iterator, Optional
 
 import numpy as np
@@ -79,7 +80,8 @@ def deterministic() -> Iterator[None]:
 _M_TRIM_THRESHOLD, _M_MMAP_MAX = -1, -4
 _DEFAULT_TRIM_THRESHOLD, _DEFAULT_MMAP_MAX = 128 * 1024, 65536
 _KEEP_TRIM_THRESHOLD = 2 ** 31 - 1  # the largest value mallopt takes: keep up to 2 GiB free at the heap's top
-_heap_depth = 0
+_heap_depth = 0  # blocks of reuse_freed_memory open now, in any thread
+_heap_lock = threading.Lock()
 
 
 def _glibc() -> Optional[Any]:
@@ -108,21 +110,24 @@ def reuse_freed_memory() -> Iterator[None]:
     that was a third of an epoch's time. The price is a higher peak (freed
     blocks are held, and may be split), up to about half as much again
     (docs/speed-and-scale.md). Nested blocks keep the setting until the
-    outermost ends; without glibc nothing changes."""
+    outermost ends (in any thread: the setting is the process's); without
+    glibc nothing changes."""
     global _heap_depth
     libc = _glibc()
     if libc is None:
         yield
         return
-    if _heap_depth == 0:
-        libc.mallopt(_M_MMAP_MAX, 0)
-        libc.mallopt(_M_TRIM_THRESHOLD, _KEEP_TRIM_THRESHOLD)
-    _heap_depth += 1
+    with _heap_lock:
+        if _heap_depth == 0:
+            libc.mallopt(_M_MMAP_MAX, 0)
+            libc.mallopt(_M_TRIM_THRESHOLD, _KEEP_TRIM_THRESHOLD)
+        _heap_depth += 1
     try:
         yield
     finally:
-        _heap_depth -= 1
-        if _heap_depth == 0:
-            libc.mallopt(_M_MMAP_MAX, _DEFAULT_MMAP_MAX)
-            libc.mallopt(_M_TRIM_THRESHOLD, _DEFAULT_TRIM_THRESHOLD)
-            libc.malloc_trim(0)
+        with _heap_lock:
+            _heap_depth -= 1
+            if _heap_depth == 0:
+                libc.mallopt(_M_MMAP_MAX, _DEFAULT_MMAP_MAX)
+                libc.mallopt(_M_TRIM_THRESHOLD, _DEFAULT_TRIM_THRESHOLD)
+                libc.malloc_trim(0)

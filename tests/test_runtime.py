@@ -1,5 +1,6 @@
 """damgraph.runtime: the device, the seeds, deterministic kernels and the allocator."""
 import ctypes
+import itertools
 import random
 
 import numpy as np
@@ -105,13 +106,20 @@ def _mapped_bytes():
     return libc.mallinfo2().hblkhd
 
 
+_probe_sizes = itertools.count(16 * 2 ** 20, 2 ** 18)
+
+
 def _grows_mapped_memory():
-    """Whether a fresh 64 MiB tensor gets its own mapping."""
+    """Whether a fresh tensor of 64 MiB or more gets its own mapping. Each
+    call asks for 1 MiB more than the last: a block freed inside the heap
+    (below other allocations, so no trim can give it back) is reused for
+    requests that fit in it whatever the setting, never for larger ones."""
+    size = next(_probe_sizes)
     before = _mapped_bytes()
-    block = torch.ones(16 * 2 ** 20)
+    block = torch.ones(size)
     grown = _mapped_bytes() - before
     del block
-    return grown >= 64 * 2 ** 20
+    return grown >= 4 * size
 
 
 def test_reuse_freed_memory_serves_large_tensors_from_the_heap_and_restores_the_defaults():
@@ -121,6 +129,27 @@ def test_reuse_freed_memory_serves_large_tensors_from_the_heap_and_restores_the_
         with reuse_freed_memory():
             assert not _grows_mapped_memory()
         assert not _grows_mapped_memory()  # the outer block still holds the setting
+    assert _grows_mapped_memory()
+
+
+def test_reuse_freed_memory_holds_while_any_thread_is_inside():
+    import threading
+
+    entered, leave = threading.Event(), threading.Event()
+
+    def other():
+        with reuse_freed_memory():
+            entered.set()
+            leave.wait(10)
+
+    worker = threading.Thread(target=other)
+    worker.start()
+    assert entered.wait(10)
+    with reuse_freed_memory():
+        pass
+    assert not _grows_mapped_memory()  # the other thread's block is still open
+    leave.set()
+    worker.join(10)
     assert _grows_mapped_memory()
 
 
