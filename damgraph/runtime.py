@@ -107,7 +107,7 @@ def reuse_freed_memory() -> Iterator[None]:
     (``malloc_trim``). A training step on a large graph allocates and frees
     activations of hundreds of megabytes, and each fresh mapping is
     page-faulted in and zeroed by the kernel again: on a 200,000-node graph
-    that was a third of an epoch's time. The price is a higher peak (freed
+    that was more than a quarter of an epoch's time. The price is a higher peak (freed
     blocks are held, and may be split), up to about half as much again
     (docs/speed-and-scale.md). Nested blocks keep the setting until the
     outermost ends (in any thread: the setting is the process's); without
