@@ -1,6 +1,5 @@
 """damgraph.runtime: the device, the seeds, deterministic kernels and the allocator."""
 import ctypes
-import itertools
 import random
 
 import numpy as np
@@ -97,27 +96,27 @@ class _MallInfo2(ctypes.Structure):
                                                       "fsmblks", "uordblks", "fordblks", "keepcost")]
 
 
-def _mapped_bytes():
-    """Bytes glibc's malloc holds in separately mapped blocks (mallinfo2's hblkhd)."""
+def _mallinfo():
+    """glibc's malloc statistics (mallinfo2), or the test skipped."""
     libc = runtime._glibc()
     if libc is None or not hasattr(libc, "mallinfo2"):
         pytest.skip("needs glibc 2.33 or later (mallinfo2)")
     libc.mallinfo2.restype = _MallInfo2
-    return libc.mallinfo2().hblkhd
-
-
-_probe_sizes = itertools.count(16 * 2 ** 20, 2 ** 18)
+    return libc.mallinfo2()
 
 
 def _grows_mapped_memory():
-    """Whether a fresh tensor of 64 MiB or more gets its own mapping. Each
-    call asks for 1 MiB more than the last: a block freed inside the heap
-    (below other allocations, so no trim can give it back) is reused for
-    requests that fit in it whatever the setting, never for larger ones."""
-    size = next(_probe_sizes)
-    before = _mapped_bytes()
-    block = torch.ones(size)
-    grown = _mapped_bytes() - before
+    """Whether a fresh tensor larger than all the free memory glibc holds
+    (and at least 64 MiB) gets its own mapping. A block freed inside the
+    heap, below later allocations, stays in malloc's free lists after a
+    trim and serves any request that fits in it, whatever the setting; a
+    request larger than all of them cannot. The tensor is never written, so
+    it costs no memory."""
+    info = _mallinfo()
+    size = (max(64 * 2 ** 20, info.fordblks + 64 * 2 ** 20)) // 4
+    before = info.hblkhd  # bytes in separately mapped blocks
+    block = torch.empty(size)
+    grown = _mallinfo().hblkhd - before
     del block
     return grown >= 4 * size
 
