@@ -218,11 +218,10 @@ class LinkPredTask:
         self.optimizer = make_optimizer(self.module, config.lr, config.weight_decay, config.beta_lr)
         self.prefixes = matryoshka_prefixes(config.dim) if config.matryoshka else [config.dim]
         self.train_pos = train.pos_edge_label_index
-        # pairs scored at every epoch: their sorted patterns are built once
-        for pairs in [self.train_pos] + [getattr(part, name) for part in self.split[1:] if part is not None
-                                         for name in ("pos_edge_label_index", "neg_edge_label_index")
-                                         if getattr(part, name, None) is not None]:
-            remember_pairs(pairs)
+        remember_pairs(self.train_pos)  # pairs scored at every epoch: their sorted patterns are built once
+        for part in filter(None, self.split[1:]):  # the validation (and test) pairs
+            remember_pairs(part.pos_edge_label_index)
+            remember_pairs(part.neg_edge_label_index)
         self.negatives = NegativeSampler(train.edge_index, self.num_nodes)
         self.masker = (make_masker(self.train_pos, self.num_nodes, config.masking, config.mask_ratio,
                                    config.walk_length) if config.model == "maskgae" else None)

@@ -74,20 +74,31 @@ def remember_pairs(edge_index: Tensor) -> None:
     """Let :func:`pair_dot` build the sorted patterns of :obj:`edge_index`
     once and reuse them while the tensor lives unmodified, for pairs scored
     at every step (full-batch training positives): two sorts a step fewer,
-    the same numbers."""
+    the same numbers. Remembering them again (another run on the same
+    split) keeps the patterns already built, unless the tensor changed."""
     key = id(edge_index)
+    if _live_entry(edge_index) is not None:
+        return
     ref = weakref.ref(edge_index, lambda _, key=key: _remembered.pop(key, None))
     _remembered[key] = (ref, edge_index._version, {})
+
+
+def _live_entry(edge_index: Tensor) -> Optional[Dict[Tuple[str, int], Pattern]]:
+    """The patterns kept for :obj:`edge_index`, if it is remembered and
+    unmodified since."""
+    entry = _remembered.get(id(edge_index))
+    if entry is None or entry[0]() is not edge_index or entry[1] != edge_index._version:
+        return None
+    return entry[2]
 
 
 def _pattern(edge_index: Tensor, n: int, direction: str) -> Pattern:
     """The forward (by source) or backward (by target) pattern of
     :obj:`edge_index`, kept if :func:`remember_pairs` remembered it."""
     rows, cols = (edge_index[0], edge_index[1]) if direction == "forward" else (edge_index[1], edge_index[0])
-    entry = _remembered.get(id(edge_index))
-    if entry is None or entry[0]() is not edge_index or entry[1] != edge_index._version:
+    patterns = _live_entry(edge_index)
+    if patterns is None:
         return _pairs_pattern(rows, cols, n)
-    patterns = entry[2]
     if (direction, n) not in patterns:
         patterns[(direction, n)] = _pairs_pattern(rows, cols, n)
     return patterns[(direction, n)]
@@ -106,8 +117,8 @@ class _PairDot(torch.autograd.Function):
         pattern = _pattern(edge_index, n, "forward")
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", UserWarning)
-            sampled = torch.sparse.sampled_addmm(_csr(pattern, z.new_zeros(edge_index.size(1)), n), z, z.t(),
-                                                 beta=0.0)
+            where = torch.sparse_csr_tensor(pattern[0], pattern[1], z.new_zeros(edge_index.size(1)), (n, n))
+            sampled = torch.sparse.sampled_addmm(where, z, z.t(), beta=0.0)
         value = torch.empty_like(sampled.values())
         value[pattern[2]] = sampled.values()
         ctx.save_for_backward(z)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import functools
 import random
 import threading
 from typing import Any, Iterator, Optional
@@ -84,6 +85,7 @@ _heap_depth = 0  # blocks of reuse_freed_memory open now, in any thread
 _heap_lock = threading.Lock()
 
 
+@functools.lru_cache(maxsize=None)
 def _glibc() -> Optional[Any]:
     """The process's C library when it is glibc (it has ``mallopt`` and
     ``malloc_trim``), else ``None``."""

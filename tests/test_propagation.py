@@ -128,3 +128,16 @@ def test_remembered_pairs_give_the_same_numbers_and_are_sorted_once():
     key = id(pairs)
     del pairs
     assert key not in propagation._remembered
+
+
+def test_remembering_pairs_again_keeps_their_patterns():
+    z = torch.randn(20, 4)
+    pairs = torch.randint(20, (2, 50), generator=torch.Generator().manual_seed(1))
+    remember_pairs(pairs)
+    pair_dot(z, pairs)
+    built = propagation._remembered[id(pairs)][2][("forward", 20)]
+    remember_pairs(pairs)  # a second run on the same split
+    assert propagation._remembered[id(pairs)][2][("forward", 20)] is built
+    pairs.add_(0)  # modified in place: remembering starts afresh
+    remember_pairs(pairs)
+    assert propagation._remembered[id(pairs)][2] == {}
