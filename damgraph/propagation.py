@@ -56,12 +56,13 @@ def _pairs_pattern(rows: Tensor, cols: Tensor, n: int) -> Pattern:
 
 
 def _csr(pattern: Pattern, values: Tensor, n: int) -> Tensor:
-    """The ``n x n`` CSR matrix of :obj:`pattern` holding the pairs'
-    :obj:`values` (given in the pairs' own order)."""
-    crow, col, order = pattern
+    """The ``n x n`` CSR matrix of :obj:`pattern` holding :obj:`values`,
+    given in the pattern's sorted order (``values[pattern[2]]`` for values in
+    the pairs' own order)."""
+    crow, col, _ = pattern
     with warnings.catch_warnings():  # "CSR support is in beta"
         warnings.simplefilter("ignore", UserWarning)
-        return torch.sparse_csr_tensor(crow, col, values[order], (n, n))
+        return torch.sparse_csr_tensor(crow, col, values, (n, n))
 
 
 #: Pairs whose patterns :func:`pair_dot` keeps (:func:`remember_pairs`): per
@@ -115,10 +116,8 @@ class _PairDot(torch.autograd.Function):
     def forward(ctx, z: Tensor, edge_index: Tensor) -> Tensor:  # type: ignore[override]
         n = z.size(0)
         pattern = _pattern(edge_index, n, "forward")
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", UserWarning)
-            where = torch.sparse_csr_tensor(pattern[0], pattern[1], z.new_zeros(edge_index.size(1)), (n, n))
-            sampled = torch.sparse.sampled_addmm(where, z, z.t(), beta=0.0)
+        where = _csr(pattern, z.new_zeros(edge_index.size(1)), n)  # zeros: no order to apply
+        sampled = torch.sparse.sampled_addmm(where, z, z.t(), beta=0.0)
         value = torch.empty_like(sampled.values())
         value[pattern[2]] = sampled.values()
         ctx.save_for_backward(z)
@@ -129,8 +128,8 @@ class _PairDot(torch.autograd.Function):
     def backward(ctx, grad: Tensor) -> Tuple[Tensor, None]:  # type: ignore[override]
         (z,) = ctx.saved_tensors
         n = z.size(0)
-        forward = _csr(ctx.pattern, grad, n)
-        backward = _csr(_pattern(ctx.edge_index, n, "backward"), grad, n)
+        back = _pattern(ctx.edge_index, n, "backward")
+        forward, backward = _csr(ctx.pattern, grad[ctx.pattern[2]], n), _csr(back, grad[back[2]], n)
         return torch.sparse.mm(forward, z) + torch.sparse.mm(backward, z), None
 
 

@@ -143,12 +143,14 @@ def test_reuse_freed_memory_holds_while_any_thread_is_inside():
 
     worker = threading.Thread(target=other)
     worker.start()
-    assert entered.wait(10)
-    with reuse_freed_memory():
-        pass
-    assert not _grows_mapped_memory()  # the other thread's block is still open
-    leave.set()
-    worker.join(10)
+    try:
+        assert entered.wait(10)
+        with reuse_freed_memory():
+            pass
+        assert not _grows_mapped_memory()  # the other thread's block is still open
+    finally:  # a failure above must not leave the setting on for the tests after this one
+        leave.set()
+        worker.join(10)
     assert _grows_mapped_memory()
 
 
