@@ -141,6 +141,8 @@ def pair_dot(z: Tensor, edge_index: Tensor) -> Tensor:
     :func:`remember_pairs` are sorted once, not at every call."""
     if edge_index.numel() == 0:
         return z.new_zeros(0)
+    if edge_index.size(1) > z.size(0) ** 2:  # repeated pairs beyond n^2: torch's sampled product refuses them
+        return (z[edge_index[0]] * z[edge_index[1]]).sum(-1)
     return _PairDot.apply(z.contiguous(), edge_index)
 
 

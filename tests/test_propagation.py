@@ -141,3 +141,18 @@ def test_remembering_pairs_again_keeps_their_patterns():
     pairs.add_(0)  # modified in place: remembering starts afresh
     remember_pairs(pairs)
     assert propagation._remembered[id(pairs)][2] == {}
+
+
+def test_pair_dot_takes_more_pairs_than_node_pairs():
+    """Repeated pairs (random-walk contexts on a small graph) may outnumber the
+    n^2 distinct ones, which torch's sampled product refuses."""
+    gen = torch.Generator().manual_seed(2)
+    z = torch.randn(7, 3, generator=gen)
+    for count in (49, 50, 400):
+        pairs = torch.randint(7, (2, count), generator=gen)
+        value, grad = _pair_dot_and_grad(z, pairs)
+        zz = z.detach().clone().requires_grad_(True)
+        plain = (zz[pairs[0]] * zz[pairs[1]]).sum(1)
+        plain.backward(torch.linspace(-1, 1, count))
+        torch.testing.assert_close(value, plain.detach(), rtol=0, atol=1e-5)
+        torch.testing.assert_close(grad, zz.grad, rtol=0, atol=1e-5)
