@@ -35,13 +35,16 @@ import numpy as np
 from benchmarks.common import (ResultFileError, add_parallel_arguments, finish_sweep, live_claims, parallel_options,
                                proc_status_mb, refuse_repeats, run_key, run_sweep, save_figure, start_sweep,
                                stored_runs)
-from damgraph.config import LATER_SETTINGS, USER_DEFAULTS, add_config_arguments
+from damgraph.config import LATER_SETTINGS, USER_DEFAULTS, USER_POSITIVES, add_config_arguments
 
 KEYS = ("graph", "method", "seed", "config_id")
 GROUP = ("graph", "method")
 METRICS = ("width", "test_auc", "test_ap", "test_hits@20", "test_auc_cosine", "seconds", "peak_rss_mb")
 #: damgraph's settings this benchmark takes as flags (the rest stay at DAMEmbedding's defaults).
-DAMGRAPH_SETTINGS = ("min_epochs", "val_window", "val_tolerance", "val_min_delta", "val_metric", "inputs")
+DAMGRAPH_SETTINGS = ("min_epochs", "val_window", "val_tolerance", "val_min_delta", "val_metric", "inputs",
+                     "positives", "window")
+#: DAMEmbedding's defaults of those settings (for a GAE).
+DAMGRAPH_DEFAULTS = {**LATER_SETTINGS, **USER_DEFAULTS, "positives": USER_POSITIVES}
 #: Methods in the order they run (the spectral embedding takes damgraph's learned width).
 METHODS = ("damgraph", "spectral", "adamic-adar", "resource-allocation", "preferential-attachment", "prone",
            "node2vec")
@@ -67,7 +70,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p.add_argument("--dim", type=int, default=128, help="starting width of damgraph; the width of methods "
                    "without a learned one when damgraph has not run (default: 128)")
     add_config_arguments(p, DAMGRAPH_SETTINGS,  # DAMEmbedding's defaults
-                         defaults={k: USER_DEFAULTS.get(k, LATER_SETTINGS[k]) for k in DAMGRAPH_SETTINGS})
+                         defaults={k: DAMGRAPH_DEFAULTS[k] for k in DAMGRAPH_SETTINGS})
     p.add_argument("--data-root", default=None, help="data root of the dataset names")
     p.add_argument("--out", default="results/embed", help="output folder (default: results/embed)")
     p.add_argument("--quick", action="store_true", help=f"graphs {' '.join(QUICK_GRAPHS)}, seed 0, "

@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 from typing import Any, Dict, Optional, Sequence
 
-from damgraph.config import ESTIMATOR_SETTINGS, USER_DEFAULTS, add_config_arguments, settings_from_args
+from damgraph.config import ESTIMATOR_SETTINGS, USER_DEFAULTS, USER_POSITIVES, add_config_arguments, settings_from_args
 
 # torch, PyG and the modules that load them are imported inside the commands,
 # so that --help answers at once.
@@ -299,6 +299,8 @@ def build_parser() -> argparse.ArgumentParser:
                        help="embedding file format (default: from the suffix of --out)")
     embed.add_argument("--features", help="node features: CSV 'id,f1,..' or .npy (row i = node i)")
     add_config_arguments(embed, ESTIMATOR_SETTINGS, defaults=USER_DEFAULTS,
+                         default_texts={"positives": f"{USER_POSITIVES} for gae and vgae; maskgae reconstructs "
+                                                     "its masked edges"},
                          model="the autoencoder; maskgae: masked-edge pretext task with MaskGAE's settings "
                                "(undirected graphs)",
                          decoder="edge decoder: inner, so that the inner product of two written embeddings is "

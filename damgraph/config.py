@@ -44,6 +44,13 @@ VAL_METRICS = ("auc", "hits@20", "hits@50", "hits@100")
 #: (:func:`~damgraph.projection.random_projection`: a few sparse products,
 #: so it scales to graphs whose eigendecomposition takes minutes).
 INPUTS = ("learned", "spectral", "spectral-fixed", "projection")
+#: The GAE's (and VGAE's) training positives: the training edges (Kipf and
+#: Welling, 2016), or the node pairs within a few steps of each other on
+#: random walks over them, drawn afresh at every epoch (DeepWalk's contexts,
+#: Perozzi et al., 2014; GraphSAGE's unsupervised loss, Hamilton et al.,
+#: 2017; :class:`~damgraph.walks.ContextSampler`). MaskGAE reconstructs its
+#: masked edges either way.
+POSITIVES = ("edges", "walks")
 
 
 #: Where the user's path (:class:`~damgraph.DAMEmbedding`, ``damgraph embed``)
@@ -54,12 +61,17 @@ INPUTS = ("learned", "spectral", "spectral-fixed", "projection")
 #: that stops once 100 epochs have not raised it by more than 0.01
 #: (measured on graphs without features in docs/own-graphs.md).
 USER_DEFAULTS = {"decoder": "inner", "inputs": "projection", "val_tolerance": 0.01, "val_min_delta": 0.01}
+#: The user's positives for the models that take them (``gae`` and
+#: ``vgae``): random-walk contexts, which rank held-out edges of graphs
+#: without features better than the edges alone (docs/results.md, "Graphs
+#: without features"); ``maskgae`` keeps its masked edges.
+USER_POSITIVES = "walks"
 
 #: The settings :class:`~damgraph.DAMEmbedding` and ``damgraph embed`` take
 #: (``None``: the model's preset); the others keep the preset.
 ESTIMATOR_SETTINGS = ("dim", "model", "decoder", "lam", "epochs", "patience", "min_epochs", "val_window",
                       "val_tolerance", "val_min_delta", "val_metric", "lr",
-                      "beta_lr", "inputs", "seed", "device")
+                      "beta_lr", "inputs", "positives", "window", "seed", "device")
 
 
 def setting(default: Any, help: str, choices: Optional[Sequence[str]] = None, low: Optional[float] = None,
@@ -111,6 +123,11 @@ class LinkPredConfig:
                                      "from the training graph's spectral embedding, or that spectral embedding "
                                      "as fixed features, or started from a random projection of the graph",
                       choices=INPUTS)
+    positives: str = setting("edges", "gae and vgae: training positives, the training edges or the pairs within "
+                                      "'window' steps on random walks over them (drawn at every epoch)",
+                             choices=POSITIVES)
+    window: int = setting(5, "positives 'walks': most steps between the two nodes of a pair (one walk of "
+                             "2 x window steps from every node per epoch)", low=1)
     seed: int = setting(0, "seed of the split, the initialisation and every random draw", low=0, high=2 ** 32 - 1)
     device: str = setting("cpu", "cpu, cuda or cuda:N", pattern=DEVICE_PATTERN)
     mask_ratio: float = setting(0.7, "maskgae: share of the edges hidden (edge masking) or of the nodes "
@@ -138,6 +155,10 @@ class LinkPredConfig:
         if self.degree_weight > 0 and self.model != "maskgae":
             raise ValueError("degree_weight needs model 'maskgae' (it regresses the masked degrees); "
                              "set it to 0 or use model 'maskgae'")
+        if self.positives == "walks" and (self.model == "maskgae" or self.mode != "full"
+                                          or self.pos_batch_size is not None):
+            raise ValueError("positives 'walks' trains models 'gae' and 'vgae' in mode 'full' with all positives "
+                             "in one step (model 'maskgae' reconstructs its masked edges); use positives 'edges'")
         if self.pos_batch_size is not None and (self.mode != "full" or self.model == "maskgae"):
             raise ValueError("pos_batch_size mini-batches the training edges of models 'gae' and 'vgae' in mode "
                              "'full'; unset it (mode 'precomputed' takes batch_size)")
@@ -253,7 +274,7 @@ def check_settings(config: Any) -> None:
 #: reproduces the earlier behaviour: :func:`config_id` leaves them out at
 #: that value, so that the stored runs keep their ids.
 LATER_SETTINGS = {"min_epochs": 1, "val_window": 1, "val_tolerance": 0.0, "val_min_delta": 0.0, "val_metric": "auc", "pos_batch_size": None,
-                  "inputs": "learned"}
+                  "inputs": "learned", "positives": "edges", "window": 5}
 
 
 def config_id(config: Any, per_run: Sequence[str]) -> str:
@@ -273,18 +294,23 @@ def _preset_text(name: str) -> str:
 
 
 def add_config_arguments(parser: argparse.ArgumentParser, names: Sequence[str], config: type = LinkPredConfig,
-                         defaults: Optional[Dict[str, Any]] = None, **help_overrides: str) -> None:
+                         defaults: Optional[Dict[str, Any]] = None, default_texts: Optional[Dict[str, str]] = None,
+                         **help_overrides: str) -> None:
     """Add a ``--flag`` per setting in :obj:`names` of :obj:`config`, with
     the field's type, choices and help; every flag defaults to ``None``,
     which leaves the setting at the model's preset (the help lists it), or
-    to its value in :obj:`defaults` where a command has its own."""
+    to its value in :obj:`defaults` where a command has its own;
+    :obj:`default_texts` words the default of a flag whose ``None`` the
+    command resolves itself."""
     by_name = {f.name: f for f in fields(config)}
-    defaults = defaults or {}
+    defaults, default_texts = defaults or {}, default_texts or {}
     for name in names:
         f = by_name[name]
         meta, flag = f.metadata, "--" + name.replace("_", "-")
         help_text = help_overrides.get(name, meta["help"])
-        if name in defaults:
+        if name in default_texts:
+            help_text += f" (default: {default_texts[name]})"
+        elif name in defaults:
             help_text += f" (default: {defaults[name]})"
         elif config is LinkPredConfig:
             help_text += f" ({_preset_text(name)})"

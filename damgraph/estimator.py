@@ -14,7 +14,7 @@ from torch_geometric.data import Data
 from torch_geometric.nn import GAE
 
 from damgraph.compaction import compact
-from damgraph.config import ESTIMATOR_SETTINGS, MODELS, USER_DEFAULTS, LinkPredConfig, model_config
+from damgraph.config import ESTIMATOR_SETTINGS, MODELS, USER_DEFAULTS, USER_POSITIVES, LinkPredConfig, model_config
 from damgraph.graphs import GraphInputError, prepare_graph
 from damgraph.io import OutputSet, jsonable, load_checkpoint, save_checkpoint, versions
 from damgraph.linkpred import LearnedInput, LinkPredTask, trained_modules
@@ -83,6 +83,15 @@ class DAMEmbedding(BaseEstimator):
             (:func:`~damgraph.spectral.spectral_embedding`); or
             ``"spectral-fixed"``: that embedding as fixed node features
             (only the GCN is trained).
+        positives (str, optional): Training positives of ``gae`` and
+            ``vgae``: ``"walks"`` (``None``: the default for them), the pairs
+            within :obj:`window` steps of each other on random walks over the
+            training graph, drawn at every epoch
+            (:class:`~damgraph.walks.ContextSampler`; DeepWalk's contexts), or
+            ``"edges"`` (the preset), the training edges themselves.
+            ``maskgae`` reconstructs its masked edges (``None`` leaves them).
+        window (int, optional): Most steps between the two nodes of a
+            random-walk pair (preset: 5).
         val_fraction (float): Share of edges held out to select the best
             epoch and report ``val_auc_``; 0 trains all epochs on every edge.
         input_dim (int): Width of the learned node inputs used when the graph
@@ -112,7 +121,8 @@ class DAMEmbedding(BaseEstimator):
                  val_window: Optional[int] = None, val_tolerance: Optional[float] = USER_DEFAULTS["val_tolerance"],
                  val_min_delta: Optional[float] = USER_DEFAULTS["val_min_delta"], val_metric: Optional[str] = None,
                  lr: Optional[float] = None, beta_lr: Optional[float] = None,
-                 inputs: Optional[str] = USER_DEFAULTS["inputs"], val_fraction: float = 0.05,
+                 inputs: Optional[str] = USER_DEFAULTS["inputs"], positives: Optional[str] = None,
+                 window: Optional[int] = None, val_fraction: float = 0.05,
                  input_dim: int = 64,
                  directed: bool = False, seed: int = 0, device: str = "cpu", verbose: bool = False):
         self.dim = dim
@@ -129,6 +139,8 @@ class DAMEmbedding(BaseEstimator):
         self.lr = lr
         self.beta_lr = beta_lr
         self.inputs = inputs
+        self.positives = positives
+        self.window = window
         self.val_fraction = val_fraction
         self.input_dim = input_dim
         self.directed = directed
@@ -154,6 +166,8 @@ class DAMEmbedding(BaseEstimator):
         defaults = {k: p.default for k, p in inspect.signature(type(self)).parameters.items()}
         given = {k: getattr(self, k) for k in ESTIMATOR_SETTINGS
                  if k != "model" and not (getattr(self, k) is None and (defaults[k] is None or k in USER_DEFAULTS))}
+        if self.positives is None and self.model != "maskgae":
+            given["positives"] = USER_POSITIVES
         return model_config(self.model, **given)
 
     @deterministic()

@@ -29,6 +29,7 @@ from damgraph.runtime import check_memory, deterministic, resolve_device, seed_e
 from damgraph.splits import NegativeSampler, same_graph
 from damgraph.spectral import spectral_embedding
 from damgraph.training import RunResult, TrainingRecord, fit
+from damgraph.walks import ContextSampler
 
 
 def matryoshka_prefix(z: Tensor, size: int, decoder: str = "inner", top: bool = False) -> Tensor:
@@ -141,7 +142,9 @@ class LinkPredTask:
     training it needs, built once.
 
     * :meth:`loss` (step :obj:`step` of an epoch): the reconstruction loss
-      of the training positives against as many fresh uniform negatives
+      of the training positives (the training edges, or with
+      ``positives="walks"`` random-walk contexts drawn at every step,
+      :class:`~damgraph.walks.ContextSampler`) against as many fresh uniform negatives
       (summed over the Matryoshka prefixes with ``matryoshka``), plus
       :math:`\\frac{1}{N}` KL for VGAE; for ``maskgae`` the positives are
       the edges hidden from the encoder (:mod:`damgraph.masking`), plus the
@@ -193,9 +196,11 @@ class LinkPredTask:
                              "give features or use mode 'full'")
 
         in_channels = input_dim if featureless else train.num_features
-        check_memory(*training_memory(config, self.num_nodes, train.edge_index.size(1),
-                                      train.pos_edge_label_index.size(1), in_channels), device,
-                     fix="lower dim (and hidden), or use a smaller graph or mode 'precomputed'")
+        positives = train.pos_edge_label_index.size(1)
+        if config.positives == "walks":  # at most the pairs of one walk of 2 x window steps from every node
+            positives = self.num_nodes * sum(2 * config.window + 1 - k for k in range(1, config.window + 1))
+        check_memory(*training_memory(config, self.num_nodes, train.edge_index.size(1), positives, in_channels),
+                     device, fix="lower dim (and hidden), or use a smaller graph or mode 'precomputed'")
         seed_everything(config.seed)
         self.model = build_autoencoder(config, in_channels).to(device)
         self._inputs: Dict[int, Tuple[Features, Graph]] = {}
@@ -223,6 +228,9 @@ class LinkPredTask:
             remember_pairs(part.pos_edge_label_index)
             remember_pairs(part.neg_edge_label_index)
         self.negatives = NegativeSampler(train.edge_index, self.num_nodes)
+        #: Random-walk context pairs, the positives with ``positives="walks"``.
+        self.contexts = (ContextSampler(train.edge_index, self.num_nodes, config.window)
+                         if config.positives == "walks" else None)
         self.masker = (make_masker(self.train_pos, self.num_nodes, config.masking, config.mask_ratio,
                                    config.walk_length) if config.model == "maskgae" else None)
         self._batches: List[Tensor] = []
@@ -337,7 +345,10 @@ class LinkPredTask:
             shared, self._shared = self._shared, None
             reuse = shared is not None and shared[1] == self._versions()  # kept with gradients (validation_score)
             z = shared[0] if reuse else self.encode(self.split[0])
-            pos = self._share(self.train_pos) if self.batch_size is None else self._batch(step)
+            if self.contexts is not None:
+                pos = self._share(self.contexts())
+            else:
+                pos = self._share(self.train_pos) if self.batch_size is None else self._batch(step)
             neg = self.negatives(pos.size(1))
         top = config.gate == "dam"  # DAM's nested blocks are its top gates
         # the inner product over DAM's open block alone: its closed units are zeros

@@ -51,6 +51,8 @@ LINKPRED_WRONG_TYPES = {
     "batch_size": (None, "batch_size must not be None"),
     "pos_batch_size": (1.5, "pos_batch_size must be an integer, got 1.5"),
     "inputs": (1, "inputs must be a string, got 1"),
+    "positives": (True, "positives must be a string, got True"),
+    "window": (2.5, "window must be an integer, got 2.5"),
 }
 
 # Values out of range, and the ValueError they raise (the range in the message).
@@ -77,6 +79,7 @@ LINKPRED_OUT_OF_RANGE = [
     ("mask_ratio", 0, "mask_ratio must be in \\(0, 1\\), got 0"),
     ("mask_ratio", 1.0, "mask_ratio must be in \\(0, 1\\), got 1.0"),
     ("walk_length", 0, "walk_length must be >= 1, got 0"),
+    ("window", 0, "window must be >= 1, got 0"),
     ("degree_weight", -0.002, "degree_weight must be >= 0, got -0.002"),
     ("decoder_hidden", 0, "decoder_hidden must be >= 1, got 0"),
     ("decoder_dropout", 1, "decoder_dropout must be in \\[0, 1\\), got 1"),
@@ -96,6 +99,7 @@ LINKPRED_UNKNOWN_CHOICES = [
     ("mode", "sampled", "unknown mode 'sampled': use one of full, precomputed"),
     ("val_metric", "hits@30", "unknown val_metric 'hits@30': use one of auc, hits@20, hits@50, hits@100"),
     ("inputs", "random", "unknown inputs 'random': use one of learned, spectral, spectral-fixed, projection"),
+    ("positives", "paths", "unknown positives 'paths': use one of edges, walks"),
 ]
 
 
@@ -265,7 +269,7 @@ def test_config_id_excludes_the_per_run_fields_and_is_stable():
     keys = [item.split("=")[0] for item in linkpred.split("|")]
     # the settings added later are left out at their neutral value, so stored runs keep their ids
     assert keys == sorted(set(LINKPRED_FIELDS) - {"seed", "min_epochs", "val_window", "val_tolerance", "val_min_delta", "val_metric",
-                                                     "pos_batch_size", "inputs"})
+                                                     "pos_batch_size", "inputs", "positives", "window"})
     assert "hidden=None" in linkpred and "gate=dam" in linkpred
     assert config_id(LinkPredConfig(seed=5), []) != linkpred
     assert "|val_window=10|" in config_id(LinkPredConfig(val_window=10), ["seed"])
@@ -274,6 +278,8 @@ def test_config_id_excludes_the_per_run_fields_and_is_stable():
     assert "|val_metric=hits@20|" in config_id(LinkPredConfig(val_metric="hits@20"), ["seed"])
     assert "min_epochs=50" in config_id(LinkPredConfig(min_epochs=50), ["seed"])
     assert "|pos_batch_size=4096|" in config_id(LinkPredConfig(pos_batch_size=4096), ["seed"])
+    assert "|positives=walks|" in config_id(LinkPredConfig(positives="walks"), ["seed"])
+    assert config_id(LinkPredConfig(window=3), ["seed"]).endswith("|window=3")
 
 
 # -- command-line flags -------------------------------------------------------

@@ -177,8 +177,9 @@ def test_the_estimator_and_the_harness_give_identical_numbers(cora, model):
     from damgraph import compact, model_config, prepare_graph, train_link_prediction
     from damgraph.splits import holdout_split
 
-    est = DAMEmbedding(model=model, decoder=None, val_tolerance=None, val_min_delta=None, inputs=None, dim=32, epochs=25, patience=25,
-                       seed=1).fit(cora)  # None: the presets, as the harness trains
+    est = DAMEmbedding(model=model, decoder=None, val_tolerance=None, val_min_delta=None, inputs=None,
+                       positives="edges", dim=32, epochs=25, patience=25,
+                       seed=1).fit(cora)  # None (and the edges): the presets, as the harness trains
     assert est.config_ == model_config(model, dim=32, epochs=25, patience=25, seed=1)
     data = prepare_graph(cora).data
     train, val = holdout_split(data, 1, 0.05)
