@@ -22,8 +22,9 @@ from torch import Tensor
 
 class ContextSampler:
     """Draws one uniform random walk of ``2 * window`` steps from every node
-    with an edge and returns the pairs ``(walk[i], walk[i + k])`` for
-    ``k = 1 .. window`` (repeats kept: they weigh frequent contexts, as in
+    with an edge (or from as many of them, drawn without replacement, as
+    :obj:`max_pairs` allows) and returns the pairs ``(walk[i], walk[i + k])``
+    for ``k = 1 .. window`` (repeats kept: they weigh frequent contexts, as in
     DeepWalk; pairs of a node with itself dropped), afresh at every call.
 
     Args:
@@ -31,14 +32,19 @@ class ContextSampler:
             undirected graph lists both directions).
         num_nodes (int): Number of nodes.
         window (int): Largest number of steps between the two ends of a pair.
+        max_pairs (int, optional): At most about this many pairs per call
+            (walks from a random subset of the nodes); ``None``: a walk from
+            every node.
         generator (torch.Generator, optional): The draws' source (default:
             torch's global generator, which :func:`torch.manual_seed` seeds).
     """
 
-    def __init__(self, edge_index: Tensor, num_nodes: int, window: int = 5,
+    def __init__(self, edge_index: Tensor, num_nodes: int, window: int = 5, max_pairs: Optional[int] = None,
                  generator: Optional[torch.Generator] = None):
         if window < 1:
             raise ValueError(f"window must be at least 1, got {window}")
+        if max_pairs is not None and max_pairs < 1:
+            raise ValueError(f"max_pairs must be at least 1 or None, got {max_pairs}")
         self.num_nodes, self.window, self.generator = int(num_nodes), int(window), generator
         src, dst = edge_index
         order = torch.argsort(src * self.num_nodes + dst)
@@ -47,11 +53,20 @@ class ContextSampler:
         self.rowptr = torch.zeros(self.num_nodes + 1, dtype=torch.long, device=edge_index.device)
         self.rowptr[1:] = torch.cumsum(degree, 0)
         self.starts = torch.nonzero(degree > 0).flatten()
+        per_walk = sum(2 * self.window + 1 - k for k in range(1, self.window + 1))
+        #: Walks per call: one per node with an edge, or fewer under max_pairs.
+        self.num_walks = self.starts.numel()
+        if max_pairs is not None:
+            self.num_walks = min(self.num_walks, -(-int(max_pairs) // per_walk))
+        self._per_walk = per_walk
 
     def walks(self) -> Tensor:
-        """``[num_starts, 2 * window + 1]`` node ids, one walk per row (a
+        """``[num_walks, 2 * window + 1]`` node ids, one walk per row (a
         node without out-edges ends its walk where it is)."""
         current = self.starts
+        if self.num_walks < current.numel():
+            pick = torch.randperm(current.numel(), generator=self.generator, device=current.device)
+            current = current[pick[:self.num_walks]]
         steps = [current]
         for _ in range(2 * self.window):
             start, degree = self.rowptr[current], self.rowptr[current + 1] - self.rowptr[current]
@@ -71,5 +86,4 @@ class ContextSampler:
 
     def pairs_per_call(self) -> int:
         """The most pairs one call returns."""
-        length = 2 * self.window + 1
-        return self.starts.numel() * sum(length - k for k in range(1, self.window + 1))
+        return self.num_walks * self._per_walk

@@ -98,3 +98,28 @@ def test_walk_positives_rank_held_out_grid_edges_above_the_edges_alone():
         assert walks.width_ <= 32 < edges.width_
         spectral = spectral_embedding(train.edge_index, data.num_nodes, walks.width_, seed)
         assert auc(spectral) < auc(torch.as_tensor(walks.embedding_))
+
+
+def test_max_pairs_caps_the_walks_of_a_call():
+    edges = _path(100)
+    full = ContextSampler(edges, 100, window=2)
+    assert full.num_walks == 100 and full.pairs_per_call() == 100 * (4 + 3)
+    capped = ContextSampler(edges, 100, window=2, max_pairs=70, generator=torch.Generator().manual_seed(0))
+    assert capped.num_walks == 10 and capped.pairs_per_call() == 70
+    walks = capped.walks()
+    assert walks.shape == (10, 5) and walks[:, 0].unique().numel() == 10  # distinct starts
+    assert not torch.equal(walks[:, 0], capped.walks()[:, 0])  # drawn afresh
+    assert capped().size(1) <= 70
+    with pytest.raises(ValueError, match="max_pairs must be at least 1 or None, got 0"):
+        ContextSampler(edges, 100, max_pairs=0)
+
+
+def test_the_task_caps_contexts_on_large_sparse_graphs(tiny_graph, monkeypatch):
+    from damgraph import linkpred
+    train, val = holdout_split(tiny_graph, 0, 0.2)
+    config = LinkPredConfig(positives="walks", window=5, dim=4)
+    assert LinkPredTask((train, val, None), config).contexts.num_walks == train.num_nodes  # under the floor
+    monkeypatch.setattr(linkpred, "MIN_CONTEXTS", 1)  # as if the graph were large: 4 pairs per training edge
+    task = LinkPredTask((train, val, None), config)
+    assert task.contexts.pairs_per_call() <= linkpred.CONTEXTS_PER_EDGE * task.train_pos.size(1) + 35
+    assert task.contexts.num_walks < train.num_nodes
