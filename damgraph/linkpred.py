@@ -66,7 +66,7 @@ PROJECTION_STD = 0.1
 #: steps (the 1,000,000-edge graph of docs/own-graphs.md: 4 per edge took
 #: 5 min 5 s at the same validation AUC). Below the floor a walk from every
 #: node: on small graphs fewer pairs lose AUC (20 x 20 grid without features:
-#: 0.01-0.02 at 4 per edge; Cora and CiteSeer: 0.006-0.013 at 2).
+#: 0.01-0.02 at 4 per edge; Cora and CiteSeer: 0.009-0.013 at 2).
 CONTEXTS_PER_EDGE = 2
 MIN_CONTEXTS = 2 ** 20
 
@@ -207,9 +207,12 @@ class LinkPredTask:
 
         in_channels = input_dim if featureless else train.num_features
         positives = train.pos_edge_label_index.size(1)
-        if config.positives == "walks":  # at most the pairs of one walk from every node, or the cap
-            per_node = sum(2 * config.window + 1 - k for k in range(1, config.window + 1))
-            positives = min(self.num_nodes * per_node, max(CONTEXTS_PER_EDGE * positives, MIN_CONTEXTS) + per_node)
+        #: Random-walk context pairs, the positives with ``positives="walks"``.
+        self.contexts = (ContextSampler(train.edge_index, self.num_nodes, config.window,
+                                        max_pairs=max(CONTEXTS_PER_EDGE * positives, MIN_CONTEXTS))
+                         if config.positives == "walks" else None)
+        if self.contexts is not None:
+            positives = self.contexts.pairs_per_call()
         check_memory(*training_memory(config, self.num_nodes, train.edge_index.size(1), positives, in_channels),
                      device, fix="lower dim (and hidden), or use a smaller graph or mode 'precomputed'")
         seed_everything(config.seed)
@@ -239,10 +242,6 @@ class LinkPredTask:
             remember_pairs(part.pos_edge_label_index)
             remember_pairs(part.neg_edge_label_index)
         self.negatives = NegativeSampler(train.edge_index, self.num_nodes)
-        #: Random-walk context pairs, the positives with ``positives="walks"``.
-        self.contexts = (ContextSampler(train.edge_index, self.num_nodes, config.window,
-                                        max_pairs=max(CONTEXTS_PER_EDGE * self.train_pos.size(1), MIN_CONTEXTS))
-                         if config.positives == "walks" else None)
         self.masker = (make_masker(self.train_pos, self.num_nodes, config.masking, config.mask_ratio,
                                    config.walk_length) if config.model == "maskgae" else None)
         self._batches: List[Tensor] = []

@@ -45,10 +45,11 @@ class _CSRMatmul(torch.autograd.Function):
 Pattern = Tuple[Tensor, Tensor, Tensor]
 
 
-def _pairs_pattern(rows: Tensor, cols: Tensor, n: int) -> Pattern:
+def pairs_csr(rows: Tensor, cols: Tensor, n: int) -> Pattern:
     """The pairs ``(rows[i], cols[i])`` sorted by row, then column (repeats
     kept), as CSR row pointers and columns of an ``n x n`` matrix, with the
-    order that sorted them."""
+    order that sorted them (the pair products' patterns; the random walks'
+    adjacency, :class:`~damgraph.walks.ContextSampler`)."""
     order = torch.argsort(rows * n + cols)
     crow = torch.zeros(n + 1, dtype=torch.long, device=rows.device)
     crow[1:] = torch.cumsum(torch.bincount(rows, minlength=n), 0)
@@ -99,9 +100,9 @@ def _pattern(edge_index: Tensor, n: int, direction: str) -> Pattern:
     rows, cols = (edge_index[0], edge_index[1]) if direction == "forward" else (edge_index[1], edge_index[0])
     patterns = _live_entry(edge_index)
     if patterns is None:
-        return _pairs_pattern(rows, cols, n)
+        return pairs_csr(rows, cols, n)
     if (direction, n) not in patterns:
-        patterns[(direction, n)] = _pairs_pattern(rows, cols, n)
+        patterns[(direction, n)] = pairs_csr(rows, cols, n)
     return patterns[(direction, n)]
 
 

@@ -19,6 +19,8 @@ from typing import Optional
 import torch
 from torch import Tensor
 
+from damgraph.propagation import pairs_csr
+
 
 class ContextSampler:
     """Draws one uniform random walk of ``2 * window`` steps from every node
@@ -46,19 +48,15 @@ class ContextSampler:
         if max_pairs is not None and max_pairs < 1:
             raise ValueError(f"max_pairs must be at least 1 or None, got {max_pairs}")
         self.num_nodes, self.window, self.generator = int(num_nodes), int(window), generator
-        src, dst = edge_index
-        order = torch.argsort(src * self.num_nodes + dst)
-        self.col = dst[order]
-        degree = torch.bincount(src, minlength=self.num_nodes)
-        self.rowptr = torch.zeros(self.num_nodes + 1, dtype=torch.long, device=edge_index.device)
-        self.rowptr[1:] = torch.cumsum(degree, 0)
-        self.starts = torch.nonzero(degree > 0).flatten()
-        per_walk = sum(2 * self.window + 1 - k for k in range(1, self.window + 1))
+        self.rowptr, self.col, _ = pairs_csr(edge_index[0], edge_index[1], self.num_nodes)
+        self.degree = self.rowptr.diff()
+        self.starts = torch.nonzero(self.degree > 0).flatten()
+        #: Pairs of one walk: 2w steps give 2w + 1 - k pairs k steps apart, k = 1 .. w.
+        self.pairs_per_walk = self.window * (3 * self.window + 1) // 2
         #: Walks per call: one per node with an edge, or fewer under max_pairs.
         self.num_walks = self.starts.numel()
         if max_pairs is not None:
-            self.num_walks = min(self.num_walks, -(-int(max_pairs) // per_walk))
-        self._per_walk = per_walk
+            self.num_walks = min(self.num_walks, -(-int(max_pairs) // self.pairs_per_walk))
 
     def walks(self) -> Tensor:
         """``[num_walks, 2 * window + 1]`` node ids, one walk per row (a
@@ -68,11 +66,12 @@ class ContextSampler:
             pick = torch.randperm(current.numel(), generator=self.generator, device=current.device)
             current = current[pick[:self.num_walks]]
         steps = [current]
+        last = max(self.col.numel() - 1, 0)
         for _ in range(2 * self.window):
-            start, degree = self.rowptr[current], self.rowptr[current + 1] - self.rowptr[current]
+            degree = self.degree[current]
             draw = torch.rand(current.numel(), generator=self.generator, device=current.device)
-            offset = (draw * degree).long().clamp(max=(degree - 1).clamp(min=0))
-            nxt = self.col[(start + offset).clamp(max=max(self.col.numel() - 1, 0))]
+            # float32 draw * degree < degree for any degree under 2^24; a dead end's index is clamped, then ignored
+            nxt = self.col[(self.rowptr[current] + (draw * degree).long()).clamp(max=last)]
             current = torch.where(degree > 0, nxt, current)
             steps.append(current)
         return torch.stack(steps, dim=1)
@@ -86,4 +85,4 @@ class ContextSampler:
 
     def pairs_per_call(self) -> int:
         """The most pairs one call returns."""
-        return self.num_walks * self._per_walk
+        return self.num_walks * self.pairs_per_walk

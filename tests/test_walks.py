@@ -121,5 +121,7 @@ def test_the_task_caps_contexts_on_large_sparse_graphs(tiny_graph, monkeypatch):
     assert LinkPredTask((train, val, None), config).contexts.num_walks == train.num_nodes  # under the floor
     monkeypatch.setattr(linkpred, "MIN_CONTEXTS", 1)  # as if the graph were large: 4 pairs per training edge
     task = LinkPredTask((train, val, None), config)
-    assert task.contexts.pairs_per_call() <= linkpred.CONTEXTS_PER_EDGE * task.train_pos.size(1) + 35
-    assert task.contexts.num_walks < train.num_nodes
+    cap = linkpred.CONTEXTS_PER_EDGE * task.train_pos.size(1)
+    assert task.contexts.pairs_per_walk == 10 + 9 + 8 + 7 + 6  # window 5: walks of 10 steps
+    assert task.contexts.num_walks == -(-cap // 40) < train.num_nodes  # the fewest walks that reach the cap
+    assert task.contexts().size(1) <= task.contexts.pairs_per_call() < cap + 40
