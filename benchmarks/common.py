@@ -9,7 +9,6 @@ import io
 import json
 import os
 import platform
-import subprocess
 import sys
 import time
 from dataclasses import asdict, dataclass
@@ -191,14 +190,11 @@ class Parallel:
     worker processes at once on this machine (one torch thread each),
     only the :obj:`shard` ``(i, n)``-th of ``n`` disjoint parts of the plan
     (``i`` from 1), the rows of the result folders in :obj:`merge` added
-    first; :obj:`worker` marks a process that one with ``jobs > 1``
-    started, and :obj:`command` is the command line a worker runs."""
+    first."""
 
     jobs: int = 1
     shard: Optional[Tuple[int, int]] = None
     merge: Sequence[Path] = ()
-    worker: bool = False
-    command: Sequence[str] = ()
 
 
 Unit = Union[Sequence[str], Callable[[dict], Hashable]]
@@ -279,15 +275,16 @@ def add_parallel_arguments(parser: argparse.ArgumentParser) -> None:
                              "each with its own --out; then --merge their folders)")
     parser.add_argument("--merge", nargs="+", default=[], metavar="DIR",
                         help="first add the runs stored in these result folders (other shards) to --out")
-    parser.add_argument("--sweep-worker", action="store_true", help=argparse.SUPPRESS)
 
 
-def parallel_options(parser: argparse.ArgumentParser, args: argparse.Namespace, task: str,
-                     argv: Sequence[str] | None) -> Parallel:
+def parallel_options(parser: argparse.ArgumentParser, args: argparse.Namespace, task: str) -> Parallel:
     """The :class:`Parallel` of parsed arguments, or argparse's usage error."""
     cores = os.cpu_count() or 1
     if args.jobs < 1:
         parser.error(f"--jobs must be >= 1, got {args.jobs}")
+    if args.jobs > 1 and str(getattr(args, "device", None) or "cpu").startswith("cuda"):
+        parser.error(f"--jobs {args.jobs} forks CPU processes of one torch thread each, and CUDA cannot be used "
+                     "across a fork; with --device cuda run --jobs 1")
     if args.jobs > cores:
         parser.error(f"--jobs {args.jobs} is more than the {cores} cores here: the processes would compete "
                      f"for cores and run far slower; give at most {cores}")
@@ -305,18 +302,50 @@ def parallel_options(parser: argparse.ArgumentParser, args: argparse.Namespace, 
         if not (folder / f"{task}.csv").is_file():
             parser.error(f"--merge {folder}: no {task}.csv there; give result folders of "
                          f"python -m benchmarks.{task}")
-    command = [sys.executable, "-m", f"benchmarks.{task}", *(sys.argv[1:] if argv is None else argv)]
-    return Parallel(args.jobs, shard, merge, args.sweep_worker, command)
+    return Parallel(args.jobs, shard, merge)
 
 
-def start_workers(parallel: Parallel) -> List[subprocess.Popen]:
-    """Start ``parallel.jobs - 1`` copies of the sweep's command as workers
-    (the calling process is the last job), each with one torch thread: two
-    processes with two threads each on two cores run many times slower
-    than one. They share the results file through its lock and claims."""
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
-    command = [*parallel.command, "--jobs", "1", "--sweep-worker", "--quiet"]
-    return [subprocess.Popen(command, env=env) for _ in range(parallel.jobs - 1)]
+def start_workers(count: int, work: Callable[[], None]) -> List[int]:
+    """Fork :obj:`count` worker processes that each call :obj:`work` with one
+    torch thread (two processes with two threads each on two cores run many
+    times slower than one) and exit; return their process ids. A fork
+    shares what this process has imported and loaded (about 4 s of imports
+    and the datasets, which a fresh interpreter would repeat). The workers
+    set one thread before any torch work, so they never enter the thread
+    pool this process may have started; CUDA cannot cross a fork, so
+    ``--jobs`` is CPU-only (:func:`parallel_options`)."""
+    import torch
+
+    sys.stdout.flush()
+    sys.stderr.flush()
+    pids = []
+    for _ in range(count):
+        pid = os.fork()
+        if pid == 0:  # the worker: never returns into the caller's code
+            code = 0
+            try:
+                torch.set_num_threads(1)
+                work()
+            except KeyboardInterrupt:  # Ctrl-C reaches the workers too: their runs were given back
+                code = 130
+            except BaseException:
+                import traceback
+
+                traceback.print_exc()
+                code = 1
+            finally:
+                sys.stdout.flush()
+                sys.stderr.flush()
+                os._exit(code)
+        pids.append(pid)
+    return pids
+
+
+def wait_for(pid: int) -> int:
+    """The exit status of the child :obj:`pid` once it ends (128 + signal
+    number where a signal ended it)."""
+    code = os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1])
+    return 128 - code if code < 0 else code
 
 
 def merge_rows(csv_path: Path, folders: Sequence[Path], key_columns: Sequence[str], numeric: Sequence[str]) -> int:
@@ -407,42 +436,36 @@ def run_sweep(
     with locked(lock):
         done = stored_runs(csv_path, key_columns, numeric, warn=True)
     todo = [entry for entry in plan if key(entry) not in done]
-    if len(todo) < len(plan) and not parallel.worker:
+    if len(todo) < len(plan):
         print(f"reusing {len(plan) - len(todo)} finished run(s) from {csv_path}")
-    workers = start_workers(parallel) if parallel.jobs > 1 and len(todo) > 1 else []
-    threads = None
-    if workers:  # this process is one of the jobs, with one torch thread like the others
-        import torch
-
-        threads = torch.get_num_threads()
-        torch.set_num_threads(1)
-    bar = tqdm(total=len(todo), desc=f"runs ({parallel.jobs} processes)" if workers else "runs", unit="run",
-               disable=quiet)
     wanted = {key(entry) for entry in todo}
 
-    def run_and_store(entry: dict) -> Dict[str, dict]:
-        bar.set_postfix_str(" ".join(f"{k}={v}" for k, v in entry.items() if k in key_columns[:5]))
-        start = time.perf_counter()
-        try:
-            row = {**entry, **run(entry), "wall_s": round(time.perf_counter() - start, 3)}
-        except BaseException:
-            with locked(lock):  # give the run back
-                release(key(entry))
-            raise
-        return store(row)
+    def sweep(bar) -> Dict[str, dict]:
+        """Claim and run units until every wanted run is stored; return
+        the stored runs."""
 
-    def run_unit(entries: Sequence[dict]) -> None:
-        for number, entry in enumerate(entries):
+        def run_and_store(entry: dict) -> Dict[str, dict]:
+            bar.set_postfix_str(" ".join(f"{k}={v}" for k, v in entry.items() if k in key_columns[:5]))
+            start = time.perf_counter()
             try:
-                done = run_and_store(entry)
+                row = {**entry, **run(entry), "wall_s": round(time.perf_counter() - start, 3)}
             except BaseException:
-                with locked(lock):  # give back the unit's runs not yet done
-                    for rest in entries[number + 1:]:
-                        release(key(rest))
+                with locked(lock):  # give the run back
+                    release(key(entry))
                 raise
-            bar.update(len(wanted & done.keys()) - bar.n)  # the other processes' runs count too
+            return store(row)
 
-    try:
+        def run_unit(entries: Sequence[dict]) -> None:
+            for number, entry in enumerate(entries):
+                try:
+                    done = run_and_store(entry)
+                except BaseException:
+                    with locked(lock):  # give back the unit's runs not yet done
+                        for rest in entries[number + 1:]:
+                            release(key(rest))
+                    raise
+                bar.update(len(wanted & done.keys()) - bar.n)  # the other processes' runs count too
+
         skipped = []
         for group in units_of(todo, unit):
             taken = claim(group)
@@ -456,19 +479,29 @@ def run_sweep(
             bar.update(len(wanted & done.keys()) - bar.n)
             missing = [g for g in skipped if any(key(e) not in done for e in g)]
             if not missing:
-                break
+                return done
             taken = claim(missing[0])
             if taken:
                 run_unit(taken)
             else:
-                time.sleep(1.0)
+                time.sleep(0.2)
+
+    jobs = min(parallel.jobs, len(todo))
+    workers = start_workers(jobs - 1, lambda: sweep(tqdm(disable=True))) if jobs > 1 else []
+    threads = None
+    if workers:  # this process is one of the jobs, with one torch thread like the others
+        import torch
+
+        threads = torch.get_num_threads()
+        torch.set_num_threads(1)
+    bar = tqdm(total=len(todo), desc=f"runs ({jobs} processes)" if workers else "runs", unit="run", disable=quiet)
+    try:
+        done = sweep(bar)
     finally:
         bar.close()
-        for worker in workers:  # Ctrl-C reaches the workers too: they give back their runs and stop
-            worker.wait()
+        failed = [code for code in map(wait_for, workers) if code != 0]
         if threads is not None:
             torch.set_num_threads(threads)
-    failed = [w.returncode for w in workers if w.returncode != 0]
     if failed:
         print(f"warning: {len(failed)} worker process(es) failed (exit {failed[0]}; see above); this process "
               "did their runs", file=sys.stderr)
@@ -540,8 +573,6 @@ def start_sweep(task: str, args: argparse.Namespace, config, argv: Sequence[str]
     read_rows(out / f"{task}.csv")  # stored results that cannot be read stop the sweep here
     data = {name: load(name) for name in args.datasets}
     prepare_out(out)
-    if args.parallel.worker:  # the process that started the workers records the sweep
-        return data
     write_json(out / f"{task}.json", {
         "command": f"python -m benchmarks.{task} " + " ".join(sys.argv[1:] if argv is None else argv),
         "args": {k: v for k, v in vars(args).items() if k != "parallel"}, "environment": environment(),

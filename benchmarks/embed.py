@@ -93,7 +93,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         p.error(f"--methods {' '.join(missing)} need {', '.join(PEERS[m] for m in missing)}; "
                 "install them with: pip install 'damgraph[peers]'")
     args.methods = [m for m in args.methods if m not in missing]
-    args.parallel = parallel_options(p, args, "embed", argv)
+    args.parallel = parallel_options(p, args, "embed")
     return args
 
 
@@ -293,8 +293,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ResultFileError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
-    if args.parallel.worker:
-        return 0
     plot(rows, out / "embed.png")
     finish_sweep("embed", out, rows, GROUP, METRICS, [f"settings: {settings}"], ["embed.png"])
     return 0

@@ -60,7 +60,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p.set_defaults(seeds=None)  # finish_arguments fills it in
     args = p.parse_args(argv)
     finish_arguments(p, args)
-    args.parallel = parallel_options(p, args, "linkpred", argv)
+    args.parallel = parallel_options(p, args, "linkpred")
     return args
 
 
@@ -185,8 +185,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ResultFileError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
-    if args.parallel.worker:
-        return 0
     plot_curves(rows, "test_auc", out / "linkpred.png", f"link prediction, {args.model.upper()}")
     tables, figures = [format_summary(summary(rows, "test_auc"), "test AUC")], ["linkpred.png"]
     if any(has_value(row, "probe_acc") for row in rows):  # datasets with node labels

@@ -70,7 +70,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     gcn = settings_or_usage_error(p, lambda: gcn_config(args))
     settings_or_usage_error(p, lambda: [with_settings(gcn, lam=lam) for lam in args.gcn_lam], "--gcn-lam")
     settings_or_usage_error(p, lambda: [with_settings(gcn, hidden=h) for h in args.dims], "--dims")
-    args.parallel = parallel_options(p, args, "nodeclf", argv)
+    args.parallel = parallel_options(p, args, "nodeclf")
     return args
 
 
@@ -163,8 +163,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ResultFileError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
-    if args.parallel.worker:
-        return 0
     plot_curves(rows, "acc", out / "nodeclf.png", "node classification on the public split (probe and GCN)")
     tables = []
     for part, reference in (("probe", "fixed"), ("supervised", "gcn-fixed")):

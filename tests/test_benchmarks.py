@@ -1,5 +1,6 @@
 import csv
 import json
+import time
 
 import pytest
 
@@ -188,6 +189,67 @@ def test_concurrent_sweeps_on_one_file_keep_every_row_and_run_each_once(tmp_path
     assert sorted(int(r["seed"]) for r in _rows(csv_path)) == wanted
     assert sorted(int(line.split()[0]) for line in log.read_text().splitlines()) == wanted  # each run once
     assert all(float(r["score"]) == int(r["seed"]) / 10 for r in _rows(csv_path))
+
+
+def test_jobs_2_forks_a_worker_that_shares_the_sweep(tmp_path):
+    """``Parallel(jobs=2)``: a forked worker and this process split the runs,
+    each run once, every row stored."""
+    import os
+
+    from benchmarks.common import Parallel, run_sweep
+
+    csv_path, log = tmp_path / "r.csv", tmp_path / "runs.log"
+
+    def run(entry):
+        with open(log, "a") as f:
+            f.write(f"{entry['seed']} {os.getpid()}\n")
+        time.sleep(0.05)
+        return {"score": entry["seed"] / 10}
+
+    plan = [{"seed": s, "config_id": "c"} for s in range(12)]
+    rows = run_sweep(csv_path, plan, run, ("seed", "config_id"), quiet=True, numeric=("score",),
+                     parallel=Parallel(jobs=2))
+    runs = [line.split() for line in log.read_text().splitlines()]
+    assert sorted(int(seed) for seed, _ in runs) == list(range(12))  # each run once
+    assert len({pid for _, pid in runs}) == 2 and str(os.getpid()) in {pid for _, pid in runs}
+    assert [float(r["score"]) for r in rows] == [s / 10 for s in range(12)]
+    assert sorted(int(r["seed"]) for r in _rows(csv_path)) == list(range(12))
+
+
+def test_jobs_above_1_refuse_a_gpu(capsys):
+    """The workers are forked, and CUDA cannot cross a fork (checked where
+    the arguments are read, so also on a machine without a GPU)."""
+    import argparse
+
+    from benchmarks.common import parallel_options
+
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.linkpred")
+    args = argparse.Namespace(jobs=2, device="cuda:0", shard=None, merge=[])
+    with pytest.raises(SystemExit):
+        parallel_options(parser, args, "linkpred")
+    assert "--jobs 2 forks CPU processes of one torch thread each, and CUDA cannot be used across a fork; with " \
+           "--device cuda run --jobs 1" in capsys.readouterr().err
+    assert parallel_options(parser, argparse.Namespace(jobs=1, device="cuda", shard=None, merge=[]), "linkpred").jobs == 1
+
+
+def test_a_failed_worker_gives_its_runs_back_to_the_sweep(tmp_path, capsys):
+    import os
+
+    from benchmarks.common import Parallel, run_sweep
+
+    parent = os.getpid()
+
+    def run(entry):
+        if os.getpid() != parent:
+            raise RuntimeError("the worker fails")
+        time.sleep(0.02)
+        return {"score": entry["seed"] / 10}
+
+    plan = [{"seed": s, "config_id": "c"} for s in range(6)]
+    rows = run_sweep(tmp_path / "r.csv", plan, run, ("seed", "config_id"), quiet=True, numeric=("score",),
+                     parallel=Parallel(jobs=2))
+    assert [float(r["score"]) for r in rows] == [s / 10 for s in range(6)]
+    assert "1 worker process(es) failed (exit 1; see above); this process did their runs" in capsys.readouterr().err
 
 
 def test_a_cut_or_damaged_row_is_run_again(tmp_path, capsys):
