@@ -305,47 +305,30 @@ def parallel_options(parser: argparse.ArgumentParser, args: argparse.Namespace, 
     return Parallel(args.jobs, shard, merge)
 
 
-def start_workers(count: int, work: Callable[[], None]) -> List[int]:
-    """Fork :obj:`count` worker processes that each call :obj:`work` with one
-    torch thread (two processes with two threads each on two cores run many
-    times slower than one) and exit; return their process ids. A fork
-    shares what this process has imported and loaded (about 4 s of imports
-    and the datasets, which a fresh interpreter would repeat). The workers
-    set one thread before any torch work, so they never enter the thread
-    pool this process may have started; CUDA cannot cross a fork, so
-    ``--jobs`` is CPU-only (:func:`parallel_options`)."""
+def start_workers(count: int, work: Callable[[], None]) -> List["multiprocessing.Process"]:
+    """Start :obj:`count` worker processes, forked (multiprocessing's
+    ``fork`` context), that each call :obj:`work` with one torch thread
+    (two processes with two threads each on two cores run many times
+    slower than one). A fork shares what this process has imported and
+    loaded (about 4 s of imports, and the datasets) where a fresh
+    interpreter would repeat it. The workers set one thread before any
+    torch work, so they never enter the thread pool this process may have
+    started; CUDA cannot cross a fork, so ``--jobs`` is CPU-only
+    (:func:`parallel_options`)."""
+    import multiprocessing
+
+    workers = [multiprocessing.get_context("fork").Process(target=_with_one_thread, args=(work,))
+               for _ in range(count)]
+    for worker in workers:
+        worker.start()
+    return workers
+
+
+def _with_one_thread(work: Callable[[], None]) -> None:
     import torch
 
-    sys.stdout.flush()
-    sys.stderr.flush()
-    pids = []
-    for _ in range(count):
-        pid = os.fork()
-        if pid == 0:  # the worker: never returns into the caller's code
-            code = 0
-            try:
-                torch.set_num_threads(1)
-                work()
-            except KeyboardInterrupt:  # Ctrl-C reaches the workers too: their runs were given back
-                code = 130
-            except BaseException:
-                import traceback
-
-                traceback.print_exc()
-                code = 1
-            finally:
-                sys.stdout.flush()
-                sys.stderr.flush()
-                os._exit(code)
-        pids.append(pid)
-    return pids
-
-
-def wait_for(pid: int) -> int:
-    """The exit status of the child :obj:`pid` once it ends (128 + signal
-    number where a signal ended it)."""
-    code = os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1])
-    return 128 - code if code < 0 else code
+    torch.set_num_threads(1)
+    work()
 
 
 def merge_rows(csv_path: Path, folders: Sequence[Path], key_columns: Sequence[str], numeric: Sequence[str]) -> int:
@@ -439,6 +422,7 @@ def run_sweep(
     if len(todo) < len(plan):
         print(f"reusing {len(plan) - len(todo)} finished run(s) from {csv_path}")
     wanted = {key(entry) for entry in todo}
+    groups = units_of(todo, unit)
 
     def sweep(bar) -> Dict[str, dict]:
         """Claim and run units until every wanted run is stored; return
@@ -467,7 +451,7 @@ def run_sweep(
                 bar.update(len(wanted & done.keys()) - bar.n)  # the other processes' runs count too
 
         skipped = []
-        for group in units_of(todo, unit):
+        for group in groups:
             taken = claim(group)
             if taken:
                 run_unit(taken)
@@ -486,7 +470,7 @@ def run_sweep(
             else:
                 time.sleep(0.2)
 
-    jobs = min(parallel.jobs, len(todo))
+    jobs = min(parallel.jobs, len(groups))  # a worker with no unit to claim would only wait
     workers = start_workers(jobs - 1, lambda: sweep(tqdm(disable=True))) if jobs > 1 else []
     threads = None
     if workers:  # this process is one of the jobs, with one torch thread like the others
@@ -499,7 +483,9 @@ def run_sweep(
         done = sweep(bar)
     finally:
         bar.close()
-        failed = [code for code in map(wait_for, workers) if code != 0]
+        for worker in workers:  # Ctrl-C reaches the workers too: they give back their runs and stop
+            worker.join()
+        failed = [worker.exitcode for worker in workers if worker.exitcode != 0]
         if threads is not None:
             torch.set_num_threads(threads)
     if failed:
