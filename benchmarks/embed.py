@@ -41,7 +41,7 @@ KEYS = ("graph", "method", "seed", "config_id")
 GROUP = ("graph", "method")
 METRICS = ("width", "test_auc", "test_ap", "test_hits@20", "test_auc_cosine", "seconds", "peak_rss_mb")
 #: damgraph's settings this benchmark takes as flags (the rest stay at DAMEmbedding's defaults).
-DAMGRAPH_SETTINGS = ("min_epochs", "val_window", "val_tolerance", "val_min_delta", "val_metric", "inputs",
+DAMGRAPH_SETTINGS = ("lam", "min_epochs", "val_window", "val_tolerance", "val_min_delta", "val_metric", "inputs",
                      "positives", "window")
 #: DAMEmbedding's defaults of those settings (for a GAE).
 DAMGRAPH_DEFAULTS = {**LATER_SETTINGS, **USER_DEFAULTS, "positives": USER_POSITIVES}
@@ -70,7 +70,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p.add_argument("--dim", type=int, default=128, help="starting width of damgraph; the width of methods "
                    "without a learned one when damgraph has not run (default: 128)")
     add_config_arguments(p, DAMGRAPH_SETTINGS,  # DAMEmbedding's defaults
-                         defaults={k: DAMGRAPH_DEFAULTS[k] for k in DAMGRAPH_SETTINGS})
+                         defaults={k: DAMGRAPH_DEFAULTS[k] for k in DAMGRAPH_SETTINGS if k in DAMGRAPH_DEFAULTS})
     p.add_argument("--data-root", default=None, help="data root of the dataset names")
     p.add_argument("--out", default="results/embed", help="output folder (default: results/embed)")
     p.add_argument("--quick", action="store_true", help=f"graphs {' '.join(QUICK_GRAPHS)}, seed 0, "
@@ -271,7 +271,7 @@ def plot(rows: Sequence[dict], path: Path) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
-    settings = {"dim": args.dim, "damgraph": "DAMEmbedding defaults (GAE, lam 0.03, inner-product decoder)",
+    settings = {"dim": args.dim, "damgraph": "DAMEmbedding defaults (GAE, inner-product decoder; lam None: the preset's 0.03)",
                 **{k: getattr(args, k) for k in DAMGRAPH_SETTINGS}, "held_out": 0.1}
     try:
         args.datasets = args.graphs  # start_sweep loads every graph before creating --out
@@ -282,7 +282,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     out = Path(args.out)
     # the settings at their neutral values are left out of the id, so older rows stay valid
     cid = f"dim={args.dim}|held_out=0.1" + "".join(f"|{k}={getattr(args, k)}" for k in DAMGRAPH_SETTINGS
-                                                    if getattr(args, k) != LATER_SETTINGS[k])
+                                                    if getattr(args, k) != LATER_SETTINGS.get(k))
     # damgraph's runs first: the spectral and peer runs of a graph and seed take its learned width
     plan: List[dict] = [{"graph": g, "method": m, "seed": s, "config_id": cid}
                         for first in (True, False) for g in args.graphs for s in args.seeds for m in args.methods

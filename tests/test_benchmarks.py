@@ -323,6 +323,26 @@ def test_embed_benchmark_scores_every_method_on_held_out_edges(tmp_path, capsys)
         "embed.csv", "embed.md", "embed.json", "embed.png"}
 
 
+def test_embed_benchmark_passes_the_penalty_weight_to_damgraph(tmp_path):
+    """``--lam 0`` trains damgraph without the gate's penalty, so no unit
+    closes, and the run gets its own id beside the default's."""
+    import networkx as nx
+
+    from benchmarks import embed
+
+    g = nx.stochastic_block_model([40, 40, 40], [[0.25, 0.01, 0.01], [0.01, 0.25, 0.01], [0.01, 0.01, 0.25]],
+                                  seed=0)
+    path = tmp_path / "sbm.txt"
+    path.write_text("".join(f"{u} {v}\n" for u, v in g.edges))
+    argv = ["--graphs", str(path), "--seeds", "0", "--dim", "16", "--methods", "damgraph", "--out",
+            str(tmp_path / "out"), "--quiet"]
+    assert embed.main(argv) == 0 and embed.main(argv + ["--lam", "0"]) == 0
+    rows = {r["config_id"]: r for r in _rows(tmp_path / "out" / "embed.csv")}
+    assert len(rows) == 2
+    free = next(r for cid, r in rows.items() if "|lam=0.0" in cid)
+    default = next(r for cid, r in rows.items() if "lam=" not in cid)
+    assert int(free["width"]) == 16 and int(default["width"]) < 16
+
 def test_embed_benchmark_refuses_a_missing_peer_package(capsys):
     import importlib.util
 
