@@ -294,18 +294,24 @@ def test_two_benchmark_processes_on_one_out_keep_every_row(tmp_path, data_root):
     assert sorted(r["seed"] for r in _rows(out / "linkpred.csv")) == ["0", "1", "2", "3", "4", "5"]
 
 
-def test_embed_benchmark_scores_every_method_on_held_out_edges(tmp_path, capsys):
-    """The user-path benchmark on a small edge-list file: every method gets a
-    row with AUCs in range, the spectral embedding takes damgraph's width,
-    and a re-run reuses the rows."""
+def _block_model_file(tmp_path):
+    """Three planted communities of 40 nodes, as an edge-list file: ``(graph, path)``."""
     import networkx as nx
-
-    from benchmarks import embed
 
     g = nx.stochastic_block_model([40, 40, 40], [[0.25, 0.01, 0.01], [0.01, 0.25, 0.01], [0.01, 0.01, 0.25]],
                                   seed=0)
     path = tmp_path / "sbm.txt"
     path.write_text("".join(f"{u} {v}\n" for u, v in g.edges))
+    return g, path
+
+
+def test_embed_benchmark_scores_every_method_on_held_out_edges(tmp_path, capsys):
+    """The user-path benchmark on a small edge-list file: every method gets a
+    row with AUCs in range, the spectral embedding takes damgraph's width,
+    and a re-run reuses the rows."""
+    from benchmarks import embed
+
+    g, path = _block_model_file(tmp_path)
     argv = ["--graphs", str(path), "--seeds", "0", "--dim", "16", "--out", str(tmp_path / "out"), "--quiet"]
     assert embed.main(argv) == 0
     rows = {r["method"]: r for r in _rows(tmp_path / "out" / "embed.csv")}
@@ -326,14 +332,9 @@ def test_embed_benchmark_scores_every_method_on_held_out_edges(tmp_path, capsys)
 def test_embed_benchmark_passes_the_penalty_weight_to_damgraph(tmp_path):
     """``--lam 0`` trains damgraph without the gate's penalty, so no unit
     closes, and the run gets its own id beside the default's."""
-    import networkx as nx
-
     from benchmarks import embed
 
-    g = nx.stochastic_block_model([40, 40, 40], [[0.25, 0.01, 0.01], [0.01, 0.25, 0.01], [0.01, 0.01, 0.25]],
-                                  seed=0)
-    path = tmp_path / "sbm.txt"
-    path.write_text("".join(f"{u} {v}\n" for u, v in g.edges))
+    _, path = _block_model_file(tmp_path)
     argv = ["--graphs", str(path), "--seeds", "0", "--dim", "16", "--methods", "damgraph", "--out",
             str(tmp_path / "out"), "--quiet"]
     assert embed.main(argv) == 0 and embed.main(argv + ["--lam", "0"]) == 0
