@@ -271,7 +271,8 @@ def plot(rows: Sequence[dict], path: Path) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
-    settings = {"dim": args.dim, "damgraph": "DAMEmbedding defaults (GAE, inner-product decoder; lam None: the preset's 0.03)",
+    settings = {"dim": args.dim,
+                "damgraph": "DAMEmbedding defaults (GAE, inner-product decoder; lam None: the preset's 0.03)",
                 **{k: getattr(args, k) for k in DAMGRAPH_SETTINGS}, "held_out": 0.1}
     try:
         args.datasets = args.graphs  # start_sweep loads every graph before creating --out
