@@ -35,7 +35,7 @@ import numpy as np
 from benchmarks.common import (ResultFileError, add_parallel_arguments, finish_sweep, live_claims, parallel_options,
                                proc_status_mb, refuse_repeats, run_key, run_sweep, save_figure, start_sweep,
                                stored_runs)
-from damgraph.config import LATER_SETTINGS, USER_DEFAULTS, USER_POSITIVES, add_config_arguments
+from damgraph.config import LATER_SETTINGS, USER_DEFAULTS, USER_POSITIVES, add_config_arguments, model_config
 
 KEYS = ("graph", "method", "seed", "config_id")
 GROUP = ("graph", "method")
@@ -271,9 +271,10 @@ def plot(rows: Sequence[dict], path: Path) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
-    settings = {"dim": args.dim,
-                "damgraph": "DAMEmbedding defaults (GAE, inner-product decoder; lam None: the preset's 0.03)",
+    settings = {"dim": args.dim, "damgraph": "DAMEmbedding defaults (GAE, inner-product decoder)",
                 **{k: getattr(args, k) for k in DAMGRAPH_SETTINGS}, "held_out": 0.1}
+    if args.lam is None:  # the file records the weight the runs used: the GAE preset's
+        settings["lam"] = model_config("gae").lam
     try:
         args.datasets = args.graphs  # start_sweep loads every graph before creating --out
         graphs = start_sweep("embed", args, {}, argv, lambda name: load_graph(name, args.data_root))

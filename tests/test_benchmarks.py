@@ -331,18 +331,25 @@ def test_embed_benchmark_scores_every_method_on_held_out_edges(tmp_path, capsys)
 
 def test_embed_benchmark_passes_the_penalty_weight_to_damgraph(tmp_path):
     """``--lam 0`` trains damgraph without the gate's penalty, so no unit
-    closes, and the run gets its own id beside the default's."""
+    closes, and the run gets its own id beside the default's; the report
+    records the weight each run used."""
     from benchmarks import embed
+    from damgraph.config import model_config
 
     _, path = _block_model_file(tmp_path)
     argv = ["--graphs", str(path), "--seeds", "0", "--dim", "16", "--methods", "damgraph", "--out",
             str(tmp_path / "out"), "--quiet"]
-    assert embed.main(argv) == 0 and embed.main(argv + ["--lam", "0"]) == 0
+    report = tmp_path / "out" / "embed.md"
+    assert embed.main(argv) == 0
+    assert f"'lam': {model_config('gae').lam}," in report.read_text()  # the weight used, not None
+    assert embed.main(argv + ["--lam", "0"]) == 0
+    assert "'lam': 0.0," in report.read_text()
     rows = {r["config_id"]: r for r in _rows(tmp_path / "out" / "embed.csv")}
     assert len(rows) == 2
     free = next(r for cid, r in rows.items() if "|lam=0.0" in cid)
     default = next(r for cid, r in rows.items() if "lam=" not in cid)
     assert int(free["width"]) == 16 and int(default["width"]) < 16
+
 
 def test_embed_benchmark_refuses_a_missing_peer_package(capsys):
     import importlib.util
