@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import copy
 import time
+import warnings
 from dataclasses import asdict, dataclass, field
 from typing import Any, Callable, Dict, List, Optional
 
@@ -66,6 +67,12 @@ def fit(
     from there), and a candidate is ranked by the mean validation score of
     its last :obj:`val_window` epochs; the record's ``val_score`` is the
     kept epoch's own score.
+
+    A run whose validation score has not moved for its last
+    :data:`STALL_EPOCHS` epochs while its training loss ended at more than
+    twice its first epoch's has stopped learning (a step too large at the
+    start can leave every hidden ReLU dead, so that every node gets the same
+    embedding): it warns (:class:`RuntimeWarning`) and names the fixes.
 
     With a positive :obj:`val_tolerance` a narrower model is preferred when
     it scores as well: an epoch whose rank is within :obj:`val_tolerance` of
@@ -162,6 +169,7 @@ def fit(
         raise FloatingPointError(f"the validation score was never a number ({best_score}) in {epoch} epochs; "
                                  "check the validation split, or lower the learning rate or lam")
     model.load_state_dict(best_state)
+    warn_if_stalled(losses, scores, best_epoch)
     return TrainingRecord(best_score, best_epoch, epoch, train_s, trajectory, losses, scores)
 
 
@@ -206,3 +214,24 @@ def format_trajectory(trajectory: List[Dict[str, int]]) -> str:
     """Per-epoch widths as text for a CSV cell: epochs separated by spaces,
     gates within an epoch by ``/`` (empty for a model without gates)."""
     return " ".join("/".join(str(w) for w in widths.values()) for widths in trajectory if widths)
+
+
+#: How many final epochs of an unchanged validation score (with a training
+#: loss at more than twice its first epoch's) make :func:`fit` warn that a
+#: run stalled.
+STALL_EPOCHS = 10
+
+
+def warn_if_stalled(losses: List[float], scores: List[float], kept_epoch: int) -> None:
+    """Warn when a run stopped learning: its last :data:`STALL_EPOCHS`
+    validation scores are one and the same value and its last training loss
+    is more than twice its first (diverged first steps, then dead units)."""
+    flat = 0
+    while flat < len(scores) and scores[-1 - flat] == scores[-1]:
+        flat += 1
+    if flat < STALL_EPOCHS or not losses[-1] > 2 * abs(losses[0]):
+        return
+    warnings.warn(f"training stalled: the validation score stayed at {scores[-1]:.4g} for the last {flat} epochs "
+                  f"while the training loss rose from {losses[0]:.4g} to {losses[-1]:.4g}, so the kept epoch is "
+                  f"{kept_epoch}; clip the gradients (grad_clip=1.0), lower the learning rate or scale the features",
+                  RuntimeWarning, stacklevel=2)

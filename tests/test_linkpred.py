@@ -1,3 +1,4 @@
+import warnings
 from dataclasses import replace
 
 import pytest
@@ -50,8 +51,20 @@ def test_same_seed_same_numbers(cora_split):
     assert a.record.width_trajectory == b.record.width_trajectory
 
 
+def test_a_gae_killed_by_a_too_large_step_warns_that_it_stalled(cora_split):
+    # lr 1.0: the first step leaves every hidden ReLU dead, every node gets the same embedding, and the
+    # validation AUC sits at 0.5 from the first epoch while the loss goes from 1.3 to 34.5 (measured)
+    config = LinkPredConfig(dim=128, gate=None, lr=1.0, epochs=12, patience=12)
+    with pytest.warns(RuntimeWarning, match=r"training stalled: the validation score stayed at 0.5 for the last 12 "
+                                            r"epochs while the training loss rose from 1.3 to 34.5"):
+        result = train_link_prediction(cora_split, config)
+    assert result.record.best_epoch == 1 and result.test_auc == 0.5
+
+
 def test_fixed_gae_learns_link_prediction(cora_split):
-    result = train_link_prediction(cora_split, LinkPredConfig(dim=16, gate=None, epochs=120, patience=120))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)  # a run that learns does not warn that it stalled
+        result = train_link_prediction(cora_split, LinkPredConfig(dim=16, gate=None, epochs=120, patience=120))
     assert result.test_auc > 0.87 and result.test_ap > 0.87
     assert result.width == 16 and result.widths == {}
     assert result.num_params == result.num_params_compact == 1433 * 32 + 32 + 32 * 16 + 16

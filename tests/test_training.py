@@ -1,10 +1,12 @@
+import warnings
+
 import pytest
 import torch
 from torch import nn
 
 from damgraph import DAMGate, make_optimizer
 from damgraph.gates import SizeGate
-from damgraph.training import fit
+from damgraph.training import STALL_EPOCHS, fit
 
 
 def _setup():
@@ -234,3 +236,37 @@ def test_a_validation_score_that_is_never_a_number_is_one_clear_error():
     model, optimizer, loss = _setup()
     with pytest.raises(FloatingPointError, match="the validation score was never a number"):
         fit(model, optimizer, loss, lambda: float("nan"), lam=0.1, epochs=5, patience=2)
+
+
+def _rising(model, x, rise):
+    """A loss that grows by :obj:`rise` every call."""
+    calls = []
+
+    def loss(step):
+        calls.append(step)
+        return model(x).pow(2).mean() + rise * len(calls)
+
+    return loss
+
+
+@pytest.mark.parametrize("flat, rise, warns", [
+    (STALL_EPOCHS, 1.0, True),  # the score stuck for the last STALL_EPOCHS epochs while the loss grew
+    (STALL_EPOCHS - 1, 1.0, False),  # stuck one epoch fewer
+    (STALL_EPOCHS, 0.0, False),  # stuck, but the loss did not grow (a converged model)
+])
+def test_a_run_that_stopped_learning_warns(flat, rise, warns):
+    model, optimizer, _ = _setup()
+    loss = _rising(model, torch.randn(8, 3), rise)
+    epochs = flat + 2
+    val_score, _ = _scripted(model, [0.7, 0.8] + [0.5] * flat)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        record = fit(model, optimizer, loss, val_score, lam=0.1, epochs=epochs, patience=epochs)
+    stalled = [w for w in caught if "training stalled" in str(w.message)]
+    assert record.best_epoch == 2 and record.epochs == epochs
+    if warns:
+        assert len(stalled) == 1 and stalled[0].category is RuntimeWarning
+        assert f"stayed at 0.5 for the last {flat} epochs" in str(stalled[0].message)
+        assert "the kept epoch is 2; clip the gradients (grad_clip=1.0)" in str(stalled[0].message)
+    else:
+        assert stalled == []
