@@ -93,6 +93,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         p.error(f"--methods {' '.join(missing)} need {', '.join(PEERS[m] for m in missing)}; "
                 "install them with: pip install 'damgraph[peers]'")
     args.methods = [m for m in args.methods if m not in missing]
+    if args.lam == model_config("gae").lam:  # the preset's weight, given explicitly, is the default run
+        args.lam = None
     args.parallel = parallel_options(p, args, "embed")
     return args
 

@@ -329,10 +329,11 @@ def test_embed_benchmark_scores_every_method_on_held_out_edges(tmp_path, capsys)
         "embed.csv", "embed.md", "embed.json", "embed.png"}
 
 
-def test_embed_benchmark_passes_the_penalty_weight_to_damgraph(tmp_path):
+def test_embed_benchmark_passes_the_penalty_weight_to_damgraph(tmp_path, capsys):
     """``--lam 0`` trains damgraph without the gate's penalty, so no unit
-    closes, and the run gets its own id beside the default's; the report
-    records the weight each run used."""
+    closes, and the run gets its own id beside the default's (the preset's
+    0.03 given explicitly reuses the default's); the report records the
+    weight each run used."""
     from benchmarks import embed
     from damgraph.config import model_config
 
@@ -349,6 +350,10 @@ def test_embed_benchmark_passes_the_penalty_weight_to_damgraph(tmp_path):
     free = next(r for cid, r in rows.items() if "|lam=0.0" in cid)
     default = next(r for cid, r in rows.items() if "lam=" not in cid)
     assert int(free["width"]) == 16 and int(default["width"]) < 16
+    capsys.readouterr()  # the preset's weight given explicitly is the default run, not a new one
+    assert embed.main(argv + ["--lam", str(model_config("gae").lam)]) == 0
+    assert "reusing 1 finished run(s)" in capsys.readouterr().out
+    assert len(_rows(tmp_path / "out" / "embed.csv")) == 2
 
 
 def test_embed_benchmark_refuses_a_missing_peer_package(capsys):
