@@ -44,7 +44,10 @@ METRICS = ("width", "test_auc", "test_ap", "test_hits@20", "test_auc_cosine", "s
 DAMGRAPH_SETTINGS = ("lam", "min_epochs", "val_window", "val_tolerance", "val_min_delta", "val_metric", "inputs",
                      "positives", "window")
 #: DAMEmbedding's defaults of those settings (for a GAE).
-DAMGRAPH_DEFAULTS = {**LATER_SETTINGS, **USER_DEFAULTS, "positives": USER_POSITIVES}
+DAMGRAPH_DEFAULTS = {**LATER_SETTINGS, **USER_DEFAULTS, "positives": USER_POSITIVES, "lam": model_config("gae").lam}
+#: The values a run's ``config_id`` leaves out: the harness's first preset,
+#: so that rows stored before a setting became a flag keep their ids.
+ID_NEUTRAL = {**LATER_SETTINGS, "lam": model_config("gae").lam}
 #: Methods in the order they run (the spectral embedding takes damgraph's learned width).
 METHODS = ("damgraph", "spectral", "adamic-adar", "resource-allocation", "preferential-attachment", "prone",
            "node2vec")
@@ -70,7 +73,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p.add_argument("--dim", type=int, default=128, help="starting width of damgraph; the width of methods "
                    "without a learned one when damgraph has not run (default: 128)")
     add_config_arguments(p, DAMGRAPH_SETTINGS,  # DAMEmbedding's defaults
-                         defaults={k: DAMGRAPH_DEFAULTS[k] for k in DAMGRAPH_SETTINGS if k in DAMGRAPH_DEFAULTS})
+                         defaults={k: DAMGRAPH_DEFAULTS[k] for k in DAMGRAPH_SETTINGS})
     p.add_argument("--data-root", default=None, help="data root of the dataset names")
     p.add_argument("--out", default="results/embed", help="output folder (default: results/embed)")
     p.add_argument("--quick", action="store_true", help=f"graphs {' '.join(QUICK_GRAPHS)}, seed 0, "
@@ -93,8 +96,6 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         p.error(f"--methods {' '.join(missing)} need {', '.join(PEERS[m] for m in missing)}; "
                 "install them with: pip install 'damgraph[peers]'")
     args.methods = [m for m in args.methods if m not in missing]
-    if args.lam == model_config("gae").lam:  # the preset's weight, given explicitly, is the default run
-        args.lam = None
     args.parallel = parallel_options(p, args, "embed")
     return args
 
@@ -275,8 +276,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     settings = {"dim": args.dim, "damgraph": "DAMEmbedding defaults (GAE, inner-product decoder)",
                 **{k: getattr(args, k) for k in DAMGRAPH_SETTINGS}, "held_out": 0.1}
-    if args.lam is None:  # the file records the weight the runs used: the GAE preset's
-        settings["lam"] = model_config("gae").lam
     try:
         args.datasets = args.graphs  # start_sweep loads every graph before creating --out
         graphs = start_sweep("embed", args, {}, argv, lambda name: load_graph(name, args.data_root))
@@ -284,9 +283,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"error: {err}", file=sys.stderr)
         return 2
     out = Path(args.out)
-    # the settings at their neutral values are left out of the id, so older rows stay valid
     cid = f"dim={args.dim}|held_out=0.1" + "".join(f"|{k}={getattr(args, k)}" for k in DAMGRAPH_SETTINGS
-                                                    if getattr(args, k) != LATER_SETTINGS.get(k))
+                                                    if getattr(args, k) != ID_NEUTRAL[k])
     # damgraph's runs first: the spectral and peer runs of a graph and seed take its learned width
     plan: List[dict] = [{"graph": g, "method": m, "seed": s, "config_id": cid}
                         for first in (True, False) for g in args.graphs for s in args.seeds for m in args.methods

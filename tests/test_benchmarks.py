@@ -331,8 +331,8 @@ def test_embed_benchmark_scores_every_method_on_held_out_edges(tmp_path, capsys)
 
 def test_embed_benchmark_passes_the_penalty_weight_to_damgraph(tmp_path, capsys):
     """``--lam 0`` trains damgraph without the gate's penalty, so no unit
-    closes, and the run gets its own id beside the default's (the preset's
-    0.03 given explicitly reuses the default's); the report records the
+    closes, and the run gets its own id beside the default's (the default,
+    0.03, given explicitly is the default's run); the report records the
     weight each run used."""
     from benchmarks import embed
     from damgraph.config import model_config
@@ -342,7 +342,7 @@ def test_embed_benchmark_passes_the_penalty_weight_to_damgraph(tmp_path, capsys)
             str(tmp_path / "out"), "--quiet"]
     report = tmp_path / "out" / "embed.md"
     assert embed.main(argv) == 0
-    assert f"'lam': {model_config('gae').lam}," in report.read_text()  # the weight used, not None
+    assert f"'lam': {model_config('gae').lam}," in report.read_text()  # the weight used
     assert embed.main(argv + ["--lam", "0"]) == 0
     assert "'lam': 0.0," in report.read_text()
     rows = {r["config_id"]: r for r in _rows(tmp_path / "out" / "embed.csv")}
@@ -350,7 +350,7 @@ def test_embed_benchmark_passes_the_penalty_weight_to_damgraph(tmp_path, capsys)
     free = next(r for cid, r in rows.items() if "|lam=0.0" in cid)
     default = next(r for cid, r in rows.items() if "lam=" not in cid)
     assert int(free["width"]) == 16 and int(default["width"]) < 16
-    capsys.readouterr()  # the preset's weight given explicitly is the default run, not a new one
+    capsys.readouterr()  # the default given explicitly is the default run, not a new one
     assert embed.main(argv + ["--lam", str(model_config("gae").lam)]) == 0
     assert "reusing 1 finished run(s)" in capsys.readouterr().out
     assert len(_rows(tmp_path / "out" / "embed.csv")) == 2
