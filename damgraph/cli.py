@@ -123,7 +123,7 @@ def cmd_embed(args: argparse.Namespace) -> int:
     check_outputs(files, {"input graph": args.input, "--features file": args.features})
     est = DAMEmbedding(val_fraction=args.val_fraction, directed=args.directed, verbose=not args.quiet,
                        **settings_from_args(args, ESTIMATOR_SETTINGS))
-    est._config()  # bad settings are refused before the input is read
+    est.build_config()  # bad settings are refused before the input is read
     start = time.perf_counter()
     graph = read_graph(args.input, args.format, args.data_root)
     features = read_features(args.features) if args.features else None

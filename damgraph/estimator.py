@@ -104,6 +104,7 @@ class DAMEmbedding(BaseEstimator):
     Attributes:
         embedding_ (numpy.ndarray): ``n x k`` embeddings, ``k = width_``.
         node_ids_ (list): The node id of each row of ``embedding_``.
+        node_index_ (dict): The row of each node id (and of its text).
         width_ (int): Learned width.
         config_ (LinkPredConfig): The settings the model was trained with.
         val_auc_ (float or None): Validation AUC of the kept epoch.
@@ -148,9 +149,10 @@ class DAMEmbedding(BaseEstimator):
         self.device = device
         self.verbose = verbose
 
-    def _config(self) -> LinkPredConfig:
+    def build_config(self) -> LinkPredConfig:
         """The run's settings: the model's preset with the parameters set
-        here; a bad value raises an error that names the parameter."""
+        here; a bad value raises an error that names the parameter (so a
+        caller can check the parameters before reading a graph)."""
         if self.model not in MODELS:
             raise ValueError(f"model must be one of {', '.join(MODELS)}, got {self.model!r}")
         if self.model == "maskgae" and self.directed:
@@ -175,7 +177,7 @@ class DAMEmbedding(BaseEstimator):
         """Learn embeddings of :obj:`graph` (a networkx graph, scipy sparse
         matrix, PyG ``Data``, ``edge_index`` tensor or edge-list path;
         :obj:`header` as in :func:`~damgraph.graphs.read_edge_list`)."""
-        config = self._config()
+        config = self.build_config()
         prepared = prepare_graph(graph, features, directed=self.directed, header=header)
         data = prepared.data
         if data.edge_index.size(1) == 0:
@@ -200,7 +202,7 @@ class DAMEmbedding(BaseEstimator):
         self.model_ = compact(net).eval()
         self.inputs_ = inputs
         self.embedding_ = self._encode(self.model_, data)
-        self.node_ids_ = list(prepared.node_ids)
+        self._set_node_ids(list(prepared.node_ids))
         self.width_ = int(self.embedding_.shape[1])
         self.val_score_ = record.val_score
         self.val_auc_ = record.val_score if val is None or config.val_metric == "auc" else task.validation_score("auc")
@@ -231,22 +233,25 @@ class DAMEmbedding(BaseEstimator):
         # the prebuilt adjacency, as in training: no per-edge messages (memory) and CSR products (speed)
         return net.encode(x, net.encoder.prepare_graph(data.edge_index, data.num_nodes, weight)).cpu().numpy()
 
+    def _set_node_ids(self, node_ids: List[Hashable]) -> None:
+        """The fitted node ids and the row of each (by the id itself, or its
+        text as read from a file), replaced at every fit or load."""
+        self.node_ids_ = node_ids
+        self.node_index_ = {node: i for i, node in enumerate(node_ids)}
+        self.node_index_.update({str(node): i for i, node in enumerate(node_ids) if str(node) not in self.node_index_})
+
     # -- link prediction from the fitted model ---------------------------------
     def _rows(self, nodes: Sequence[Hashable]) -> torch.Tensor:
         """Row numbers of node ids (the ids themselves, or their text as read from a file)."""
         if getattr(self, "embedding_", None) is None:
             raise ValueError("this DAMEmbedding is not fitted yet; call fit() or load() first")
-        if not hasattr(self, "_row_of"):
-            self._row_of = {node: i for i, node in enumerate(self.node_ids_)}
-            self._row_of.update({str(node): i for i, node in enumerate(self.node_ids_)
-                                 if str(node) not in self._row_of})
         rows = []
         for node in nodes:
-            key = node if node in self._row_of else str(node)
-            if key not in self._row_of:
+            key = node if node in self.node_index_ else str(node)
+            if key not in self.node_index_:
                 raise ValueError(f"node {node!r} is not in the model's graph ({len(self.node_ids_)} nodes); "
                                  "give ids of the graph the model was fitted on")
-            rows.append(self._row_of[key])
+            rows.append(self.node_index_[key])
         return torch.tensor(rows, dtype=torch.long)
 
     @torch.no_grad()
@@ -360,7 +365,7 @@ class DAMEmbedding(BaseEstimator):
         est.model_ = net.eval()
         est.gated_model_ = None if config["compacted"] else est.model_
         est.inputs_ = inputs
-        est.node_ids_ = node_ids
+        est._set_node_ids(node_ids)
         est.width_ = config["width"]
         est.val_auc_ = val_auc
         est.val_score_ = config.get("val_score", val_auc)  # files saved before val_metric: the AUC

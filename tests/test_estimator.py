@@ -229,10 +229,10 @@ def test_maskgae_trains_with_its_preset(community_graph):
     preset = MODEL_SETTINGS["maskgae"]
     assert est.config_.patience == preset["patience"] == 300 and est.config_.lam == preset["lam"] == 0.1
     assert est.config_.decoder == "mlp" and est.config_.masking == "path" and est.config_.epochs == 3
-    assert DAMEmbedding(model="maskgae")._config().epochs == 800
+    assert DAMEmbedding(model="maskgae").build_config().epochs == 800
     # the estimator's own default: the inner product, whatever the model
-    assert DAMEmbedding(model="maskgae")._config().decoder == "inner"
-    assert DAMEmbedding()._config() == DAMEmbedding(model="gae", dim=128, lam=0.03, epochs=400)._config()
+    assert DAMEmbedding(model="maskgae").build_config().decoder == "inner"
+    assert DAMEmbedding().build_config() == DAMEmbedding(model="gae", dim=128, lam=0.03, epochs=400).build_config()
 
 
 def test_parameters_are_the_config_settings_or_the_estimators_own():
@@ -318,3 +318,29 @@ def test_a_prepared_graph_is_fitted_as_it_is_and_refuses_new_features(community_
     with pytest.raises(GraphInputError, match="already prepared"):
         prepare_graph(prepared, directed=True)
 
+
+
+def test_a_refit_replaces_every_fitted_attribute(community_graph):
+    """scikit-learn's rule: fit replaces all fitted state, the node-id index included."""
+    les_mis = nx.les_miserables_graph()
+    est = DAMEmbedding(dim=8, epochs=20, patience=20, val_fraction=0.1, seed=0).fit(community_graph)
+    assert est.edge_scores([("user-0", "user-1")]).shape == (1,)  # builds the id lookup of the first graph
+    est.fit(les_mis)
+    assert est.node_ids_ == canonical_order(les_mis.nodes) and est.embedding_.shape[0] == 77
+    assert 0 < est.edge_scores([("Valjean", "Javert")])[0] < 1
+    with pytest.raises(ValueError, match="'user-0' is not in the model's graph \\(77 nodes\\)"):
+        est.edge_scores([("user-0", "user-1")])
+    fresh = DAMEmbedding(dim=8, epochs=20, patience=20, val_fraction=0.1, seed=0).fit(les_mis)
+    assert np.array_equal(est.embedding_, fresh.embedding_)  # a refit is a fresh fit
+    assert est.edge_scores([("Valjean", "Javert")]) == pytest.approx(fresh.edge_scores([("Valjean", "Javert")]))
+
+
+def test_init_stores_the_parameters_unchanged_and_clone_round_trips():
+    """scikit-learn's estimator checks that apply to a graph input: __init__ only stores, get_params/set_params
+    and clone round-trip; the array-input checks (check_estimator) do not apply, since fit takes a graph."""
+    params = dict(dim=12, model="vgae", lam=0.1, epochs=33, seed=4, positives="edges")
+    est = DAMEmbedding(**params)
+    assert {k: est.get_params()[k] for k in params} == params
+    assert DAMEmbedding().set_params(**params).get_params() == est.get_params()
+    assert clone(est).get_params() == est.get_params()
+    assert not [k for k in vars(est) if k.endswith("_")]  # nothing fitted before fit

@@ -73,10 +73,10 @@ def test_the_task_trains_on_fresh_contexts(tiny_graph):
 
 
 def test_the_estimator_takes_walks_for_the_gae_and_edges_for_maskgae(tiny_graph):
-    assert DAMEmbedding(dim=4)._config().positives == "walks"
-    assert DAMEmbedding(dim=4, model="vgae")._config().positives == "walks"
-    assert DAMEmbedding(dim=4, model="maskgae")._config().positives == "edges"
-    assert DAMEmbedding(dim=4, positives="edges")._config().positives == "edges"
+    assert DAMEmbedding(dim=4).build_config().positives == "walks"
+    assert DAMEmbedding(dim=4, model="vgae").build_config().positives == "walks"
+    assert DAMEmbedding(dim=4, model="maskgae").build_config().positives == "edges"
+    assert DAMEmbedding(dim=4, positives="edges").build_config().positives == "edges"
 
 
 def test_walk_positives_rank_held_out_grid_edges_above_the_edges_alone():
