@@ -77,7 +77,9 @@ def format_summary(table: Sequence[dict], score: str) -> str:
 
 def plot_curves(rows: Sequence[dict], score: str, path: Path, title: str) -> None:
     """One panel per dataset: mean score against mean used width (log-2
-    axis), error bars of one sample std, one line per method."""
+    axis), error bars of one sample std; a line per method over its sizes,
+    and the penalised methods (:data:`PENALISED`) as separate points, one per
+    penalty weight (their widths are learned, so no order joins them)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -91,7 +93,8 @@ def plot_curves(rows: Sequence[dict], score: str, path: Path, title: str) -> Non
         for method, points in sorted(methods.items()):
             ax.errorbar([p["size"] for p in points], [p["score"] for p in points],
                         xerr=[p["size_std"] for p in points], yerr=[p["score_std"] for p in points],
-                        marker="o", capsize=3, label=method)
+                        marker="D" if method in PENALISED else "o", capsize=3, label=method,
+                        linestyle="none" if method in PENALISED else "-")
         ax.set_xscale("log", base=2)
         ax.set_xlabel("embedding size used (mean over seeds)")
         ax.set_ylabel(score)

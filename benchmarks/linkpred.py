@@ -15,15 +15,15 @@ import argparse
 import sys
 from dataclasses import replace
 from pathlib import Path
-from typing import Callable, Dict, List, Sequence, Tuple
+from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 
 from benchmarks.common import (ResultFileError, add_sweep_arguments, finish_sweep, has_value, parallel_options,
                                refuse_repeats, run_sweep, settings_or_usage_error, start_sweep)
 from benchmarks.curves import (PENALISED, format_summary, format_validation_choice, plot_curves, summary,
                                validation_choice)
-from benchmarks.sizing import LAMBDA_GRIDS, METHODS, Job, Split, model_unit
-from damgraph.config import (MODEL_SETTINGS, MODELS, LinkPredConfig, add_config_arguments, config_id, model_config,
+from benchmarks.sizing import GATELESS, LAMBDA_GRIDS, METHODS, Job, Split, model_unit
+from damgraph.config import (MODELS, LinkPredConfig, add_config_arguments, config_id, gateless, model_config,
                              settings_from_args, with_settings)
 from damgraph.datasets import load_dataset
 from damgraph.runtime import resolve_device
@@ -52,9 +52,11 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p.add_argument("--model", choices=list(MODELS), default="gae", help="the autoencoder (default: gae)")
     add_method_arguments(p)
     p.add_argument("--out", default="results/linkpred", help="output folder (default: results/linkpred)")
-    p.add_argument("--normalize-features", action="store_true",
-                   help="row-normalise the node features (the GAE paper uses Cora's and CiteSeer's binary features as "
-                        "they are; on Amazon Photo's raw counts the GAE's scores saturate at the first epoch)")
+    p.add_argument("--features", choices=list(FEATURE_CHOICES), default="auto",
+                   help="node features: row-normalised where their rows' mean mass exceeds 50 (auto: Photo and CS, "
+                        "whose dense rows saturate the GAE's first steps; not Cora or CiteSeer, whose binary features "
+                        "the GAE paper uses as they are), or as they are (raw), or row-normalised (normalized); "
+                        "normalised runs get their own config id (default: auto)")
     add_sweep_arguments(p)
     add_config_arguments(p, TRAINING_FLAGS)
     p.set_defaults(seeds=None)  # finish_arguments fills it in
@@ -62,6 +64,22 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     finish_arguments(p, args)
     args.parallel = parallel_options(p, args, "linkpred")
     return args
+
+
+#: ``--features``: the value of ``load_dataset``'s ``normalize_features``.
+FEATURE_CHOICES = {"auto": None, "raw": False, "normalized": True}
+
+
+def load_for_sweep(name: str, args: argparse.Namespace, normalized: Dict[str, bool]):
+    """Dataset :obj:`name`'s graph with ``--features`` applied (the decision
+    printed where the data made it, and kept in :obj:`normalized`)."""
+    dataset = load_dataset(name, root=args.data_root, normalize_features=FEATURE_CHOICES[args.features])
+    note = getattr(dataset, "feature_note", None)
+    if note:
+        print(f"{note}; --features raw keeps them as they are", file=sys.stderr)
+    data = dataset[0]
+    normalized[name] = args.features == "normalized" or note is not None
+    return data
 
 
 def finish_arguments(p: argparse.ArgumentParser, args: argparse.Namespace) -> None:
@@ -88,11 +106,10 @@ def finish_arguments(p: argparse.ArgumentParser, args: argparse.Namespace) -> No
 
 
 def dam_grid(model: str) -> Sequence[float]:
-    """The dam method's default penalty weights: :data:`LAMBDA_GRIDS`, or
-    the model preset's one ``lam`` where it has one (maskgae's 0.1, chosen on
-    validation, :data:`damgraph.config.MODEL_SETTINGS`)."""
-    preset = MODEL_SETTINGS[model].get("lam")
-    return (preset,) if preset is not None else LAMBDA_GRIDS["dam"]
+    """The dam method's default penalty weight: the model preset's one
+    ``lam`` (one default run per seed; ``--lam`` gives a grid, such as
+    :data:`LAMBDA_GRIDS`' ``dam`` entry)."""
+    return (model_config(model).lam,)
 
 
 DEFAULT_DIMS = (2, 4, 8, 16, 32, 64, 128)
@@ -114,8 +131,8 @@ def add_method_arguments(p: argparse.ArgumentParser) -> None:
                    help="embedding sizes; the gated methods start from the largest "
                         f"(default: {' '.join(map(str, DEFAULT_DIMS))})")
     p.add_argument("--lam", nargs="+", type=float, default=None,
-                   help="penalty weights of the dam method (default: gae/vgae "
-                        f"{grid('dam')}; maskgae {' '.join(f'{v:g}' for v in dam_grid('maskgae'))})")
+                   help=f"penalty weights of the dam method (default: the model preset's, {dam_grid('gae')[0]:g}; "
+                        f"a grid such as {grid('dam')} runs one model per weight)")
     p.add_argument("--prefix-lam", type=float, default=None,
                    help="penalty weight of the dam-prefix and dam-nested models (default: the smallest of --lam)")
     p.add_argument("--l1-lam", nargs="+", type=float, default=list(LAMBDA_GRIDS["l1"]),
@@ -131,15 +148,18 @@ def add_method_arguments(p: argparse.ArgumentParser) -> None:
 QUICK = dict(datasets=["cora"], seeds=[0, 1], dims=[4, 16, 64], methods=list(METHODS), epochs=200, patience=50)
 
 
-def sweep_plan(args: argparse.Namespace, cid: str) -> List[dict]:
+def sweep_plan(args: argparse.Namespace, cid: str, gateless_cid: Optional[str] = None) -> List[dict]:
     """One entry per run: ``fixed``, ``pca``, ``matryoshka``, ``spectral``
     and ``dam-prefix`` (at ``--prefix-lam``) at every size; the gated
     methods (``dam``, ``l1``, ``l0``) from the largest size, once per
-    penalty weight of their grid."""
+    penalty weight of their grid. The runs of the methods without a gate
+    (:data:`~benchmarks.sizing.GATELESS`) carry :obj:`gateless_cid` (default
+    :obj:`cid`): the settings of the gates do not change them."""
     grids = {"dam": args.lam, "l1": args.l1_lam, "l0": args.l0_lam}
     lams = {**grids, "dam-prefix": [args.prefix_lam], "dam-nested": [args.prefix_lam]}
     largest = max(args.dims)
-    return [{"dataset": d, "model": args.model, "method": m, "dim": dim, "seed": s, "lam": lam, "config_id": cid}
+    return [{"dataset": d, "model": args.model, "method": m, "dim": dim, "seed": s, "lam": lam,
+             "config_id": gateless_cid if gateless_cid is not None and m in GATELESS else cid}
             for d in args.datasets for s in args.seeds for m in args.methods
             for dim in ([largest] if m in grids else args.dims) for lam in lams.get(m, [0.0])]
 
@@ -171,16 +191,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     base = base_config(args)
     try:
-        data = start_sweep("linkpred", args, base, argv, lambda name: load_dataset(
-            name, root=args.data_root, normalize_features=args.normalize_features)[0])
+        normalized: Dict[str, bool] = {}
+        data = start_sweep("linkpred", args, base, argv, lambda name: load_for_sweep(name, args, normalized))
     except (OSError, ValueError) as err:  # DatasetNotFoundError is an OSError
         print(f"error: {err}", file=sys.stderr)
         return 2
 
-    cid = config_id(base, PER_RUN) + ("|features=normalized" if args.normalize_features else "")
+    plan = sweep_plan(args, config_id(base, PER_RUN), config_id(gateless(base), PER_RUN))
+    for entry in plan:  # normalised features: runs of their own
+        entry["config_id"] += "|features=normalized" if normalized[entry["dataset"]] else ""
     out = Path(args.out)
     try:
-        rows = run_sweep(out / "linkpred.csv", sweep_plan(args, cid), sweep_runner(args, base, data), KEYS,
+        rows = run_sweep(out / "linkpred.csv", plan, sweep_runner(args, base, data), KEYS,
                          quiet=args.quiet, numeric=METRICS, parallel=args.parallel, unit=model_unit)
     except ResultFileError as err:
         print(f"error: {err}", file=sys.stderr)

@@ -30,7 +30,7 @@ from benchmarks.common import (ResultFileError, add_sweep_arguments, finish_swee
                                read_rows, refuse_repeats, run_sweep, settings_or_usage_error, start_sweep)
 from benchmarks.curves import format_summary, plot_curves, summary
 from benchmarks.sizing import model_unit
-from damgraph.config import MODELS, NodeClfConfig, add_config_arguments, config_id, with_settings
+from damgraph.config import MODELS, NodeClfConfig, add_config_arguments, config_id, gateless, with_settings
 from damgraph.datasets import load_dataset
 from damgraph.nodeclf import train_node_classifier
 
@@ -115,7 +115,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     def load(name: str) -> Dict[str, object]:
         # The probe's autoencoders read the features as the files hold them (the GAE protocol);
         # the supervised GCN reads them row-normalised (Kipf and Welling).
-        return {"raw": load_dataset(name, root=args.data_root)[0],
+        return {"raw": load_dataset(name, root=args.data_root, normalize_features=False)[0],
                 "normalized": load_dataset(name, root=args.data_root, normalize_features=True)[0]}
 
     try:
@@ -129,7 +129,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     plan: List[dict] = []
     if "probe" in args.parts:
         cid = config_id(lp_base, linkpred.PER_RUN)
-        plan += [{**entry, "part": "probe"} for entry in linkpred.sweep_plan(args, cid)]
+        plan += [{**entry, "part": "probe"}
+                 for entry in linkpred.sweep_plan(args, cid, config_id(gateless(lp_base), linkpred.PER_RUN))]
     if "supervised" in args.parts:
         cid = config_id(gcn_base, ("hidden", "seed", "dam", "lam"))
         largest = max(args.dims)

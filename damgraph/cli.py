@@ -30,7 +30,10 @@ def read_graph(source: str, fmt: str = "auto", data_root: Optional[str] = None) 
     from damgraph.datasets import DATASET_NAMES, load_dataset
 
     if source.lower() in DATASET_NAMES and not Path(source).exists():
-        return load_dataset(source, root=data_root)[0]
+        dataset = load_dataset(source, root=data_root)
+        if getattr(dataset, "feature_note", None):
+            print(dataset.feature_note, file=sys.stderr)
+        return dataset[0]
     path = Path(source)
     if not path.is_file():
         raise UsageError(f"{source}: no such file or dataset; give a graph file or one of "

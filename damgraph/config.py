@@ -106,7 +106,16 @@ class LinkPredConfig:
     gate_hidden: bool = setting(False, "gate the hidden layers too")
     matryoshka: bool = setting(False, "sum the loss over the nested prefixes 2, 4, 8, ... of the embedding "
                                                "(with a DAM gate: its top blocks, the highest gates)")
-    lam: float = setting(0.03, "weight of the gate penalty (for DAM: lam * mean(beta))", low=0)
+    lam: float = setting(0.1, "weight of the gate penalty (for DAM: lam * mean(beta))", low=0)
+    gate_alpha: float = setting(2.0, "steepness alpha of DAM gates (the paper's 1: kept units ramp up over a fifth "
+                                     "of the width; 2: over a twentieth, the kept block passing near gain 1)",
+                                low=0, low_open=True)
+    gate_delay: float = setting(0.1, "share of the epochs during which the gates are held still at the start, so "
+                                     "that the weights train at full width first (DAM's reference code: 0.1)",
+                                low=0, high=0.5)
+    settle: int = setting(50, "train the gates until the width has fallen by at most 10 percent over this many "
+                             "epochs (at most half the epochs), then hold them and select among the later "
+                             "epochs only (0: gates and selection run together)", low=0)
     lr: float = setting(0.01, "Adam learning rate of the weights", low=0)
     beta_lr: float = setting(0.2, "learning rate of the gates' parameters (DAM's beta)", low=0)
     weight_decay: float = setting(0.0, "Adam weight decay of the weights (never of the gates)", low=0)
@@ -184,7 +193,7 @@ MODEL_SETTINGS: Dict[str, Dict[str, Any]] = {
     "vgae": {},
     "maskgae": dict(decoder="mlp", decoder_hidden=32, decoder_dropout=0.3, masking="path", mask_ratio=0.7,
                     degree_weight=2e-3, dropout=0.5, hidden=128, batch_norm=True, activation="elu",
-                    weight_decay=5e-5, grad_clip=1.0, epochs=800, patience=300, lam=0.1),
+                    weight_decay=5e-5, grad_clip=1.0, epochs=800, patience=300),
 }
 
 
@@ -270,11 +279,23 @@ def check_settings(config: Any) -> None:
             raise ValueError(f"{f.name} must be {_range_text(meta)}, got {value!r}")
 
 
+#: The settings that act on the size gates alone: a run without a gate
+#: (a fixed-width model) is the same whatever they are, so its config id
+#: takes them at their neutral values (:func:`gateless`).
+GATE_SETTINGS = ("gate_alpha", "gate_delay", "settle")
+
 #: Settings added after result files were stored, with the value that
 #: reproduces the earlier behaviour: :func:`config_id` leaves them out at
 #: that value, so that the stored runs keep their ids.
 LATER_SETTINGS = {"min_epochs": 1, "val_window": 1, "val_tolerance": 0.0, "val_min_delta": 0.0, "val_metric": "auc", "pos_batch_size": None,
-                  "inputs": "learned", "positives": "edges", "window": 5}
+                  "inputs": "learned", "positives": "edges", "window": 5,
+                  "gate_alpha": 1.0, "gate_delay": 0.0, "settle": 0}
+
+
+def gateless(config: Any) -> Any:
+    """:obj:`config` with the :data:`GATE_SETTINGS` at their neutral values:
+    what identifies a run whose model has no gate."""
+    return replace(config, **{k: LATER_SETTINGS[k] for k in GATE_SETTINGS})
 
 
 def config_id(config: Any, per_run: Sequence[str]) -> str:

@@ -111,6 +111,8 @@ class GNNEncoder(nn.Module):
         variational (bool, optional): Two output heads for VGAE. (default: :obj:`False`)
         beta_init (float, optional): Initial :math:`\beta` of every gate.
             (default: :obj:`1.0`)
+        gate_alpha (float, optional): Steepness :math:`\alpha` of DAM gates.
+            (default: :obj:`1.0`)
         gate (str, optional): The kind of gate: ``"dam"``, or the baselines
             ``"l1"`` (:class:`~damgraph.gates.L1Scale`) and ``"l0"``
             (:class:`~damgraph.gates.HardConcreteGate`). (default: :obj:`"dam"`)
@@ -133,6 +135,7 @@ class GNNEncoder(nn.Module):
         gate_hidden: bool = False,
         variational: bool = False,
         beta_init: float = 1.0,
+        gate_alpha: float = 1.0,
         gate: str = "dam",
         conv: str = "gcn",
         batch_norm: bool = False,
@@ -160,14 +163,14 @@ class GNNEncoder(nn.Module):
         self.norms = nn.ModuleList(
             nn.BatchNorm1d(b) if batch_norm else nn.Identity() for b in widths[1:])
         self.hidden_gates = nn.ModuleList(
-            make_gate(gate, b, beta_init) if gate_hidden else nn.Identity() for b in widths[1:])
+            make_gate(gate, b, beta_init, gate_alpha) if gate_hidden else nn.Identity() for b in widths[1:])
         if variational:
             self.conv_mu = make_conv(conv, widths[-1], out_channels)
             self.conv_logstd = make_conv(conv, widths[-1], out_channels)
         else:
             self.conv_out = make_conv(conv, widths[-1], out_channels)
         self.out_norm = nn.BatchNorm1d(out_channels) if batch_norm and not variational else nn.Identity()
-        self.out_gate = make_gate(gate, out_channels, beta_init) if gate_output else nn.Identity()
+        self.out_gate = make_gate(gate, out_channels, beta_init, gate_alpha) if gate_output else nn.Identity()
         #: With units closed by the output's DAM gate, a GCN output layer on a prebuilt graph computes only
         #: the open block (the same embedding and gradients up to float rounding, at a cost that falls with the width;
         #: reading the width costs one read of beta a forward pass, a device sync on a GPU); the speed
@@ -248,6 +251,7 @@ class SIGNEncoder(nn.Module):
             :obj:`2 * out_channels`.
         gate (str, optional): ``"dam"``, ``"l1"``, ``"l0"`` or ``None``.
         beta_init (float, optional): Initial :math:`\beta` of a DAM gate.
+        gate_alpha (float, optional): Its steepness :math:`\alpha`.
 
     Its input is :func:`~damgraph.propagation.propagate_features` of the
     graph (a row per node, or the rows of a mini-batch's nodes), so
@@ -256,13 +260,14 @@ class SIGNEncoder(nn.Module):
     """
 
     def __init__(self, in_channels: int, out_channels: int, hops: int = 2,
-                 hidden_channels: Optional[int] = None, gate: Optional[str] = "dam", beta_init: float = 1.0):
+                 hidden_channels: Optional[int] = None, gate: Optional[str] = "dam", beta_init: float = 1.0,
+                 gate_alpha: float = 1.0):
         super().__init__()
         hidden_channels = hidden_channels or 2 * out_channels
         self.in_channels, self.out_channels, self.hops = in_channels, out_channels, hops
         self.hop_lins = nn.ModuleList(nn.Linear(in_channels, hidden_channels) for _ in range(hops + 1))
         self.lin_out = nn.Linear((hops + 1) * hidden_channels, out_channels)
-        self.out_gate = make_gate(gate, out_channels, beta_init) if gate is not None else nn.Identity()
+        self.out_gate = make_gate(gate, out_channels, beta_init, gate_alpha) if gate is not None else nn.Identity()
 
     def reset_parameters(self) -> None:
         for module in self.modules():

@@ -251,11 +251,12 @@ class HardConcreteGate(SizeGate):
 GATES = ("dam", "l1", "l0")
 
 
-def make_gate(kind: str, width: int, beta_init: float = 1.0) -> SizeGate:
+def make_gate(kind: str, width: int, beta_init: float = 1.0, alpha: float = 1.0) -> SizeGate:
     """A gate of :obj:`kind` (one of :data:`GATES`) over :obj:`width` units;
-    :obj:`beta_init` is DAM's starting :math:`\\beta`."""
+    :obj:`beta_init` and :obj:`alpha` are DAM's starting :math:`\\beta`
+    and steepness."""
     if kind == "dam":
-        return DAMGate(width, beta_init=beta_init)
+        return DAMGate(width, beta_init=beta_init, alpha=alpha)
     if kind == "l1":
         return L1Scale(width)
     if kind == "l0":

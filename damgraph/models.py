@@ -180,13 +180,13 @@ def build_autoencoder(config: Union[LinkPredConfig, str], in_channels: int, dim:
     config = model_config(config, **settings) if isinstance(config, str) else replace(config, **settings)
     if config.mode == "precomputed":
         encoder: nn.Module = SIGNEncoder(in_channels, config.dim, config.hops, config.hidden, config.gate,
-                                         beta_init=beta_init)
+                                         beta_init=beta_init, gate_alpha=config.gate_alpha)
     else:
         encoder = GNNEncoder(
             in_channels, config.dim, hidden_channels=config.hidden, num_layers=config.num_layers,
             dropout=config.dropout, gate_output=config.gate is not None,
             gate_hidden=config.gate is not None and config.gate_hidden, variational=config.model == "vgae",
-            beta_init=beta_init, gate=config.gate or "dam", conv=config.conv, batch_norm=config.batch_norm,
+            beta_init=beta_init, gate_alpha=config.gate_alpha, gate=config.gate or "dam", conv=config.conv, batch_norm=config.batch_norm,
             activation=config.activation)
     decoder = (MLPEdgeDecoder(config.dim, config.decoder_hidden, config.decoder_dropout)
                if config.decoder == "mlp" else InnerProductDecoder())

@@ -30,6 +30,11 @@ class TrainingRecord:
     width_trajectory: List[Dict[str, int]]
     losses: List[float]
     val_scores: List[float] = field(default_factory=list)
+    #: Per epoch, the :math:`\beta` of every DAM gate (empty without one).
+    beta_trajectory: List[Dict[str, float]] = field(default_factory=list)
+    #: With ``settle``: the epoch whose end froze the gates (``None``: they
+    #: never settled, or no settling was asked for).
+    settled_epoch: Optional[int] = None
 
 
 @reuse_freed_memory()
@@ -48,6 +53,8 @@ def fit(
     val_window: int = 1,
     val_tolerance: float = 0.0,
     min_delta: float = 0.0,
+    gate_delay: int = 0,
+    settle: int = 0,
 ) -> TrainingRecord:
     """Train :obj:`model` for up to :obj:`epochs` epochs of
     :obj:`steps_per_epoch` optimiser steps each on ``loss(step) + lam *
@@ -89,6 +96,17 @@ def fit(
     model closing its last few units one by one) still replace the kept
     epoch, but no longer keep the run going (Keras' ``min_delta``).
 
+    Sizing and selection can be kept apart, so that the width is the
+    penalty's equilibrium rather than wherever :math:`\beta` was when the
+    validation score peaked. The gates are held still for the first
+    :obj:`gate_delay` epochs (the weights train at full width first, as in
+    DAM's reference code). With a positive :obj:`settle`, the gates train
+    until the open width has fallen by at most
+    :func:`settled_change` over the last :obj:`settle` epochs, or until half
+    of :obj:`epochs` have run; then the gates are frozen and only the
+    later epochs are candidates for selection (the patience counts from
+    there): the kept model is trained at its learned width.
+
     Large freed tensors are kept for reuse while it trains
     (:func:`~damgraph.runtime.reuse_freed_memory`)."""
     if min(epochs, patience, steps_per_epoch, min_epochs, val_window) < 1:
@@ -103,8 +121,14 @@ def fit(
     gate_list = list(gates.values())
     gate_ids = {id(p) for gate in gate_list for p in gate.parameters()}
     weights = [p for p in model.parameters() if id(p) not in gate_ids]
+    # the optimiser's groups that hold gate parameters, with their learning rates: 0 while the gates are held
+    gate_groups = [(g, g["lr"]) for g in optimizer.param_groups if any(id(p) in gate_ids for p in g["params"])]
+    betas = {name: gate for name, gate in gates.items() if isinstance(getattr(gate, "beta", None), Tensor)}
+    settled_epoch: Optional[int] = None
+    sizing_cap = max(epochs // 2, gate_delay + 1)
     best_score, best_epoch, best_state = -float("inf"), 0, None
     best_rank = -float("inf")  # the best rank so far
+    beta_trajectory: List[Dict[str, float]] = []
     kept_rank, kept_width = -float("inf"), 0  # the kept epoch's rank and open units
     restart_epoch, restart_rank = 0, -float("inf")  # the patience counts from this kept epoch
     scores: List[float] = []
@@ -120,6 +144,9 @@ def fit(
     for epoch in epoch_range:
         model.train()
         total = 0.0
+        held = epoch <= gate_delay or settled_epoch is not None
+        for group, group_lr in gate_groups:
+            group["lr"] = 0.0 if held else group_lr
         for step in range(steps_per_epoch):
             optimizer.zero_grad()
             value = loss(step)
@@ -137,10 +164,18 @@ def fit(
             total += value.item()
 
         trajectory.append({name: gate.num_open for name, gate in gates.items()})
+        beta_trajectory.append({name: round(gate.beta.item(), 4) for name, gate in betas.items()})
         losses.append(total / steps_per_epoch)
+        if settle > 0 and gate_list and settled_epoch is None and epoch > gate_delay and (
+                epoch >= sizing_cap or (epoch - gate_delay >= settle and _width_settled(trajectory, settle))):
+            settled_epoch = epoch  # the gates are held from the next epoch on
+            min_epochs = max(min_epochs, epoch + 1)
         if desc is not None:
             epoch_range.set_postfix(loss=f"{losses[-1]:.4f}", width="/".join(map(str, trajectory[-1].values())))
         if val_score is None:  # no selection: the last epoch is kept
+            continue
+        if settle > 0 and gate_list and settled_epoch is None:  # still sizing: no selection yet
+            scores.append(val_score())
             continue
         score = val_score()
         scores.append(score)
@@ -163,14 +198,34 @@ def fit(
         if epoch - max(restart_epoch, min_epochs) >= patience:
             break
     train_s = time.perf_counter() - start
+    for group, group_lr in gate_groups:
+        group["lr"] = group_lr
+    extra = dict(beta_trajectory=beta_trajectory, settled_epoch=settled_epoch)
     if val_score is None:
-        return TrainingRecord(None, epoch, epoch, train_s, trajectory, losses, scores)
+        return TrainingRecord(None, epoch, epoch, train_s, trajectory, losses, scores, **extra)
     if best_state is None:
         raise FloatingPointError(f"the validation score was never a number ({best_score}) in {epoch} epochs; "
                                  "check the validation split, or lower the learning rate or lam")
     model.load_state_dict(best_state)
     warn_if_stalled(losses, scores, best_epoch)
-    return TrainingRecord(best_score, best_epoch, epoch, train_s, trajectory, losses, scores)
+    return TrainingRecord(best_score, best_epoch, epoch, train_s, trajectory, losses, scores, **extra)
+
+
+#: The share of the width a settled gate may still lose over the settling window.
+SETTLED_SHARE = 0.1
+
+
+def settled_change(width: int) -> int:
+    """How many units the open width may fall by over the settling window
+    and still count as settled: :data:`SETTLED_SHARE` of it, at least 1."""
+    return max(1, int(SETTLED_SHARE * width))
+
+
+def _width_settled(trajectory: List[Dict[str, int]], window: int) -> bool:
+    """Whether the total open width fell by at most :func:`settled_change`
+    over the last :obj:`window` epochs (and never rose by more)."""
+    totals = [sum(widths.values()) for widths in trajectory[-window - 1:]]
+    return max(totals) - totals[-1] <= settled_change(totals[-1]) and totals[-1] - min(totals) <= settled_change(totals[-1])
 
 
 def snapshot(model: nn.Module) -> Dict[str, object]:
@@ -207,12 +262,14 @@ class RunResult:
                 "best_epoch": record.best_epoch, "epochs": record.epochs, "train_s": round(record.train_s, 3),
                 "num_params": self.num_params, "num_params_compact": self.num_params_compact,
                 "gate_widths": " ".join(f"{k}={v}" for k, v in self.widths.items()),
-                "width_trajectory": format_trajectory(record.width_trajectory)}
+                "width_trajectory": format_trajectory(record.width_trajectory),
+                "beta_trajectory": format_trajectory(record.beta_trajectory),
+                "settled_epoch": record.settled_epoch}
 
 
-def format_trajectory(trajectory: List[Dict[str, int]]) -> str:
-    """Per-epoch widths as text for a CSV cell: epochs separated by spaces,
-    gates within an epoch by ``/`` (empty for a model without gates)."""
+def format_trajectory(trajectory: List[Dict[str, Any]]) -> str:
+    """Per-epoch widths (or betas) as text for a CSV cell: epochs separated
+    by spaces, gates within an epoch by ``/`` (empty for a model without gates)."""
     return " ".join("/".join(str(w) for w in widths.values()) for widths in trajectory if widths)
 
 

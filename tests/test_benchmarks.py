@@ -559,8 +559,8 @@ def test_normalised_features_are_other_runs(tmp_path, data_root):
     out = tmp_path / "lp"
     common = ["--datasets", "cora", "--dims", "8", "--methods", "fixed", "--seeds", "0", "--epochs", "2",
               "--data-root", str(data_root), "--out", str(out), "--quiet"]
-    assert linkpred.main(common) == 0 and linkpred.main(common + ["--normalize-features"]) == 0
+    assert linkpred.main(common) == 0 and linkpred.main(common + ["--features", "normalized"]) == 0
     rows = _rows(out / "linkpred.csv")
     assert len(rows) == 2 and rows[1]["config_id"] == rows[0]["config_id"] + "|features=normalized"
     assert rows[0]["test_auc"] != rows[1]["test_auc"]
-    assert json.loads((out / "linkpred.json").read_text())["args"]["normalize_features"] is True
+    assert json.loads((out / "linkpred.json").read_text())["args"]["features"] == "normalized"

@@ -108,6 +108,8 @@ METHODS: Dict[str, Callable[[Job], Dict]] = {
     "matryoshka": matryoshka.run,
     "spectral": spectral.run,
 }
+#: Methods whose models have no size gate: the gate settings do not enter their runs' ids.
+GATELESS = ("fixed", "pca", "matryoshka", "spectral")
 #: Methods whose points of the size curve share one trained model (per dataset, seed and penalty).
 CURVE_METHODS = ("pca", "matryoshka", "dam-prefix", "dam-nested")
 
