@@ -116,6 +116,9 @@ class LinkPredConfig:
     settle: int = setting(50, "train the gates until the width has fallen by at most 10 percent over this many "
                              "epochs (at most half the epochs), then hold them and select among the later "
                              "epochs only (0: gates and selection run together)", low=0)
+    width_tolerance: float = setting(0.0, "with settle: stop closing units, back at the narrowest state seen, once the "
+                                          "validation score falls more than this share below its best (0: never)",
+                                     low=0, high=1, high_open=True)
     lr: float = setting(0.01, "Adam learning rate of the weights", low=0)
     beta_lr: float = setting(0.2, "learning rate of the gates' parameters (DAM's beta)", low=0)
     weight_decay: float = setting(0.0, "Adam weight decay of the weights (never of the gates)", low=0)
@@ -282,14 +285,14 @@ def check_settings(config: Any) -> None:
 #: The settings that act on the size gates alone: a run without a gate
 #: (a fixed-width model) is the same whatever they are, so its config id
 #: takes them at their neutral values (:func:`gateless`).
-GATE_SETTINGS = ("gate_alpha", "gate_delay", "settle")
+GATE_SETTINGS = ("gate_alpha", "gate_delay", "settle", "width_tolerance")
 
 #: Settings added after result files were stored, with the value that
 #: reproduces the earlier behaviour: :func:`config_id` leaves them out at
 #: that value, so that the stored runs keep their ids.
 LATER_SETTINGS = {"min_epochs": 1, "val_window": 1, "val_tolerance": 0.0, "val_min_delta": 0.0, "val_metric": "auc", "pos_batch_size": None,
                   "inputs": "learned", "positives": "edges", "window": 5,
-                  "gate_alpha": 1.0, "gate_delay": 0.0, "settle": 0}
+                  "gate_alpha": 1.0, "gate_delay": 0.0, "settle": 0, "width_tolerance": 0.0}
 
 
 def gateless(config: Any) -> Any:

@@ -55,6 +55,7 @@ def fit(
     min_delta: float = 0.0,
     gate_delay: int = 0,
     settle: int = 0,
+    width_tolerance: float = 0.0,
 ) -> TrainingRecord:
     """Train :obj:`model` for up to :obj:`epochs` epochs of
     :obj:`steps_per_epoch` optimiser steps each on ``loss(step) + lam *
@@ -105,7 +106,12 @@ def fit(
     :func:`settled_change` over the last :obj:`settle` epochs, or until half
     of :obj:`epochs` have run; then the gates are frozen and only the
     later epochs are candidates for selection (the patience counts from
-    there): the kept model is trained at its learned width.
+    there): the kept model is trained at its learned width. With a
+    positive :obj:`width_tolerance` the sizing also stops, and goes back to
+    the narrowest state seen, once the validation score (the mean of its
+    last :data:`SIZING_WINDOW` epochs) falls more than that share below
+    its best so far (:class:`SizingGuard`): the gates close units until the
+    held-out score starts to pay for it, whatever the penalty's equilibrium.
 
     Large freed tensors are kept for reuse while it trains
     (:func:`~damgraph.runtime.reuse_freed_memory`)."""
@@ -126,6 +132,7 @@ def fit(
     betas = {name: gate for name, gate in gates.items() if isinstance(getattr(gate, "beta", None), Tensor)}
     settled_epoch: Optional[int] = None
     sizing_cap = max(epochs // 2, gate_delay + 1)
+    guard = SizingGuard(width_tolerance)
     best_score, best_epoch, best_state = -float("inf"), 0, None
     best_rank = -float("inf")  # the best rank so far
     beta_trajectory: List[Dict[str, float]] = []
@@ -169,13 +176,20 @@ def fit(
         if settle > 0 and gate_list and settled_epoch is None and epoch > gate_delay and (
                 epoch >= sizing_cap or (epoch - gate_delay >= settle and _width_settled(trajectory, settle))):
             settled_epoch = epoch  # the gates are held from the next epoch on
-            min_epochs = max(min_epochs, epoch + 1)
+            min_epochs = max(min_epochs, min(epoch + 1, epochs))  # the last epoch stays a candidate
         if desc is not None:
             epoch_range.set_postfix(loss=f"{losses[-1]:.4f}", width="/".join(map(str, trajectory[-1].values())))
         if val_score is None:  # no selection: the last epoch is kept
             continue
         if settle > 0 and gate_list and settled_epoch is None:  # still sizing: no selection yet
             scores.append(val_score())
+            if width_tolerance > 0:
+                guard.update(scores, sum(trajectory[-1].values()), model)
+                if epoch > gate_delay and guard.fell_below():  # closed too far: back to the narrowest state within
+                    model.load_state_dict(guard.state)
+                    trajectory[-1] = {name: gate.num_open for name, gate in gates.items()}
+                    settled_epoch = epoch
+                    min_epochs = max(min_epochs, min(epoch + 1, epochs))
             continue
         score = val_score()
         scores.append(score)
@@ -209,6 +223,37 @@ def fit(
     model.load_state_dict(best_state)
     warn_if_stalled(losses, scores, best_epoch)
     return TrainingRecord(best_score, best_epoch, epoch, train_s, trajectory, losses, scores, **extra)
+
+
+#: Epochs whose validation scores :class:`SizingGuard` averages.
+SIZING_WINDOW = 5
+
+
+class SizingGuard:
+    """While the gates size the model: the best validation score so far (the
+    mean over the last :data:`SIZING_WINDOW` epochs) and the narrowest state
+    whose score is within :obj:`tolerance` (a share) of it, as a snapshot."""
+
+    def __init__(self, tolerance: float):
+        self.tolerance = tolerance
+        self.best = self.rank = -float("inf")
+        self.kept_rank, self.kept_width = -float("inf"), 0
+        self.state: Optional[Dict[str, object]] = None
+
+    def floor(self) -> float:
+        return self.best - self.tolerance * abs(self.best)
+
+    def update(self, scores: List[float], width: int, model: nn.Module) -> None:
+        window = scores[-SIZING_WINDOW:]
+        self.rank = sum(window) / len(window)
+        self.best = max(self.best, self.rank)
+        if self.state is None or self.kept_rank < self.floor() or (
+                self.rank >= self.floor() and width <= self.kept_width):
+            self.kept_rank, self.kept_width, self.state = self.rank, width, snapshot(model)
+
+    def fell_below(self) -> bool:
+        """Whether the score has fallen below the tolerance of the best."""
+        return self.rank < self.floor()
 
 
 #: The share of the width a settled gate may still lose over the settling window.

@@ -25,6 +25,9 @@ LINKPRED_WRONG_TYPES = {
     "lam": (None, "lam must not be None"),
     "lr": (False, "lr must be a number, got False"),
     "beta_lr": ([0.2], "beta_lr must be a number, got \\[0.2\\]"),
+    "gate_alpha": ("2", "gate_alpha must be a number, got '2'"),
+    "gate_delay": (None, "gate_delay must not be None"),
+    "settle": (50.0, "settle must be an integer, got 50.0"),
     "weight_decay": (None, "weight_decay must not be None"),
     "epochs": (10.5, "epochs must be an integer, got 10.5"),
     "patience": ("5", "patience must be an integer, got '5'"),
@@ -67,6 +70,9 @@ LINKPRED_OUT_OF_RANGE = [
     ("lam", float("inf"), "lam must be a finite number, got inf"),
     ("lr", -0.01, "lr must be >= 0, got -0.01"),
     ("beta_lr", -1e-9, "beta_lr must be >= 0, got -1e-09"),
+    ("gate_alpha", 0.0, "gate_alpha must be > 0, got 0.0"),
+    ("gate_delay", 0.6, "gate_delay must be in \\[0, 0.5\\], got 0.6"),
+    ("settle", -1, "settle must be >= 0, got -1"),
     ("weight_decay", -5e-4, "weight_decay must be >= 0, got -0.0005"),
     ("epochs", 0, "epochs must be >= 1, got 0"),
     ("patience", 0, "patience must be >= 1, got 0"),
@@ -315,7 +321,7 @@ def test_help_lists_the_per_model_presets_where_they_differ():
     actions = _actions(_parser(LINKPRED_FIELDS))
     assert actions["epochs"].help == "most training epochs (default: gae 400, vgae 400, maskgae 800)"
     assert "maskgae 800" in actions["epochs"].help
-    assert actions["lam"].help.endswith("(default: gae 0.03, vgae 0.03, maskgae 0.1)")
+    assert actions["lam"].help.endswith("(default: 0.1)")  # one penalty weight for every model
     assert actions["decoder"].help.endswith("(default: gae inner, vgae inner, maskgae mlp)")
     assert actions["batch_norm"].help.endswith("(default: gae False, vgae False, maskgae True)")
     assert actions["dim"].help.endswith("(default: 128)") and actions["lr"].help.endswith("(default: 0.01)")

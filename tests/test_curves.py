@@ -65,13 +65,18 @@ def test_default_plan_gated_methods_start_from_the_largest_size_over_their_grids
     assert args.dims == [2, 4, 8, 16, 32, 64, 128] and args.datasets == ["cora", "citeseer"]
     plan = linkpred.sweep_plan(args, "cid")
     one = [e for e in plan if e["dataset"] == "cora" and e["seed"] == 0]
+    assert args.lam == [0.1]  # DAM: one default run per seed, at the preset's weight
     for method, grid in (("dam", args.lam), ("l1", args.l1_lam), ("l0", args.l0_lam)):
-        assert len(grid) >= 2
         assert [(e["dim"], e["lam"]) for e in one if e["method"] == method] == [(128, lam) for lam in grid]
     for method in ("fixed", "pca", "matryoshka", "spectral", "dam-prefix", "dam-nested"):
         assert [e["dim"] for e in one if e["method"] == method] == args.dims
     # the one DAM model of dam-prefix and dam-nested: the smallest penalty of the dam grid, unless given
     assert {e["lam"] for e in one if e["method"] in ("dam-prefix", "dam-nested")} == {min(args.lam)}
+    grid = linkpred.parse_args(["--lam", "0.03", "0.1", "0.3"])
+    assert [e["lam"] for e in linkpred.sweep_plan(grid, "cid") if e["method"] == "dam" and e["seed"] == 0
+            and e["dataset"] == "cora"] == [0.03, 0.1, 0.3]
+    # the methods without a gate carry the id without the gate settings
+    assert {e["config_id"] for e in linkpred.sweep_plan(args, "cid", "plain") if e["method"] == "fixed"} == {"plain"}
     assert {e["lam"] for e in linkpred.sweep_plan(linkpred.parse_args(["--prefix-lam", "0.1"]), "cid")
             if e["method"] == "dam-prefix"} == {0.1}
 

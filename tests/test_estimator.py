@@ -227,12 +227,12 @@ def test_maskgae_trains_with_its_preset(community_graph):
     est = DAMEmbedding(model="maskgae", decoder=None, dim=16, epochs=3, seed=0).fit(
         nx.Graph(list(community_graph.edges())))
     preset = MODEL_SETTINGS["maskgae"]
-    assert est.config_.patience == preset["patience"] == 300 and est.config_.lam == preset["lam"] == 0.1
+    assert est.config_.patience == preset["patience"] == 300 and est.config_.lam == 0.1 and "lam" not in preset
     assert est.config_.decoder == "mlp" and est.config_.masking == "path" and est.config_.epochs == 3
     assert DAMEmbedding(model="maskgae").build_config().epochs == 800
     # the estimator's own default: the inner product, whatever the model
     assert DAMEmbedding(model="maskgae").build_config().decoder == "inner"
-    assert DAMEmbedding().build_config() == DAMEmbedding(model="gae", dim=128, lam=0.03, epochs=400).build_config()
+    assert DAMEmbedding().build_config() == DAMEmbedding(model="gae", dim=128, lam=0.1, epochs=400).build_config()
 
 
 def test_parameters_are_the_config_settings_or_the_estimators_own():

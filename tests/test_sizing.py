@@ -1,3 +1,5 @@
+from dataclasses import replace
+
 import pytest
 import torch
 
@@ -99,7 +101,9 @@ def test_every_method_runs_on_maskgae_with_its_mlp_decoder(cora, method):
                                                                  ("dam-nested", 7, 0.889, 0.898)])
 def test_dam_prefix_scores_the_top_gates_of_one_model(cora, method, learned, auc_low, auc_full):
     split, cache = split_edges(cora, 0), {}
-    job = lambda dim: Job(split, LinkPredConfig(dim=dim, epochs=25, patience=25, lam=0.01), [4, 16], "cora", cache)  # noqa: E731
+    # 25 epochs, gates and selection together (the settling schedule needs more epochs than a fast test has)
+    config = LinkPredConfig(dim=16, epochs=25, patience=25, lam=0.01, gate_alpha=1.0, gate_delay=0.0, settle=0)
+    job = lambda dim: Job(split, replace(config, dim=dim), [4, 16], "cora", cache)  # noqa: E731
     low, full = METHODS[method](job(4)), METHODS[method](job(16))
     assert len(cache) == 1 and low["shared_train"]  # one DAM model for the whole curve
     assert low["learned_width"] == full["learned_width"] == learned and low["base_dim"] == 16
