@@ -110,19 +110,17 @@ class LinkPredConfig:
     gate_alpha: float = setting(2.0, "steepness alpha of DAM gates (the paper's 1: kept units ramp up over a fifth "
                                      "of the width; 2: over a twentieth, the kept block passing near gain 1)",
                                 low=0, low_open=True)
-    gate_delay: float = setting(0.1, "share of the epochs during which the gates are held still at the start, so "
-                                     "that the weights train at full width first (DAM's reference code: 0.1)",
-                                low=0, high=0.5)
+    gate_delay: int = setting(40, "epochs during which the gates are held still at the start, so that the weights "
+                                  "train at full width first (DAM's reference code: a tenth of its epochs)", low=0)
     settle: int = setting(50, "train the gates until the width has fallen by at most 10 percent over this many "
                              "epochs (at most half the epochs), then hold them and select among the later "
                              "epochs only (0: gates and selection run together)", low=0)
-    width_tolerance: float = setting(0.0, "with settle: stop closing units, back at the narrowest state seen, once the "
-                                          "validation score falls more than this share below its best (0: never)",
-                                     low=0, high=1, high_open=True)
+    rewind: bool = setting(True, "with settle: once the width has settled, train the weights again from their "
+                                  "start at that width (the gates kept as they are)")
     lr: float = setting(0.01, "Adam learning rate of the weights", low=0)
     beta_lr: float = setting(0.2, "learning rate of the gates' parameters (DAM's beta)", low=0)
     weight_decay: float = setting(0.0, "Adam weight decay of the weights (never of the gates)", low=0)
-    epochs: int = setting(400, "most training epochs", low=1)
+    epochs: int = setting(2000, "most training epochs (a cap: the patience ends a run that has converged)", low=1)
     patience: int = setting(100, "stop after this many epochs without a better validation score", low=1)
     min_epochs: int = setting(1, "model selection keeps no epoch before this one", low=1)
     val_window: int = setting(1, "rank epochs by the mean validation score of their last this-many epochs", low=1)
@@ -285,14 +283,14 @@ def check_settings(config: Any) -> None:
 #: The settings that act on the size gates alone: a run without a gate
 #: (a fixed-width model) is the same whatever they are, so its config id
 #: takes them at their neutral values (:func:`gateless`).
-GATE_SETTINGS = ("gate_alpha", "gate_delay", "settle", "width_tolerance")
+GATE_SETTINGS = ("gate_alpha", "gate_delay", "settle", "rewind")
 
 #: Settings added after result files were stored, with the value that
 #: reproduces the earlier behaviour: :func:`config_id` leaves them out at
 #: that value, so that the stored runs keep their ids.
 LATER_SETTINGS = {"min_epochs": 1, "val_window": 1, "val_tolerance": 0.0, "val_min_delta": 0.0, "val_metric": "auc", "pos_batch_size": None,
                   "inputs": "learned", "positives": "edges", "window": 5,
-                  "gate_alpha": 1.0, "gate_delay": 0.0, "settle": 0, "width_tolerance": 0.0}
+                  "gate_alpha": 1.0, "gate_delay": 0, "settle": 0, "rewind": False}
 
 
 def gateless(config: Any) -> Any:

@@ -404,8 +404,8 @@ class LinkPredTask:
                        desc=f"{config.model} dim={config.dim} seed={config.seed}" if progress else None,
                        grad_clip=config.grad_clip, min_epochs=config.min_epochs, val_window=config.val_window,
                        val_tolerance=config.val_tolerance, min_delta=config.val_min_delta,
-                       gate_delay=round(config.gate_delay * epochs), settle=config.settle,
-                       width_tolerance=config.width_tolerance)
+                       gate_delay=config.gate_delay, settle=config.settle,
+                       rewind=config.rewind)
         finally:
             self._fitting, self._shared = False, None  # the last validation's forward pass is not needed
 

@@ -55,7 +55,7 @@ def fit(
     min_delta: float = 0.0,
     gate_delay: int = 0,
     settle: int = 0,
-    width_tolerance: float = 0.0,
+    rewind: bool = False,
 ) -> TrainingRecord:
     """Train :obj:`model` for up to :obj:`epochs` epochs of
     :obj:`steps_per_epoch` optimiser steps each on ``loss(step) + lam *
@@ -101,17 +101,15 @@ def fit(
     penalty's equilibrium rather than wherever :math:`\beta` was when the
     validation score peaked. The gates are held still for the first
     :obj:`gate_delay` epochs (the weights train at full width first, as in
-    DAM's reference code). With a positive :obj:`settle`, the gates train
+    DAM's reference code; at most a quarter of :obj:`epochs`). With a positive :obj:`settle`, the gates train
     until the open width has fallen by at most
     :func:`settled_change` over the last :obj:`settle` epochs, or until half
     of :obj:`epochs` have run; then the gates are frozen and only the
     later epochs are candidates for selection (the patience counts from
-    there): the kept model is trained at its learned width. With a
-    positive :obj:`width_tolerance` the sizing also stops, and goes back to
-    the narrowest state seen, once the validation score (the mean of its
-    last :data:`SIZING_WINDOW` epochs) falls more than that share below
-    its best so far (:class:`SizingGuard`): the gates close units until the
-    held-out score starts to pay for it, whatever the penalty's equilibrium.
+    there): the kept model is trained at its learned width. With
+    :obj:`rewind` the weights go back to their start when the gates freeze
+    (the optimiser's moments forgotten), so the learned width is trained
+    afresh, as a fixed model of that width would be.
 
     Large freed tensors are kept for reuse while it trains
     (:func:`~damgraph.runtime.reuse_freed_memory`)."""
@@ -131,8 +129,9 @@ def fit(
     gate_groups = [(g, g["lr"]) for g in optimizer.param_groups if any(id(p) in gate_ids for p in g["params"])]
     betas = {name: gate for name, gate in gates.items() if isinstance(getattr(gate, "beta", None), Tensor)}
     settled_epoch: Optional[int] = None
+    gate_delay = min(gate_delay, epochs // 4)  # a short run still sizes and selects
     sizing_cap = max(epochs // 2, gate_delay + 1)
-    guard = SizingGuard(width_tolerance)
+    start_state = snapshot(model) if rewind else None  # the weights a rewound run trains again from
     best_score, best_epoch, best_state = -float("inf"), 0, None
     best_rank = -float("inf")  # the best rank so far
     beta_trajectory: List[Dict[str, float]] = []
@@ -177,19 +176,14 @@ def fit(
                 epoch >= sizing_cap or (epoch - gate_delay >= settle and _width_settled(trajectory, settle))):
             settled_epoch = epoch  # the gates are held from the next epoch on
             min_epochs = max(min_epochs, min(epoch + 1, epochs))  # the last epoch stays a candidate
+            if start_state is not None:
+                _rewind(model, optimizer, start_state, gates)
         if desc is not None:
             epoch_range.set_postfix(loss=f"{losses[-1]:.4f}", width="/".join(map(str, trajectory[-1].values())))
         if val_score is None:  # no selection: the last epoch is kept
             continue
         if settle > 0 and gate_list and settled_epoch is None:  # still sizing: no selection yet
             scores.append(val_score())
-            if width_tolerance > 0:
-                guard.update(scores, sum(trajectory[-1].values()), model)
-                if epoch > gate_delay and guard.fell_below():  # closed too far: back to the narrowest state within
-                    model.load_state_dict(guard.state)
-                    trajectory[-1] = {name: gate.num_open for name, gate in gates.items()}
-                    settled_epoch = epoch
-                    min_epochs = max(min_epochs, min(epoch + 1, epochs))
             continue
         score = val_score()
         scores.append(score)
@@ -225,35 +219,16 @@ def fit(
     return TrainingRecord(best_score, best_epoch, epoch, train_s, trajectory, losses, scores, **extra)
 
 
-#: Epochs whose validation scores :class:`SizingGuard` averages.
-SIZING_WINDOW = 5
-
-
-class SizingGuard:
-    """While the gates size the model: the best validation score so far (the
-    mean over the last :data:`SIZING_WINDOW` epochs) and the narrowest state
-    whose score is within :obj:`tolerance` (a share) of it, as a snapshot."""
-
-    def __init__(self, tolerance: float):
-        self.tolerance = tolerance
-        self.best = self.rank = -float("inf")
-        self.kept_rank, self.kept_width = -float("inf"), 0
-        self.state: Optional[Dict[str, object]] = None
-
-    def floor(self) -> float:
-        return self.best - self.tolerance * abs(self.best)
-
-    def update(self, scores: List[float], width: int, model: nn.Module) -> None:
-        window = scores[-SIZING_WINDOW:]
-        self.rank = sum(window) / len(window)
-        self.best = max(self.best, self.rank)
-        if self.state is None or self.kept_rank < self.floor() or (
-                self.rank >= self.floor() and width <= self.kept_width):
-            self.kept_rank, self.kept_width, self.state = self.rank, width, snapshot(model)
-
-    def fell_below(self) -> bool:
-        """Whether the score has fallen below the tolerance of the best."""
-        return self.rank < self.floor()
+def _rewind(model: nn.Module, optimizer: torch.optim.Optimizer, start: Dict[str, object],
+            gates: Dict[str, SizeGate]) -> None:
+    """Put every weight back to :obj:`start` and forget the optimiser's
+    moments, keeping the gates as they are: the rest of the run trains the
+    learned width afresh (Liu et al., ICLR 2019, "Rethinking the value of
+    network pruning")."""
+    current = model.state_dict()
+    kept = {k for k in current if any(k == n or k.startswith(n + ".") for n in gates)}
+    model.load_state_dict({k: current[k] if k in kept else v for k, v in start.items()})
+    optimizer.state.clear()
 
 
 #: The share of the width a settled gate may still lose over the settling window.

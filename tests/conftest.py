@@ -91,3 +91,8 @@ def small_ogb_root(tmp_path_factory) -> Path:
     write_ogb_link_folder(root / "ogbl_ddi", edges[2 * n:].numpy(), (edges[:n].numpy(), non_edges[:n].numpy()),
                           (edges[n:2 * n].numpy(), non_edges[n:].numpy()))
     return root
+
+
+#: The gate settings that short test runs were measured with: the gates and model selection together, the
+#: paper's alpha and the earlier penalty weight (a run of 10-30 epochs is too short to settle a width).
+EARLIER_GATES = dict(lam=0.03, gate_alpha=1.0, gate_delay=0, settle=0)

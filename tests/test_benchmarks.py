@@ -550,8 +550,8 @@ def test_embed_benchmark_scores_an_ogb_graph_on_its_official_test_pairs(tmp_path
     # damgraph's row, as measured (2 threads and 1 alike); the spectral embedding's below it
     # (DAMEmbedding's defaults: projection inputs, random-walk positives, the width settled first; 4 of 16 units)
     assert int(rows["damgraph"]["width"]) == 4 == int(rows["spectral"]["width"])
-    assert float(rows["damgraph"]["test_hits@20"]) == pytest.approx(0.719, abs=0.008)
-    assert float(rows["damgraph"]["test_auc"]) == pytest.approx(0.834, abs=0.005)
+    assert float(rows["damgraph"]["test_hits@20"]) == pytest.approx(0.680, abs=0.008)
+    assert float(rows["damgraph"]["test_auc"]) == pytest.approx(0.813, abs=0.005)
     assert float(rows["spectral"]["test_hits@20"]) == pytest.approx(0.586, abs=0.008)
 
 

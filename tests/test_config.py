@@ -26,7 +26,8 @@ LINKPRED_WRONG_TYPES = {
     "lr": (False, "lr must be a number, got False"),
     "beta_lr": ([0.2], "beta_lr must be a number, got \\[0.2\\]"),
     "gate_alpha": ("2", "gate_alpha must be a number, got '2'"),
-    "gate_delay": (None, "gate_delay must not be None"),
+    "gate_delay": (0.1, "gate_delay must be an integer, got 0.1"),
+    "rewind": (1, "rewind must be True or False, got 1"),
     "settle": (50.0, "settle must be an integer, got 50.0"),
     "weight_decay": (None, "weight_decay must not be None"),
     "epochs": (10.5, "epochs must be an integer, got 10.5"),
@@ -71,7 +72,7 @@ LINKPRED_OUT_OF_RANGE = [
     ("lr", -0.01, "lr must be >= 0, got -0.01"),
     ("beta_lr", -1e-9, "beta_lr must be >= 0, got -1e-09"),
     ("gate_alpha", 0.0, "gate_alpha must be > 0, got 0.0"),
-    ("gate_delay", 0.6, "gate_delay must be in \\[0, 0.5\\], got 0.6"),
+    ("gate_delay", -1, "gate_delay must be >= 0, got -1"),
     ("settle", -1, "settle must be >= 0, got -1"),
     ("weight_decay", -5e-4, "weight_decay must be >= 0, got -0.0005"),
     ("epochs", 0, "epochs must be >= 1, got 0"),
@@ -319,7 +320,8 @@ def test_flags_mirror_the_fields():
 
 def test_help_lists_the_per_model_presets_where_they_differ():
     actions = _actions(_parser(LINKPRED_FIELDS))
-    assert actions["epochs"].help == "most training epochs (default: gae 400, vgae 400, maskgae 800)"
+    assert actions["epochs"].help == ("most training epochs (a cap: the patience ends a run that has converged) "
+                                      "(default: gae 2000, vgae 2000, maskgae 800)")
     assert "maskgae 800" in actions["epochs"].help
     assert actions["lam"].help.endswith("(default: 0.1)")  # one penalty weight for every model
     assert actions["decoder"].help.endswith("(default: gae inner, vgae inner, maskgae mlp)")
@@ -359,3 +361,13 @@ def test_nan_from_the_command_line_is_caught_by_the_config():
     assert math.isnan(args.lam)
     with pytest.raises(ValueError, match="^lam must be a finite number, got nan$"):
         model_config("gae", **settings_from_args(args, ["lam"]))
+
+
+def test_a_run_without_a_gate_keeps_its_id_whatever_the_gate_settings():
+    from damgraph.config import GATE_SETTINGS, config_id, gateless
+
+    per_run = ["seed"]
+    plain = config_id(gateless(LinkPredConfig()), per_run)
+    assert not any(f"{name}=" in plain for name in GATE_SETTINGS)  # the ids stored before these settings existed
+    assert config_id(gateless(LinkPredConfig(settle=7, gate_alpha=3.0)), per_run) == plain
+    assert "|settle=50|" in config_id(LinkPredConfig(), per_run) and "rewind=True" in config_id(LinkPredConfig(), per_run)

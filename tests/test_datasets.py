@@ -120,3 +120,24 @@ def test_a_small_class_gives_what_it_has_training_first():
     data = PerClassSplit(2, 3, seed=0)(Data(y=torch.tensor([0] * 10 + [1] * 4)))
     assert torch.bincount(data.y[data.train_mask]).tolist() == [2, 2]
     assert torch.bincount(data.y[data.val_mask]).tolist() == [3, 2] and int(data.test_mask.sum()) == 5
+
+
+def test_dense_feature_rows_are_row_normalised_unless_told_otherwise(data_root):
+    """Cora's binary rows hold 18 ones on average and are kept; Photo's hold 259 and are row-normalised (a note
+    says so); normalize_features=False keeps them as they are."""
+    import torch
+
+    from damgraph.datasets import FEATURE_MASS_LIMIT, needs_row_normalization
+
+    cora = load_dataset("cora", root=data_root)
+    assert getattr(cora, "feature_note", None) is None and float(cora[0].x.max()) == 1.0
+    assert not needs_row_normalization(cora[0].x) and not needs_row_normalization(None)
+    assert needs_row_normalization(torch.ones(3, int(FEATURE_MASS_LIMIT) + 1))
+    assert not needs_row_normalization(torch.ones(3, int(FEATURE_MASS_LIMIT)))
+    if not (data_root / "Photo" / "raw").is_dir():
+        pytest.skip(f"photo is not in the data root {data_root}")
+    photo = load_dataset("photo", root=data_root)
+    assert photo.feature_note == "photo: node features row-normalised (mean row mass 258.8 > 50)"
+    torch.testing.assert_close(photo[0].x.sum(1), torch.ones(photo[0].num_nodes))
+    raw = load_dataset("photo", root=data_root, normalize_features=False)[0]
+    assert float(raw.x.sum(1).mean()) == pytest.approx(258.8, abs=0.05)

@@ -232,7 +232,7 @@ def test_maskgae_trains_with_its_preset(community_graph):
     assert DAMEmbedding(model="maskgae").build_config().epochs == 800
     # the estimator's own default: the inner product, whatever the model
     assert DAMEmbedding(model="maskgae").build_config().decoder == "inner"
-    assert DAMEmbedding().build_config() == DAMEmbedding(model="gae", dim=128, lam=0.1, epochs=400).build_config()
+    assert DAMEmbedding().build_config() == DAMEmbedding(model="gae", dim=128, lam=0.1, epochs=2000).build_config()
 
 
 def test_parameters_are_the_config_settings_or_the_estimators_own():

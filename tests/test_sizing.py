@@ -4,12 +4,13 @@ import pytest
 import torch
 
 from benchmarks.sizing import METHODS, Job
+from conftest import EARLIER_GATES
 from damgraph import LinkPredConfig, split_edges
 
 
 @pytest.fixture(scope="module")
 def cora_job(cora):
-    return lambda dim, cache: Job(split_edges(cora, 0), LinkPredConfig(dim=dim, epochs=25, patience=25),
+    return lambda dim, cache: Job(split_edges(cora, 0), LinkPredConfig(dim=dim, epochs=25, patience=25, **EARLIER_GATES),
                                   [4, 16], "cora", cache)
 
 
@@ -63,12 +64,12 @@ def test_matryoshka_prefixes_and_points(cora_job):
 
 @pytest.mark.parametrize("method, auc", [("pca", 0.792), ("matryoshka", 0.749), ("l0", 0.702), ("l1", 0.785)])
 def test_every_method_runs_on_vgae_and_reports_its_width(cora, method, auc):
-    job = Job(split_edges(cora, 0), LinkPredConfig(model="vgae", dim=8, epochs=10, patience=10), [4, 8], "cora", {})
+    job = Job(split_edges(cora, 0), LinkPredConfig(model="vgae", dim=8, epochs=10, patience=10, **EARLIER_GATES), [4, 8], "cora", {})
     row = METHODS[method](job)
     assert row["model"] == "vgae" and row["test_auc"] == pytest.approx(auc, **AUC)
     if method in ("pca", "matryoshka"):
         assert row["width"] == 8
-        small = METHODS[method](Job(job.split, LinkPredConfig(model="vgae", dim=4, epochs=10, patience=10),
+        small = METHODS[method](Job(job.split, LinkPredConfig(model="vgae", dim=4, epochs=10, patience=10, **EARLIER_GATES),
                                     [4, 8], "cora", job.cache))
         assert small["width"] == 4 and len(job.cache) == 1
     else:
@@ -84,7 +85,7 @@ MASKGAE_SCORES = {  # measured (test AUC, probe accuracy) at 8 dimensions; test 
 def test_every_method_runs_on_maskgae_with_its_mlp_decoder(cora, method):
     from damgraph import model_config
 
-    config = lambda dim: model_config("maskgae", dim=dim, epochs=10, patience=10, lam=0.1)  # noqa: E731
+    config = lambda dim: model_config("maskgae", dim=dim, epochs=10, patience=10, **{**EARLIER_GATES, "lam": 0.1})  # noqa: E731
     job = Job(split_edges(cora, 0), config(8), [4, 8], "cora", {})
     row = METHODS[method](job)
     assert row["model"] == "maskgae" and row["decoder"] == "mlp" and row["masking"] == "path"
@@ -101,8 +102,7 @@ def test_every_method_runs_on_maskgae_with_its_mlp_decoder(cora, method):
                                                                  ("dam-nested", 7, 0.889, 0.898)])
 def test_dam_prefix_scores_the_top_gates_of_one_model(cora, method, learned, auc_low, auc_full):
     split, cache = split_edges(cora, 0), {}
-    # 25 epochs, gates and selection together (the settling schedule needs more epochs than a fast test has)
-    config = LinkPredConfig(dim=16, epochs=25, patience=25, lam=0.01, gate_alpha=1.0, gate_delay=0.0, settle=0)
+    config = LinkPredConfig(dim=16, epochs=25, patience=25, **{**EARLIER_GATES, "lam": 0.01})
     job = lambda dim: Job(split, replace(config, dim=dim), [4, 16], "cora", cache)  # noqa: E731
     low, full = METHODS[method](job(4)), METHODS[method](job(16))
     assert len(cache) == 1 and low["shared_train"]  # one DAM model for the whole curve

@@ -270,3 +270,57 @@ def test_a_run_that_stopped_learning_warns(flat, rise, warns):
         assert "the kept epoch is 2; clip the gradients (grad_clip=1.0)" in str(stalled[0].message)
     else:
         assert stalled == []
+
+
+def test_gate_delay_holds_the_gates_then_they_move():
+    model, optimizer, loss = _setup()
+    record = fit(model, optimizer, loss, None, lam=0.1, epochs=10, patience=10, gate_delay=2)
+    betas = [b["1"] for b in record.beta_trajectory]
+    assert betas[:2] == [1.0, 1.0] and betas[2] == pytest.approx(0.9, abs=5e-3)  # held, then ~beta_lr a step
+    assert optimizer.param_groups[-1]["lr"] == 0.1  # the gates' learning rate given back at the end
+    # a delay longer than a quarter of the run is cut to it, so that a short run still sizes
+    model, optimizer, loss = _setup()
+    assert [b["1"] for b in fit(model, optimizer, loss, None, lam=0.1, epochs=8, patience=8,
+                                gate_delay=40).beta_trajectory][:3] == [1.0, 1.0, pytest.approx(0.9, abs=5e-3)]
+
+
+def _settling_setup():
+    """A gate of 40 units whose task needs none of them: lam closes it, one unit's gradient at a time."""
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(3, 40), DAMGate(40))
+    x = torch.randn(8, 3)
+    return model, make_optimizer(model, lr=0.01, beta_lr=0.2), lambda step: model(x).pow(2).mean() * 1e-3
+
+
+def test_settle_freezes_the_width_and_selects_only_later_epochs():
+    model, optimizer, loss = _settling_setup()
+    scores = iter([1.0] + [0.5] * 200)  # the best score comes first: selection must not take it
+    record = fit(model, optimizer, loss, lambda: next(scores), lam=0.1, epochs=200, patience=30, settle=10)
+    settled = record.settled_epoch
+    widths = [w["1"] for w in record.width_trajectory]
+    assert settled is not None and widths[0] > widths[settled - 1] == 1  # closed to its last unit, then held
+    assert set(widths[settled - 1:]) == {1} and len({b["1"] for b in record.beta_trajectory[settled:]}) == 1
+    assert record.best_epoch == settled + 1 and record.epochs == settled + 1 + 30  # patience counts from there
+    # a run too short to settle stops sizing at half its epochs and still keeps an epoch
+    model, optimizer, loss = _settling_setup()
+    short = fit(model, optimizer, loss, lambda: 0.5, lam=0.0, epochs=6, patience=6, settle=10, gate_delay=40)
+    assert short.settled_epoch == 3 and short.best_epoch == 4
+
+
+def test_rewind_trains_the_learned_width_again_from_the_start():
+    model, optimizer, loss = _settling_setup()
+    start = {k: v.clone() for k, v in model.state_dict().items()}
+    seen = []
+
+    def val_score():
+        seen.append(model[0].weight.detach().clone())
+        return 0.5
+
+    record = fit(model, optimizer, loss, val_score, lam=0.1, epochs=100, patience=100, settle=10, rewind=True)
+    settled = record.settled_epoch
+    assert not torch.equal(seen[settled - 2], start["0.weight"])  # trained while sizing
+    assert torch.equal(seen[settled - 1], start["0.weight"])  # back at the start when the gates freeze
+    assert not torch.equal(seen[settled], start["0.weight"])  # and trains from there
+    # with fresh Adam moments: the weights' step count restarted when the gates froze
+    assert int(optimizer.state[model[0].weight]["step"]) == record.epochs - settled
+    assert model[1].beta.item() == record.beta_trajectory[settled - 1]["1"]  # the gate kept as it was
