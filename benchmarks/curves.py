@@ -13,7 +13,8 @@ from typing import Dict, List, Sequence
 
 import numpy as np
 
-from benchmarks.common import has_value, mean_std, summarise
+from benchmarks.store import has_value
+from benchmarks.tables import mean_std, summarise
 
 
 def curve_points(rows: Sequence[dict], score: str, size: str = "width") -> Dict[str, Dict[str, List[dict]]]:

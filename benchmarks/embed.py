@@ -32,9 +32,10 @@ from typing import Callable, Dict, List, Sequence
 
 import numpy as np
 
-from benchmarks.common import (ResultFileError, add_parallel_arguments, finish_sweep, live_claims, parallel_options,
-                               proc_status_mb, refuse_repeats, run_key, run_sweep, save_figure, start_sweep,
-                               stored_runs)
+from benchmarks.store import ResultFileError, live_claims, proc_status_mb, run_key, stored_runs
+from benchmarks.sweep import (add_parallel_arguments, finish_sweep, parallel_options, refuse_repeats, run_sweep,
+                              start_sweep)
+from benchmarks.tables import save_figure
 from damgraph.config import LATER_SETTINGS, USER_DEFAULTS, USER_POSITIVES, add_config_arguments, model_config
 
 KEYS = ("graph", "method", "seed", "config_id")

@@ -17,12 +17,12 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
-
-from benchmarks.common import (ResultFileError, add_sweep_arguments, finish_sweep, has_value, parallel_options,
-                               refuse_repeats, run_sweep, settings_or_usage_error, start_sweep)
 from benchmarks.curves import (PENALISED, format_summary, format_validation_choice, plot_curves, summary,
                                validation_choice)
 from benchmarks.sizing import GATELESS, LAMBDA_GRIDS, METHODS, Job, Split, model_unit
+from benchmarks.store import ResultFileError, has_value
+from benchmarks.sweep import (add_sweep_arguments, finish_sweep, parallel_options, refuse_repeats, run_sweep,
+                              settings_or_usage_error, start_sweep)
 from damgraph.config import (MODELS, LinkPredConfig, add_config_arguments, config_id, gateless, model_config,
                              settings_from_args, with_settings)
 from damgraph.datasets import load_dataset
@@ -170,7 +170,7 @@ def base_config(args: argparse.Namespace) -> LinkPredConfig:
 
 
 def sweep_runner(args: argparse.Namespace, base: LinkPredConfig, data: Dict[str, object]) -> Callable[[dict], dict]:
-    """The function :func:`~benchmarks.common.run_sweep` calls per entry:
+    """The function :func:`~benchmarks.sweep.run_sweep` calls per entry:
     the entry's method on the (dataset, seed) split, splits and shared
     models cached across entries."""
     splits: Dict[Tuple[str, int], Split] = {}

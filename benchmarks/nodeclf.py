@@ -26,10 +26,11 @@ from pathlib import Path
 from typing import Dict, List, Sequence
 
 from benchmarks import linkpred
-from benchmarks.common import (ResultFileError, add_sweep_arguments, finish_sweep, has_value, parallel_options,
-                               read_rows, refuse_repeats, run_sweep, settings_or_usage_error, start_sweep)
 from benchmarks.curves import format_summary, plot_curves, summary
 from benchmarks.sizing import model_unit
+from benchmarks.store import ResultFileError, has_value, read_rows
+from benchmarks.sweep import (add_sweep_arguments, finish_sweep, parallel_options, refuse_repeats, run_sweep,
+                              settings_or_usage_error, start_sweep)
 from damgraph.config import MODELS, NodeClfConfig, add_config_arguments, config_id, gateless, with_settings
 from damgraph.datasets import load_dataset
 from damgraph.nodeclf import train_node_classifier
@@ -90,7 +91,7 @@ def import_probe_rows(source: Path, target: Path, plan: Sequence[dict]) -> int:
     """Copy the runs of :obj:`source` (a ``linkpred.csv``) that the plan's
     probe part asks for, with the same settings (``config_id``), into
     :obj:`target`, unless already there; returns how many."""
-    from benchmarks.common import row_problem, write_csv
+    from benchmarks.store import row_problem, write_csv
 
     if not source.is_file():
         raise FileNotFoundError(f"--reuse-linkpred {source}: no such file; give the linkpred.csv of a finished sweep")

@@ -28,7 +28,8 @@ from typing import Dict, List, Optional, Sequence
 
 import numpy as np
 
-from benchmarks.common import environment, proc_status_mb, prepare_out, save_figure, write_csv, write_json, write_report
+from benchmarks.store import environment, prepare_out, proc_status_mb, write_csv, write_json
+from benchmarks.tables import save_figure, write_report
 from damgraph.config import MODES, LinkPredConfig
 
 

@@ -56,10 +56,11 @@ import torch
 from torch_geometric.data import Data
 from torch_geometric.nn import GAE, GCNConv
 
-from benchmarks.common import environment, proc_status_mb, prepare_out, save_figure, write_csv, write_json, write_report
+from benchmarks.store import environment, prepare_out, proc_status_mb, write_csv, write_json
+from benchmarks.tables import save_figure, write_report
 from damgraph import datasets
-from damgraph.datasets import DATA_ENV
 from damgraph.config import LinkPredConfig
+from damgraph.datasets import DATA_ENV
 from damgraph.linkpred import LinkPredTask, train_link_prediction
 from damgraph.runtime import deterministic, resolve_device, seed_everything
 from damgraph.splits import link_split

@@ -18,8 +18,9 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Dict, List, Sequence
 
-from benchmarks.common import (add_sweep_arguments, parallel_options, read_rows, run_sweep, start_sweep,
-                               write_report)
+from benchmarks.store import read_rows
+from benchmarks.sweep import add_sweep_arguments, parallel_options, run_sweep, start_sweep
+from benchmarks.tables import save_figure, write_report
 from damgraph.config import MODELS, config_id, model_config
 from damgraph.datasets import load_dataset
 from damgraph.linkpred import train_link_prediction
@@ -79,8 +80,6 @@ def plot(rows: List[dict], path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from damgraph.io import atomic_write
-
     datasets = sorted({r["dataset"] for r in rows})
     fig, axes = plt.subplots(1, len(datasets), figsize=(6 * len(datasets), 4.2), squeeze=False)
     for ax, dataset in zip(axes[0], datasets):
@@ -94,8 +93,7 @@ def plot(rows: List[dict], path: Path) -> None:
         ax.grid(alpha=0.3)
         ax.legend(fontsize=6)
     fig.tight_layout()
-    atomic_write(path, lambda f: fig.savefig(f, format="png", dpi=110), binary=True)
-    plt.close(fig)
+    save_figure(fig, path)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

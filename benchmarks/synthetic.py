@@ -24,8 +24,9 @@ import torch
 from sklearn.metrics import roc_auc_score
 from torch_geometric.data import Data
 
-from benchmarks.common import (add_parallel_arguments, parallel_options, read_rows, run_sweep, start_sweep,
-                               write_report)
+from benchmarks.store import read_rows
+from benchmarks.sweep import add_parallel_arguments, parallel_options, run_sweep, start_sweep
+from benchmarks.tables import save_figure, write_report
 from damgraph.config import config_id
 from damgraph.estimator import DAMEmbedding
 from damgraph.splits import holdout_split
@@ -105,8 +106,6 @@ def plot(rows: List[dict], path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from damgraph.io import atomic_write
-
     families = sorted({r["graph"].split("-")[0] for r in rows})
     fig, axes = plt.subplots(1, len(families), figsize=(6 * len(families), 4.2), squeeze=False)
     for ax, family in zip(axes[0], families):
@@ -124,8 +123,7 @@ def plot(rows: List[dict], path: Path) -> None:
         ax.grid(alpha=0.3)
         ax.legend(fontsize=7)
     fig.tight_layout()
-    atomic_write(path, lambda f: fig.savefig(f, format="png", dpi=110), binary=True)
-    plt.close(fig)
+    save_figure(fig, path)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

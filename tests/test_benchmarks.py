@@ -5,7 +5,7 @@ import time
 import pytest
 
 from benchmarks import linkpred, nodeclf
-from benchmarks.common import summarise
+from benchmarks.tables import summarise
 
 
 def _rows(path):
@@ -159,7 +159,7 @@ def _sweep_in_a_process(csv_path, seeds, log):
     import os
     import time
 
-    from benchmarks.common import run_sweep
+    from benchmarks.sweep import run_sweep
 
     def run(entry):
         with open(log, "a") as f:
@@ -196,7 +196,7 @@ def test_jobs_2_forks_a_worker_that_shares_the_sweep(tmp_path):
     each run once, every row stored."""
     import os
 
-    from benchmarks.common import Parallel, run_sweep
+    from benchmarks.sweep import Parallel, run_sweep
 
     csv_path, log = tmp_path / "r.csv", tmp_path / "runs.log"
 
@@ -221,7 +221,7 @@ def test_jobs_above_1_refuse_a_gpu(capsys):
     the arguments are read, so also on a machine without a GPU)."""
     import argparse
 
-    from benchmarks.common import parallel_options
+    from benchmarks.sweep import parallel_options
 
     parser = argparse.ArgumentParser(prog="python -m benchmarks.linkpred")
     args = argparse.Namespace(jobs=2, device="cuda:0", shard=None, merge=[])
@@ -235,7 +235,7 @@ def test_jobs_above_1_refuse_a_gpu(capsys):
 def test_a_failed_worker_gives_its_runs_back_to_the_sweep(tmp_path, capsys):
     import os
 
-    from benchmarks.common import Parallel, run_sweep
+    from benchmarks.sweep import Parallel, run_sweep
 
     parent = os.getpid()
 
@@ -253,7 +253,7 @@ def test_a_failed_worker_gives_its_runs_back_to_the_sweep(tmp_path, capsys):
 
 
 def test_a_cut_or_damaged_row_is_run_again(tmp_path, capsys):
-    from benchmarks.common import run_sweep
+    from benchmarks.sweep import run_sweep
 
     csv_path = tmp_path / "r.csv"
     plan = [{"seed": s, "config_id": "c"} for s in range(4)]
@@ -371,7 +371,7 @@ def test_embed_benchmark_refuses_a_missing_peer_package(capsys):
 
 @pytest.mark.parametrize("unit", [(), ("dataset", "seed")])
 def test_shards_cover_every_run_exactly_once(unit):
-    from benchmarks.common import shard_of
+    from benchmarks.sweep import shard_of
 
     plan = [{"dataset": d, "seed": s, "method": m} for d in ("a", "b") for s in range(5) for m in ("x", "y", "z")]
     for n in (1, 2, 3, 7, 40):
@@ -389,7 +389,7 @@ def test_shards_cover_every_run_exactly_once(unit):
 
 
 def test_a_curve_methods_points_are_one_unit_and_other_runs_their_own():
-    from benchmarks.common import shard_of, units_of
+    from benchmarks.sweep import shard_of, units_of
     from benchmarks.sizing import model_unit
 
     args = linkpred.parse_args(["--datasets", "cora", "--methods", "fixed", "dam", "pca", "dam-nested", "--dims",
@@ -415,7 +415,9 @@ def test_a_unit_with_a_run_claimed_elsewhere_is_left_whole_to_that_process(tmp_p
     import os
     import threading
 
-    from benchmarks.common import _claims_path, _lock_path, locked, run_sweep, write_csv
+    from benchmarks.store import _claims_path, _lock_path, locked, write_csv
+
+    from benchmarks.sweep import run_sweep
 
     csv_path = tmp_path / "r.csv"
     plan = [{"unit": u, "point": p, "config_id": "c"} for u in ("a", "b") for p in (1, 2, 3)]
@@ -444,7 +446,7 @@ def test_a_unit_with_a_run_claimed_elsewhere_is_left_whole_to_that_process(tmp_p
 
 
 def test_shards_in_three_folders_merge_into_the_whole_sweep(tmp_path, capsys):
-    from benchmarks.common import Parallel, run_sweep
+    from benchmarks.sweep import Parallel, run_sweep
 
     plan = [{"seed": s, "config_id": "c"} for s in range(10)]
     calls = []

@@ -1,7 +1,7 @@
 """``dam``: DAM from a starting width; each run learns its width (one point)."""
 from dataclasses import replace
 
-from benchmarks.sizing import trained_row
+from benchmarks.sizing.job import trained_row
 
 
 def run(job) -> dict:

@@ -13,7 +13,7 @@ import copy
 
 import torch
 
-from benchmarks.sizing import curve_model, embedding_columns
+from benchmarks.sizing.job import curve_model, embedding_columns
 
 
 def run(job, nested: bool = False) -> dict:

@@ -1,7 +1,7 @@
 """``fixed``: a plain model trained at each size (one run per size)."""
 from dataclasses import replace
 
-from benchmarks.sizing import trained_row
+from benchmarks.sizing.job import trained_row
 
 
 def run(job) -> dict:

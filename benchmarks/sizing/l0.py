@@ -5,7 +5,7 @@ logits learn at 0.1 per step: at the weights' 0.01 they need ~460
 full-batch epochs to close a gate, longer than training lasts."""
 from dataclasses import replace
 
-from benchmarks.sizing import trained_row
+from benchmarks.sizing.job import trained_row
 
 GATE_LR = 0.1
 

@@ -4,7 +4,7 @@ lambda. The scales learn at the weights' rate; at the gates' DAM rate they
 swing too far to settle."""
 from dataclasses import replace
 
-from benchmarks.sizing import trained_row
+from benchmarks.sizing.job import trained_row
 
 
 def run(job) -> dict:

@@ -7,7 +7,7 @@ sees the k-dimensional codes."""
 import torch
 from sklearn.decomposition import PCA
 
-from benchmarks.sizing import curve_model, embedding_columns
+from benchmarks.sizing.job import curve_model, embedding_columns
 
 
 def run(job) -> dict:

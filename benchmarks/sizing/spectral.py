@@ -2,7 +2,7 @@
 message-passing graph (:func:`damgraph.spectral.spectral_embedding`)."""
 import time
 
-from benchmarks.sizing import embedding_columns
+from benchmarks.sizing.job import embedding_columns
 from damgraph.spectral import spectral_embedding
 
 

@@ -1,187 +1,21 @@
-"""Shared pieces of the benchmark harness: result files written atomically,
-the run environment, and the mean ± std summary table."""
+"""Sweeps: every run of a plan not yet stored, resumable, in shards or
+forked worker processes, with the options every benchmark sweep shares."""
 from __future__ import annotations
 
 import argparse
-import contextlib
-import csv
-import io
 import json
 import os
-import platform
 import sys
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Callable, Dict, Hashable, Iterable, Iterator, List, Optional, Sequence, Tuple, Union
+from typing import Callable, Dict, Hashable, List, Optional, Sequence, Tuple, Union
 
-import numpy as np
-
+from benchmarks.store import (check_out, _claims_path, environment, live_claims, _lock_path, locked, merge_rows,
+                              prepare_out, read_rows, run_key, stored_runs, write_csv, write_json)
+from benchmarks.tables import report
 from damgraph.datasets import DATA_ENV
-from damgraph.io import atomic_write_text, versions
-
-
-def write_csv(path: Path, rows: Sequence[dict]) -> None:
-    """All :obj:`rows` as CSV, columns in first-seen order, written atomically."""
-    columns: List[str] = []
-    for row in rows:
-        columns += [k for k in row if k not in columns]
-    buf = io.StringIO()
-    writer = csv.DictWriter(buf, fieldnames=columns, lineterminator="\n")
-    writer.writeheader()
-    writer.writerows(rows)
-    atomic_write_text(path, buf.getvalue())
-
-
-def environment() -> Dict[str, str]:
-    """Library versions and machine, recorded beside every result."""
-    import torch
-
-    return {**versions(), "platform": platform.platform(), "processor": platform.machine(),
-            "cpu_count": str(os.cpu_count()), "torch_threads": str(torch.get_num_threads())}
-
-
-def proc_status_mb(field: str) -> Optional[float]:
-    """A memory field of ``/proc/self/status`` (``VmRSS``, ``VmHWM``) in MiB;
-    ``None`` where there is no such file (not Linux)."""
-    try:
-        with open("/proc/self/status") as f:
-            for line in f:
-                if line.startswith(field + ":"):
-                    return int(line.split()[1]) / 1024
-    except OSError:
-        return None
-    return None
-
-
-def write_json(path: Path, payload: dict) -> None:
-    atomic_write_text(path, json.dumps(payload, indent=2, default=str) + "\n")
-
-
-def has_value(row: dict, column: str) -> bool:
-    """Whether a result row holds a value in :obj:`column` (a CSV cell may be empty)."""
-    return row.get(column) not in (None, "")
-
-
-def mean_std(values: Sequence[float]) -> Tuple[float, float]:
-    """Mean and sample std (ddof=1; 0 for a single value)."""
-    a = np.asarray(values, dtype=float)
-    return float(a.mean()), float(a.std(ddof=1)) if len(a) > 1 else 0.0
-
-
-def summarise(rows: Iterable[dict], keys: Sequence[str], metrics: Sequence[str]) -> List[dict]:
-    """Mean and sample std (ddof=1; 0 for a single run) of each metric per
-    group of :obj:`keys`, groups in first-seen order; runs without a value
-    for a metric are left out of it (NaN when none has one)."""
-    groups: Dict[tuple, List[dict]] = {}
-    for row in rows:
-        groups.setdefault(tuple(str(row.get(k, "")) for k in keys), []).append(row)
-    table = []
-    for group, members in groups.items():
-        entry = dict(zip(keys, group), runs=len(members))
-        for metric in metrics:
-            values = [float(m[metric]) for m in members if has_value(m, metric)]
-            entry[metric] = mean_std(values) if values else (float("nan"), float("nan"))
-        table.append(entry)
-    return table
-
-
-COUNT_METRICS = ("width", "epochs", "best_epoch", "peak_rss_mb")
-
-
-def format_table(table: Sequence[dict], keys: Sequence[str], metrics: Sequence[str]) -> str:
-    """A Markdown table of :func:`summarise`'s output (mean ± std); counts
-    with one decimal, seconds with two, scores with four; "–" where no run
-    has the metric (a heuristic has no width)."""
-    header = list(keys) + ["runs"] + list(metrics)
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    for entry in table:
-        cells = [str(entry[k]) for k in keys] + [str(entry["runs"])]
-        for metric in metrics:
-            mean, std = entry[metric]
-            if np.isnan(mean):
-                cells.append("–")
-                continue
-            digits = 1 if metric in COUNT_METRICS or metric.endswith("_s") else 2 if metric == "seconds" else 4
-            cells.append(f"{mean:.{digits}f} ± {std:.{digits}f}")
-        lines.append("| " + " | ".join(cells) + " |")
-    return "\n".join(lines)
-
-
-class ResultFileError(ValueError):
-    """A result file that cannot be read, with the fix in its message."""
-
-
-def read_rows(path: Path) -> List[dict]:
-    """The rows of a result CSV (empty when it does not exist yet); a row
-    cut short (fewer or more fields than the header) has ``None`` values
-    (see :func:`row_problem`)."""
-    from damgraph.io import text_lines
-
-    path = Path(path)
-    if not path.is_file():
-        return []
-    try:
-        lines = [line for _, line in text_lines(path)]
-        rows = list(csv.DictReader(lines))
-    except (ValueError, csv.Error) as err:
-        raise ResultFileError(f"{path} is not a result CSV ({err}); move it away or choose another folder") from None
-    if lines and not lines[-1].endswith("\n") and rows:  # the file was cut mid-row
-        rows[-1][None] = ["(cut short)"]
-    return rows
-
-
-def row_problem(row: dict, key_columns: Sequence[str], numeric: Sequence[str]) -> Optional[str]:
-    """Why a stored row cannot be reused, or ``None``: a missing or extra
-    field, an empty key, or a value that should be a number and is not.
-    (A row is reused only for a plan entry with the same key, whose
-    ``config_id`` holds every setting of the sweep; the row's own setting
-    columns record the run's actual settings, which some methods change.)"""
-    if None in row or None in row.values():
-        return "it is cut short or has extra fields"
-    empty = [k for k in key_columns if not has_value(row, k)]
-    if empty:
-        return f"{empty[0]} is empty"
-    for column in numeric:
-        value = row.get(column)
-        if has_value(row, column):
-            try:
-                float(value)
-            except ValueError:
-                return f"{column} {value!r} is not a number"
-    return None
-
-
-@contextlib.contextmanager
-def locked(path: Path) -> Iterator[None]:
-    """Hold an exclusive lock on the file :obj:`path` (created if needed)
-    for the block: processes sharing one results folder take turns."""
-    import fcntl
-
-    with open(path, "a") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
-
-
-def prepare_out(out: Path) -> None:
-    """Create the output folder, or raise :class:`OSError` with the fix."""
-    check_out(out)
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as err:
-        raise OSError(f"cannot write to --out {out}: {err.strerror}; choose a writable folder") from None
-
-
-def check_out(out: Path) -> None:
-    """Refuse an ``--out`` that could not be created or written, creating nothing."""
-    if out.exists() and not out.is_dir():
-        raise OSError(f"--out {out} is a file; give a folder")
-    existing = next(p for p in [out, *out.absolute().parents] if p.exists())
-    if not existing.is_dir() or not os.access(existing, os.W_OK | os.X_OK):
-        raise OSError(f"cannot write to --out {out}: {existing} is not a writable folder; choose another --out")
+from damgraph.io import atomic_write_text
 
 
 @dataclass
@@ -228,42 +62,6 @@ def shard_of(plan: Sequence[dict], shard: Tuple[int, int], unit: Unit = ()) -> L
     i, n = shard
     chosen = {id(entry) for group in units_of(plan, unit)[i - 1::n] for entry in group}
     return [entry for entry in plan if id(entry) in chosen]
-
-
-def run_key(row: dict, key_columns: Sequence[str]) -> str:
-    """The identity of a run: the values of :obj:`key_columns`, joined."""
-    return "|".join(str(row[k]) for k in key_columns)
-
-
-def _lock_path(csv_path: Path) -> Path:
-    return csv_path.with_name(f".{csv_path.name}.lock")
-
-
-def _claims_path(csv_path: Path) -> Path:
-    return csv_path.with_name(f".{csv_path.name}.claims")
-
-
-def live_claims(csv_path: Path) -> Dict[str, int]:
-    """The runs of :obj:`csv_path` that live processes have claimed (key: process id)."""
-    try:
-        claims = json.loads(_claims_path(csv_path).read_text())
-    except (OSError, ValueError):
-        return {}
-    return {k: pid for k, pid in claims.items() if _alive(pid)}
-
-
-def stored_runs(csv_path: Path, key_columns: Sequence[str], numeric: Sequence[str] = (),
-                warn: bool = False) -> Dict[str, dict]:
-    """The complete rows of :obj:`csv_path` by :func:`run_key` (the first of
-    a key); with :obj:`warn`, each row :func:`row_problem` rejects is named."""
-    good: Dict[str, dict] = {}
-    for number, row in enumerate(read_rows(csv_path), start=2):
-        problem = row_problem(row, key_columns, numeric)
-        if problem is None:
-            good.setdefault(run_key(row, key_columns), row)
-        elif warn:
-            print(f"{csv_path}, line {number}: {problem}; that run is done again", file=sys.stderr)
-    return good
 
 
 def add_parallel_arguments(parser: argparse.ArgumentParser) -> None:
@@ -329,21 +127,6 @@ def _with_one_thread(work: Callable[[], None]) -> None:
 
     torch.set_num_threads(1)
     work()
-
-
-def merge_rows(csv_path: Path, folders: Sequence[Path], key_columns: Sequence[str], numeric: Sequence[str]) -> int:
-    """Add to :obj:`csv_path` the complete rows of the same-named files in
-    :obj:`folders` whose run it lacks (a run stored twice keeps its first
-    row); return how many were added."""
-    with locked(_lock_path(csv_path)):
-        runs = stored_runs(csv_path, key_columns, numeric)
-        before = len(runs)
-        for folder in folders:
-            for run, row in stored_runs(folder / csv_path.name, key_columns, numeric).items():
-                runs.setdefault(run, row)
-        if len(runs) > before:
-            write_csv(csv_path, list(runs.values()))
-    return len(runs) - before
 
 
 def run_sweep(
@@ -494,25 +277,6 @@ def run_sweep(
     return [done[key(entry)] for entry in plan]
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-def report(out: Path, task: str, rows: Sequence[dict], keys: Sequence[str], metrics: Sequence[str],
-           sections: Sequence[str] = ()) -> str:
-    """Write ``OUT/<task>.md``: the mean ± std table per group of keys, then
-    any further :obj:`sections`; return the text."""
-    text = "\n\n".join([format_table(summarise(rows, keys, metrics), keys, metrics), *sections])
-    atomic_write_text(out / f"{task}.md", text + "\n")
-    return text
-
-
 def add_sweep_arguments(parser: argparse.ArgumentParser) -> None:
     """The options every benchmark sweep shares (the training settings come
     from :func:`damgraph.config.add_config_arguments`)."""
@@ -572,22 +336,3 @@ def finish_sweep(task: str, out: Path, rows: Sequence[dict], keys: Sequence[str]
     print(report(out, task, rows, keys, metrics, sections))
     files = [out / f"{task}.{ext}" for ext in ("csv", "md", "json")] + [out / f for f in figures]
     print("\nwrote " + ", ".join(map(str, files)))
-
-
-def write_report(out: Path, task: str, text: str, figure: Callable[[Path], None]) -> None:
-    """Write ``OUT/<task>.md`` and the figure ``OUT/<task>.png``, print the
-    report and list the four files (for the benchmarks without a sweep table)."""
-    atomic_write_text(out / f"{task}.md", text + "\n")
-    figure(out / f"{task}.png")
-    print("\n" + text)
-    print("\nwrote " + ", ".join(str(out / f"{task}.{e}") for e in ("csv", "md", "json", "png")))
-
-
-def save_figure(fig, path: Path) -> None:
-    """Save a matplotlib figure atomically as PNG and close it."""
-    import matplotlib.pyplot as plt
-
-    from damgraph.io import atomic_write
-
-    atomic_write(path, lambda f: fig.savefig(f, format="png", dpi=120), binary=True)
-    plt.close(fig)

@@ -1,0 +1,138 @@
+"""The 1% table and one figure per dataset, from stored rows: ``python -m benchmarks.report``.
+
+Reads the ``linkpred.csv`` of each folder given and keeps the runs of the
+current defaults (the config ids the presets give today; normalised
+features allowed), so that a table never mixes protocols. Per dataset and
+model: the best fixed model, the 1% line (0.99 times its mean score), the
+smallest fixed size that reaches it, DAM's default run (learned width and
+score, mean ± std over the seeds) and whether DAM passes (its mean score on
+or above the line, at a mean width no larger than that size). Runs that
+reached their epoch cap are counted: the patience had not ended them, so
+they may still have been improving. Trains nothing; writes ``OUT/report.md`` and ``OUT/<dataset>-<model>.png``.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Dict, List, Sequence
+
+import numpy as np
+
+from benchmarks.linkpred import PER_RUN
+from benchmarks.store import read_rows
+from benchmarks.tables import save_figure
+from damgraph.config import config_id, gateless, model_config
+from damgraph.io import atomic_write_text
+
+def current_rows(rows: Sequence[dict]) -> List[dict]:
+    """The fixed and dam rows whose config id is what the model's preset gives today."""
+    kept = []
+    for row in rows:
+        if row["method"] not in ("fixed", "dam"):
+            continue
+        preset = model_config(row["model"])
+        wanted = config_id(gateless(preset) if row["method"] == "fixed" else preset, PER_RUN)
+        if row["config_id"] in (wanted, wanted + "|features=normalized") and (
+                row["method"] == "fixed" or float(row["lam"]) == preset.lam):
+            kept.append(row)
+    return kept
+
+
+def one_percent_table(rows: Sequence[dict], score: str) -> List[dict]:
+    table = []
+    for dataset, model in dict.fromkeys((r["dataset"], r["model"]) for r in rows):
+        mine = [r for r in rows if r["dataset"] == dataset and r["model"] == model and r.get(score)]
+        curve: Dict[int, List[float]] = {}
+        for r in mine:
+            if r["method"] == "fixed":
+                curve.setdefault(int(r["dim"]), []).append(float(r[score]))
+        dam = [r for r in mine if r["method"] == "dam"]
+        if not curve or not dam:
+            continue
+        means = {d: float(np.mean(v)) for d, v in sorted(curve.items())}
+        best_dim = max(means, key=means.get)
+        line = 0.99 * means[best_dim]
+        smallest = min(d for d, m in means.items() if m >= line)
+        widths = [float(r["width"]) for r in dam]
+        scores = [float(r[score]) for r in dam]
+        capped = sum(int(float(r["epochs"])) >= model_config(model).epochs for r in mine)
+        table.append(dict(dataset=dataset, model=model, best_dim=best_dim, best=means[best_dim],
+                          best_std=float(np.std(curve[best_dim], ddof=1)) if len(curve[best_dim]) > 1 else 0.0,
+                          seeds=len(dam), fixed_seeds=len(curve[best_dim]), line=line, smallest=smallest,
+                          width=float(np.mean(widths)), width_std=float(np.std(widths, ddof=1)) if len(dam) > 1 else 0.0,
+                          score=float(np.mean(scores)), score_std=float(np.std(scores, ddof=1)) if len(dam) > 1 else 0.0,
+                          passed=np.mean(scores) >= line and np.mean(widths) <= smallest, capped=capped,
+                          runs=len(mine), curve=means, curve_std={d: float(np.std(v, ddof=1)) if len(v) > 1 else 0.0
+                                                                   for d, v in sorted(curve.items())},
+                          points=list(zip(widths, scores))))
+    return table
+
+
+def format_table(table: Sequence[dict], score: str) -> str:
+    lines = [f"| dataset | model | seeds | best fixed model ({score}) | 1% line | smallest fixed size within 1% | "
+             "DAM: learned width | DAM: score | pass | runs at their epoch cap |", "|" + "---|" * 10]
+    for t in table:
+        verdict = "yes" if t["passed"] else (
+            "no: " + ("score below the line" if t["score"] < t["line"] else "wider than that size"))
+        lines.append(f"| {t['dataset']} | {t['model']} | {t['seeds']} | {t['best_dim']}: {t['best']:.4f} ± "
+                     f"{t['best_std']:.4f} | {t['line']:.4f} | {t['smallest']} ({t['curve'][t['smallest']]:.4f}) | "
+                     f"{t['width']:.1f} ± {t['width_std']:.1f} | {t['score']:.4f} ± {t['score_std']:.4f} | {verdict} | "
+                     f"{t['capped']} of {t['runs']} |")
+    return "\n".join(lines)
+
+
+def plot(t: dict, score: str, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(5.5, 4.2))
+    dims = list(t["curve"])
+    ax.errorbar(dims, [t["curve"][d] for d in dims], yerr=[t["curve_std"][d] for d in dims], marker="o",
+                capsize=3, label="fixed size (mean ± std)")
+    ax.scatter([w for w, _ in t["points"]], [s for _, s in t["points"]], marker=".", color="C3", alpha=0.5,
+               label="DAM, one run per seed")
+    ax.errorbar([t["width"]], [t["score"]], xerr=[t["width_std"]], yerr=[t["score_std"]], marker="D", color="C3",
+                capsize=3, linestyle="none", label="DAM default run (mean ± std)")
+    ax.axhline(t["line"], color="grey", linestyle=":", label="1% below the best fixed model")
+    ax.set_xscale("log", base=2)
+    ax.set_xlabel("embedding size")
+    ax.set_ylabel(score)
+    ax.set_title(f"{t['dataset']}, {t['model'].upper()} ({t['seeds']} seeds)")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    save_figure(fig, path)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m benchmarks.report", description=__doc__.split("\n\n")[0])
+    p.add_argument("--folders", nargs="+", required=True, help="result folders holding a linkpred.csv")
+    p.add_argument("--score", default="test_auc", help="the score compared (default: test_auc)")
+    p.add_argument("--out", default="results/report", help="output folder (default: results/report)")
+    args = p.parse_args(argv)
+    rows = []
+    for folder in args.folders:
+        path = Path(folder) / "linkpred.csv"
+        if not path.is_file():
+            print(f"error: {path} does not exist; give folders written by python -m benchmarks.linkpred",
+                  file=sys.stderr)
+            return 2
+        rows += current_rows(read_rows(path))
+    table = one_percent_table(rows, args.score)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    text = format_table(table, args.score)
+    atomic_write_text(out / "report.md", text + "\n")
+    for t in table:
+        plot(t, args.score, out / f"{t['dataset']}-{t['model']}.png")
+    print(text)
+    print("\nwrote " + ", ".join([str(out / "report.md")] + [str(out / f"{t['dataset']}-{t['model']}.png")
+                                                            for t in table]))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
