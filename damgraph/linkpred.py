@@ -22,7 +22,7 @@ from damgraph.encoders import Features, Graph
 from damgraph.evaluation import score_embeddings, validation_score
 from damgraph.gates import SizeGate, gate_widths
 from damgraph.masking import make_masker, split_masked
-from damgraph.models import build_autoencoder, count_parameters, make_optimizer
+from damgraph.models import AUTOENCODERS, build_autoencoder, count_parameters, make_optimizer
 from damgraph.projection import random_projection
 from damgraph.propagation import SparseOperator, feature_operator, gcn_adjacency, propagate_features, remember_pairs
 from damgraph.runtime import check_memory, deterministic, resolve_device, seed_everything
@@ -136,7 +136,7 @@ def training_memory(config: LinkPredConfig, num_nodes: int, num_edges: int, num_
     if config.mode == "precomputed":
         num_nodes, num_edges = min(num_nodes, 4 * config.batch_size), 0
     hidden = config.hidden or 2 * config.dim
-    widths = [hidden] * (config.num_layers - 1) + [config.dim * (2 if config.model == "vgae" else 1)]
+    widths = [hidden] * (config.num_layers - 1) + [config.dim * (2 if AUTOENCODERS[config.model].variational else 1)]
     activations = 4 * 4 * num_nodes * sum(widths)  # output, activation, dropout mask and gradient
     adjacency = 2 * 12 * (num_edges + num_nodes)  # CSR index and value per entry, self-loops included
     pair_width = config.decoder_hidden if config.decoder == "mlp" else config.dim
@@ -199,8 +199,8 @@ class LinkPredTask:
         train = self.split[0]
         self.num_nodes = train.num_nodes
         featureless = getattr(train, "x", None) is None
-        if config.model == "maskgae" and getattr(train, "edge_weight", None) is not None:
-            raise ValueError("model 'maskgae' does not use edge weights yet; drop them or use model 'gae'")
+        if not AUTOENCODERS[config.model].takes_edge_weights and getattr(train, "edge_weight", None) is not None:
+            raise ValueError(f"model {config.model!r} does not use edge weights yet; drop them or use model 'gae'")
         if featureless and config.mode == "precomputed":
             raise ValueError("mode 'precomputed' propagates node features and the graph has none; "
                              "give features or use mode 'full'")
@@ -243,7 +243,7 @@ class LinkPredTask:
             remember_pairs(part.neg_edge_label_index)
         self.negatives = NegativeSampler(train.edge_index, self.num_nodes)
         self.masker = (make_masker(self.train_pos, self.num_nodes, config.masking, config.mask_ratio,
-                                   config.walk_length) if config.model == "maskgae" else None)
+                                   config.walk_length) if self.model.masks_edges else None)
         self._batches: List[Tensor] = []
         self._epoch = 0
         self.reuse_forward = reuse_forward and self._forward_is_deterministic()
@@ -262,7 +262,7 @@ class LinkPredTask:
         """Whether a training-mode encoding of the training graph equals the
         evaluation-mode encoding that validation scores."""
         config, (train, val) = self.config, self.split[:2]
-        return (config.mode == "full" and self.masker is None and config.model != "vgae" and config.dropout == 0
+        return (config.mode == "full" and self.masker is None and not self.model.variational and config.dropout == 0
                 and not config.batch_norm and config.gate in (None, "dam") and self.world_size == 1
                 and val is not None and self.encoder_inputs(val) is self.encoder_inputs(train))  # same graph
 
@@ -366,11 +366,8 @@ class LinkPredTask:
         width = model.encoder.out_gate.num_open if top and config.decoder == "inner" else config.dim
         loss = sum(model.recon_loss(matryoshka_prefix(z, min(m, width), config.decoder, top), pos, neg)
                    for m in self.prefixes)
-        if config.model == "vgae":
-            loss = loss + model.kl_loss() / self.num_nodes
-        if masked is not None and config.degree_weight > 0:  # after the decoder: its dropout draws first
-            loss = loss + config.degree_weight * model.degree_loss(z, masked)
-        return loss
+        # the model's own terms (VGAE's KL, MaskGAE's degree loss), after the decoder: its dropout draws first
+        return loss + model.regularization_loss(z, masked, self.num_nodes)
 
     def validation_score(self, metric: Optional[str] = None) -> float:
         """The validation score of :obj:`metric` (default

@@ -80,6 +80,23 @@ class DegreeDecoder(_TwoLayerMLP):
         return torch.relu(self.mlp(z))
 
 
+class DAMGAE(GAE):
+    """PyG's :class:`~torch_geometric.nn.GAE` (Kipf and Welling, 2016) with
+    what damgraph's task asks of every autoencoder: whether its encoder is
+    :attr:`variational`, whether it :attr:`masks_edges` (reconstructs the
+    edges hidden from its encoder instead of the given positives), whether
+    it :attr:`takes_edge_weights`, and the loss terms beside the
+    reconstruction (:meth:`regularization_loss`; none for the GAE)."""
+
+    variational = False
+    masks_edges = False
+    takes_edge_weights = True
+
+    def regularization_loss(self, z: Tensor, hidden_edges: Optional[Tensor], num_nodes: int) -> Tensor:
+        """The loss terms beside the reconstruction of :obj:`z`."""
+        return z.new_zeros(())
+
+
 class DAMVGAE(VGAE):
     r"""The Variational Graph Auto-Encoder (`Kipf and Welling, 2016
     <https://arxiv.org/abs/1611.07308>`_) with a DAM-gated latent.
@@ -104,6 +121,10 @@ class DAMVGAE(VGAE):
         decoder (torch.nn.Module, optional): Defaults to the inner product.
     """
 
+    variational = True
+    masks_edges = False
+    takes_edge_weights = True
+
     def __init__(self, encoder: GNNEncoder, decoder: Optional[nn.Module] = None):
         if not getattr(encoder, "variational", False):
             raise ValueError("DAMVGAE needs a GNNEncoder built with variational=True")
@@ -120,6 +141,10 @@ class DAMVGAE(VGAE):
             self.__mu__, self.__logstd__ = mu, logstd
         return gate(self.reparametrize(mu, logstd))
 
+    def regularization_loss(self, z: Tensor, hidden_edges: Optional[Tensor], num_nodes: int) -> Tensor:
+        """The KL term of the last encoding over the open units, per node (:math:`\frac{1}{N}` KL)."""
+        return self.kl_loss() / num_nodes
+
     def __getstate__(self) -> dict:
         # The last (mu, logstd) are non-leaf tensors that cannot be copied or
         # pickled; they belong to one forward pass, not to the model.
@@ -135,14 +160,26 @@ class MaskGAE(GAE):
     hidden from its encoder (the masking lives in
     :meth:`damgraph.linkpred.LinkPredTask.loss`), with an optional
     auxiliary :class:`DegreeDecoder` (:obj:`degree_decoder`) regressing each
-    node's number of hidden edges from its embedding. The output gate of
+    node's number of hidden edges from its embedding, weighted by
+    :obj:`degree_weight` in :meth:`regularization_loss`. The output gate of
     the encoder works as for GAE; :func:`damgraph.compact` also cuts the
     degree decoder's inputs."""
 
+    variational = False
+    masks_edges = True
+    takes_edge_weights = False
+
     def __init__(self, encoder: nn.Module, decoder: Optional[nn.Module] = None,
-                 degree_decoder: Optional[DegreeDecoder] = None):
+                 degree_decoder: Optional[DegreeDecoder] = None, degree_weight: float = 0.0):
         super().__init__(encoder, decoder or InnerProductDecoder())
         self.degree_decoder = degree_decoder
+        self.degree_weight = degree_weight
+
+    def regularization_loss(self, z: Tensor, hidden_edges: Optional[Tensor], num_nodes: int) -> Tensor:
+        """The degree loss of the edges hidden this step, times :obj:`degree_weight`."""
+        if hidden_edges is None or self.degree_weight == 0:
+            return z.new_zeros(())
+        return self.degree_weight * self.degree_loss(z, hidden_edges)
 
     def reset_parameters(self) -> None:
         super().reset_parameters()
@@ -185,18 +222,23 @@ def build_autoencoder(config: Union[LinkPredConfig, str], in_channels: int, dim:
         encoder = GNNEncoder(
             in_channels, config.dim, hidden_channels=config.hidden, num_layers=config.num_layers,
             dropout=config.dropout, gate_output=config.gate is not None,
-            gate_hidden=config.gate is not None and config.gate_hidden, variational=config.model == "vgae",
-            beta_init=beta_init, gate_alpha=config.gate_alpha, gate=config.gate or "dam", conv=config.conv, batch_norm=config.batch_norm,
+            gate_hidden=config.gate is not None and config.gate_hidden,
+            variational=AUTOENCODERS[config.model].variational,
+            beta_init=beta_init, gate_alpha=config.gate_alpha, gate=config.gate or "dam", conv=config.conv,
+            batch_norm=config.batch_norm,
             activation=config.activation)
     decoder = (MLPEdgeDecoder(config.dim, config.decoder_hidden, config.decoder_dropout)
                if config.decoder == "mlp" else InnerProductDecoder())
-    if config.model == "vgae":
-        return DAMVGAE(encoder, decoder)
-    if config.model == "maskgae":
+    family = AUTOENCODERS[config.model]
+    if family.masks_edges:
         degree = (DegreeDecoder(config.dim, config.decoder_hidden, config.decoder_dropout)
                   if config.degree_weight > 0 else None)
-        return MaskGAE(encoder, decoder, degree)
-    return GAE(encoder, decoder)
+        return family(encoder, decoder, degree, config.degree_weight)
+    return family(encoder, decoder)
+
+
+#: The autoencoder class of each model name (:data:`damgraph.config.MODELS`).
+AUTOENCODERS = {"gae": DAMGAE, "vgae": DAMVGAE, "maskgae": MaskGAE}
 
 
 def build_classifier(

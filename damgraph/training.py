@@ -245,7 +245,8 @@ def _width_settled(trajectory: List[Dict[str, int]], window: int) -> bool:
     """Whether the total open width fell by at most :func:`settled_change`
     over the last :obj:`window` epochs (and never rose by more)."""
     totals = [sum(widths.values()) for widths in trajectory[-window - 1:]]
-    return max(totals) - totals[-1] <= settled_change(totals[-1]) and totals[-1] - min(totals) <= settled_change(totals[-1])
+    allowed = settled_change(totals[-1])
+    return max(totals) - totals[-1] <= allowed and totals[-1] - min(totals) <= allowed
 
 
 def snapshot(model: nn.Module) -> Dict[str, object]:
