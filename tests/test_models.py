@@ -12,12 +12,15 @@ from torch_geometric.nn.models.autoencoder import InnerProductDecoder as PyGInne
 from damgraph import DAMGate, LinkPredConfig, build_autoencoder, build_classifier, count_parameters, make_optimizer
 from damgraph.encoders import GNNEncoder, SIGNEncoder
 from damgraph.gates import gate_parameters
-from damgraph.models import DAMVGAE, DegreeDecoder, InnerProductDecoder, MaskGAE, MLPEdgeDecoder
+from damgraph.models import DAMGAE, DAMVGAE, DegreeDecoder, InnerProductDecoder, MaskGAE, MLPEdgeDecoder
 
 
 def test_gae_is_pyg_gae_on_a_gated_gcn_encoder_with_the_inner_product():
     model = build_autoencoder("gae", 5, 8)
-    assert type(model) is GAE and type(model.encoder) is GNNEncoder
+    # PyG's GAE with the model's own answers (no extra loss term, not variational, no masking)
+    assert type(model) is DAMGAE and isinstance(model, GAE) and type(model.encoder) is GNNEncoder
+    assert not model.variational and not model.masks_edges and model.takes_edge_weights
+    assert model.regularization_loss(torch.ones(3, 8), None, 3).item() == 0.0
     assert type(model.decoder) is InnerProductDecoder and isinstance(model.decoder, PyGInnerProductDecoder)
     encoder = model.encoder
     assert encoder.conv == "gcn" and encoder.activation == "relu" and not encoder.variational
@@ -73,7 +76,7 @@ def test_config_settings_reach_the_model():
 def test_precomputed_mode_uses_a_sign_encoder():
     torch.manual_seed(0)
     model = build_autoencoder(LinkPredConfig(mode="precomputed"), 7)
-    assert type(model) is GAE and type(model.encoder) is SIGNEncoder
+    assert type(model) is DAMGAE and type(model.encoder) is SIGNEncoder
     encoder = model.encoder
     assert encoder.hops == 2 and len(encoder.hop_lins) == 3 and encoder.hop_lins[0].in_features == 7
     assert encoder.hop_lins[0].out_features == 256 and encoder.lin_out.out_features == 128
