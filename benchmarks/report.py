@@ -21,7 +21,7 @@ import numpy as np
 
 from benchmarks.linkpred import PER_RUN
 from benchmarks.store import read_rows
-from benchmarks.tables import save_figure
+from benchmarks.tables import label_axes, save_figure
 from damgraph.config import config_id, gateless, model_config
 from damgraph.io import atomic_write_text
 
@@ -97,12 +97,7 @@ def plot(t: dict, score: str, path: Path) -> None:
     ax.errorbar([t["width"]], [t["score"]], xerr=[t["width_std"]], yerr=[t["score_std"]], marker="D", color="C3",
                 capsize=3, linestyle="none", label="DAM default run (mean ± std)")
     ax.axhline(t["line"], color="grey", linestyle=":", label="1% below the best fixed model")
-    ax.set_xscale("log", base=2)
-    ax.set_xlabel("embedding size")
-    ax.set_ylabel(score)
-    ax.set_title(f"{t['dataset']}, {t['model'].upper()} ({t['seeds']} seeds)")
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=7)
+    label_axes(ax, f"{t['dataset']}, {t['model'].upper()} ({t['seeds']} seeds)", "embedding size", score, log_base=2)
     fig.tight_layout()
     save_figure(fig, path)
 

@@ -20,7 +20,7 @@ from typing import Dict, List, Sequence
 
 from benchmarks.store import read_rows
 from benchmarks.sweep import add_sweep_arguments, parallel_options, run_sweep, start_sweep
-from benchmarks.tables import save_figure, write_report
+from benchmarks.tables import label_axes, save_figure, write_report
 from damgraph.config import MODELS, config_id, model_config
 from damgraph.datasets import load_dataset
 from damgraph.linkpred import train_link_prediction
@@ -86,12 +86,7 @@ def plot(rows: List[dict], path: Path) -> None:
         for row in (r for r in rows if r["dataset"] == dataset):
             betas = [float(b) for b in str(row["beta_trajectory"]).split()]
             ax.plot(range(1, len(betas) + 1), betas, label=f"{row['schedule']}: {row['change']} ({row['width']})")
-        ax.set_xscale("log")
-        ax.set_xlabel("epoch")
-        ax.set_ylabel("beta (learned width in the legend)")
-        ax.set_title(dataset)
-        ax.grid(alpha=0.3)
-        ax.legend(fontsize=6)
+        label_axes(ax, dataset, "epoch", "beta (learned width in the legend)", legend_size=6)
     fig.tight_layout()
     save_figure(fig, path)
 

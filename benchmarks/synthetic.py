@@ -26,7 +26,7 @@ from torch_geometric.data import Data
 
 from benchmarks.store import read_rows
 from benchmarks.sweep import add_parallel_arguments, parallel_options, run_sweep, start_sweep
-from benchmarks.tables import save_figure, write_report
+from benchmarks.tables import label_axes, save_figure, write_report
 from damgraph.config import config_id
 from damgraph.estimator import DAMEmbedding
 from damgraph.splits import holdout_split
@@ -116,12 +116,7 @@ def plot(rows: List[dict], path: Path) -> None:
             for r in (r for r in rows if r["graph"] == graph and r["method"] == "dam"):
                 ax.plot([float(r["width"])], [float(r["test_auc"])], marker="*", markersize=14,
                         color=line.get_color(), linestyle="none")
-        ax.set_xscale("log", base=2)
-        ax.set_xlabel("embedding size (stars: the learned width)")
-        ax.set_ylabel("test AUC")
-        ax.set_title(family)
-        ax.grid(alpha=0.3)
-        ax.legend(fontsize=7)
+        label_axes(ax, family, "embedding size (stars: the learned width)", "test AUC", log_base=2)
     fig.tight_layout()
     save_figure(fig, path)
 

@@ -81,3 +81,13 @@ def save_figure(fig, path: Path) -> None:
 
     atomic_write(path, lambda f: fig.savefig(f, format="png", dpi=120), binary=True)
     plt.close(fig)
+
+
+def label_axes(ax, title: str, xlabel: str, ylabel: str, log_base: float = 10, legend_size: int = 7) -> None:
+    """A panel's log x axis, labels, title, light grid and legend."""
+    ax.set_xscale("log", base=log_base)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=legend_size)
