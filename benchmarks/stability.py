@@ -85,7 +85,9 @@ def plot(rows: List[dict], path: Path) -> None:
     for ax, dataset in zip(axes[0], datasets):
         for row in (r for r in rows if r["dataset"] == dataset):
             betas = [float(b) for b in str(row["beta_trajectory"]).split()]
-            ax.plot(range(1, len(betas) + 1), betas, label=f"{row['schedule']}: {row['change']} ({row['width']})")
+            ax.plot(range(1, len(betas) + 1), betas, label=f"{row['schedule']}: {row['change']} ({row['width']})",
+                    color=f"C{list(CHANGES).index(row['change'])}",
+                    linestyle="-" if row["schedule"] == "settled" else "--")
         label_axes(ax, dataset, "epoch", "beta (learned width in the legend)", legend_size=6)
     fig.tight_layout()
     save_figure(fig, path)
