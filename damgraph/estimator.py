@@ -1,7 +1,6 @@
 """``DAMEmbedding``: compact node embeddings of any graph, scikit-learn style."""
 from __future__ import annotations
 
-import inspect
 import warnings
 from dataclasses import asdict, fields, replace
 from pathlib import Path
@@ -162,12 +161,10 @@ class DAMEmbedding(BaseEstimator):
             raise ValueError(f"val_fraction must be a number in [0, 0.5), got {self.val_fraction!r}")
         if isinstance(self.input_dim, bool) or not isinstance(self.input_dim, int) or self.input_dim < 1:
             raise ValueError(f"input_dim must be a positive integer, got {self.input_dim!r}")
-        # None leaves a setting at the preset where None is the parameter's default (dim, lam, ...) and
-        # for the user's defaults (decoder, inputs, val_tolerance, val_min_delta); elsewhere (seed, device) it is passed on,
-        # and refused by the config.
-        defaults = {k: p.default for k, p in inspect.signature(type(self)).parameters.items()}
+        # None leaves a setting at the model's preset, except seed and device, which have no preset: there it is
+        # passed on and refused by the config.
         given = {k: getattr(self, k) for k in ESTIMATOR_SETTINGS
-                 if k != "model" and not (getattr(self, k) is None and (defaults[k] is None or k in USER_DEFAULTS))}
+                 if k != "model" and not (getattr(self, k) is None and k not in ("seed", "device"))}
         if self.positives is None and self.model != "maskgae":
             given["positives"] = USER_POSITIVES
         return model_config(self.model, **given)
