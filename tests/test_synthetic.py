@@ -79,3 +79,20 @@ def test_synthetic_size_refuses_other_names_in_one_line(name):
 def test_synthetic_size_refuses_an_infinite_count_in_one_line(name):
     with pytest.raises(ValueError, match="write synthetic-<nodes> with at least 10 nodes"):
         synthetic_size(name)
+
+
+def test_dot_product_graphs_have_the_asked_degree_and_rank():
+    from damgraph.synthetic import dot_product_graph
+
+    a, b = dot_product_graph(400, 4, avg_degree=10, seed=0), dot_product_graph(400, 4, avg_degree=10, seed=0)
+    assert torch.equal(a.edge_index, b.edge_index) and is_undirected(a.edge_index)
+    assert a.edge_index.size(1) / 400 == pytest.approx(10, rel=0.1)  # mean degree
+    assert not bool((a.edge_index[0] == a.edge_index[1]).any())  # no self-loops
+    # the expected adjacency has rank 4: on a denser sample its top 4 singular values stand out (26.2 against 11.4)
+    dense = torch.zeros(400, 400)
+    denser = dot_product_graph(400, 4, avg_degree=40, seed=0).edge_index
+    dense[denser[0], denser[1]] = 1.0
+    s = torch.linalg.svdvals(dense)
+    assert s[3] > 2 * s[4]
+    with pytest.raises(ValueError, match="rank >= 1"):
+        dot_product_graph(400, 0)
