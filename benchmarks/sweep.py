@@ -14,7 +14,7 @@ from typing import Callable, Dict, Hashable, List, Optional, Sequence, Tuple, Un
 from benchmarks.store import (check_out, _claims_path, environment, live_claims, _lock_path, locked, merge_rows,
                               prepare_out, read_rows, run_key, stored_runs, write_csv, write_json)
 from benchmarks.tables import report
-from damgraph.datasets import DATA_ENV
+from damgraph.datasets import DATA_ENV, DATASET_NAMES
 from damgraph.io import atomic_write_text
 
 
@@ -281,8 +281,7 @@ def add_sweep_arguments(parser: argparse.ArgumentParser) -> None:
     """The options every benchmark sweep shares (the training settings come
     from :func:`damgraph.config.add_config_arguments`)."""
     parser.add_argument("--datasets", nargs="+", default=None,
-                        help="dataset names (cora citeseer pubmed photo computers cs physics ogbl-ddi ogbl-collab "
-                             "ogbl-ppa ogbl-citation2; default: cora citeseer, with --quick cora)")
+                        help=f"dataset names ({' '.join(DATASET_NAMES)}; default: cora citeseer, with --quick cora)")
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2, 3, 4])
     parser.add_argument("--data-root", default=None, help=f"data root (default: ${DATA_ENV}, else data/)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
