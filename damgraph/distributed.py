@@ -32,7 +32,7 @@ from torch import Tensor, nn
 from torch.nn.parallel import DistributedDataParallel
 
 from damgraph.config import MODELS, LinkPredConfig, add_config_arguments, model_config, settings_from_args
-from damgraph.datasets import DATA_ENV, load_graph
+from damgraph.datasets import DATA_ENV, DATASET_NAMES, load_graph
 from damgraph.io import atomic_write_text, check_outputs, versions
 from damgraph.linkpred import LinkPredTask
 from damgraph.runtime import deterministic, resolve_device
@@ -96,7 +96,7 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(
         prog="torchrun ... -m damgraph.distributed",
         description="Data-parallel (DDP) DAM-GAE link prediction; launch with torchrun.")
-    p.add_argument("--dataset", default="cora", help="cora, citeseer, pubmed or synthetic-<nodes>")
+    p.add_argument("--dataset", default="cora", help=f"{', '.join(DATASET_NAMES)} or synthetic-<nodes>")
     p.add_argument("--data-root", default=None, help=f"data root (default: ${DATA_ENV}, else data/)")
     p.add_argument("--model", choices=MODELS, default="gae", help="the autoencoder (default: gae)")
     add_config_arguments(p, FLAGS)
