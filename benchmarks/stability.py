@@ -115,9 +115,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     run_sweep(out / "stability.csv", plan, run, KEYS, quiet=args.quiet, numeric=("width", "test_auc"),
               parallel=args.parallel)
     # the report covers the stored runs of both schedules as the presets give them today
-    current = {config_id(changed(model_config(args.model, **SCHEDULES[name]), c), ("seed",))
-               for name in SCHEDULES for c in CHANGES}
-    rows = [r for r in read_rows(out / "stability.csv") if r["config_id"] in current]
+    stored = read_rows(out / "stability.csv")
+    current = {config_id(changed(model_config(model, **SCHEDULES[name]), c), ("seed",))
+               for model in {r["model"] for r in stored} for name in SCHEDULES for c in CHANGES}
+    rows = [r for r in stored if r["config_id"] in current]
     write_report(out, "stability", table(rows), lambda path: plot(rows, path))
     return 0
 
