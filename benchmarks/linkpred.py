@@ -37,7 +37,8 @@ METRICS = ("width", "test_auc", "test_ap", "test_hits@20", "test_mrr", "val_auc"
 #: The settings of a run that vary within a sweep (the rest: config_id).
 PER_RUN = ("dim", "seed", "gate", "lam")
 #: The training settings the harness takes as flags; unset, each is the model's preset.
-TRAINING_FLAGS = ("epochs", "patience", "min_epochs", "val_window", "val_tolerance", "val_min_delta", "val_metric", "pos_batch_size", "inputs", "lr", "beta_lr", "weight_decay", "grad_clip",
+TRAINING_FLAGS = ("epochs", "patience", "min_epochs", "val_window", "val_tolerance", "val_min_delta", "val_metric", "pos_batch_size", "inputs", "lr", "beta_lr",
+                  "gate_alpha", "gate_delay", "settle", "rewind", "weight_decay", "grad_clip",
                   "hidden", "num_layers", "dropout", "conv", "batch_norm", "activation", "gate_hidden", "decoder", "decoder_hidden",
                   "decoder_dropout", "masking", "mask_ratio", "walk_length", "degree_weight", "device")
 
