@@ -89,7 +89,8 @@ def train_distributed(split, config: LinkPredConfig) -> dict:
 
 
 #: The settings ``damgraph.distributed`` takes as flags.
-FLAGS = ("mode", "dim", "lam", "lr", "beta_lr", "epochs", "patience", "batch_size", "hops", "seed", "matryoshka")
+FLAGS = ("mode", "dim", "lam", "lr", "beta_lr", "gate_alpha", "gate_delay", "settle", "rewind", "epochs", "patience", "batch_size",
+         "hops", "seed", "matryoshka")
 
 
 def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
