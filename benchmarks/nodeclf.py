@@ -25,7 +25,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Dict, List, Sequence
 
-from benchmarks import linkpred
+from benchmarks import plan as linkpred_plan
 from benchmarks.curves import format_summary, plot_curves, summary
 from benchmarks.sizing import model_unit
 from benchmarks.store import ResultFileError, has_value, read_rows
@@ -52,7 +52,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p.add_argument("--parts", nargs="+", choices=PARTS, default=list(PARTS))
     p.add_argument("--model", choices=list(MODELS), default="gae",
                    help="the autoencoder whose embeddings the probe reads (default: gae)")
-    linkpred.add_method_arguments(p)
+    linkpred_plan.add_method_arguments(p)
     p.add_argument("--gcn-lam", nargs="+", type=float, default=list(GCN_LAMBDA_GRID),
                    help="DAM penalty weights of the supervised GCN "
                         f"(default: {' '.join(f'{v:g}' for v in GCN_LAMBDA_GRID)})")
@@ -61,12 +61,12 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
                         "being trained again")
     p.add_argument("--out", default="results/nodeclf", help="output folder (default: results/nodeclf)")
     add_sweep_arguments(p)
-    add_config_arguments(p, linkpred.TRAINING_FLAGS, epochs="most epochs of both parts",
+    add_config_arguments(p, linkpred_plan.TRAINING_FLAGS, epochs="most epochs of both parts",
                          patience="stop after this many epochs without a better validation score (both parts)",
                          beta_lr="learning rate of DAM's beta (both parts)", device="cpu, cuda or cuda:N (both parts)")
-    p.set_defaults(seeds=None)  # linkpred.finish_arguments fills it in
+    p.set_defaults(seeds=None)  # linkpred_plan.finish_arguments fills it in
     args = p.parse_args(argv)
-    linkpred.finish_arguments(p, args)
+    linkpred_plan.finish_arguments(p, args)
     refuse_repeats(p, args, ("parts", "gcn_lam"))
     gcn = settings_or_usage_error(p, lambda: gcn_config(args))
     settings_or_usage_error(p, lambda: [with_settings(gcn, lam=lam) for lam in args.gcn_lam], "--gcn-lam")
@@ -100,7 +100,7 @@ def import_probe_rows(source: Path, target: Path, plan: Sequence[dict]) -> int:
     rows = read_rows(target)
     have = {key(r) for r in rows}
     new = [probe_row(r) for r in read_rows(source)
-           if has_value(r, "probe_acc") and row_problem(r, linkpred.KEYS, linkpred.METRICS) is None]
+           if has_value(r, "probe_acc") and row_problem(r, linkpred_plan.KEYS, linkpred_plan.METRICS) is None]
     new = [r for r in new if key(r) in wanted and key(r) not in have]
     if new:
         write_csv(target, rows + new)
@@ -110,7 +110,7 @@ def import_probe_rows(source: Path, target: Path, plan: Sequence[dict]) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
-    lp_base = linkpred.base_config(args)
+    lp_base = linkpred_plan.base_config(args)
     gcn_base = gcn_config(args)
 
     def load(name: str) -> Dict[str, object]:
@@ -129,9 +129,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     plan: List[dict] = []
     if "probe" in args.parts:
-        cid = config_id(lp_base, linkpred.PER_RUN)
+        cid = config_id(lp_base, linkpred_plan.PER_RUN)
         plan += [{**entry, "part": "probe"}
-                 for entry in linkpred.sweep_plan(args, cid, config_id(gateless(lp_base), linkpred.PER_RUN))]
+                 for entry in linkpred_plan.sweep_plan(args, cid, config_id(gateless(lp_base), linkpred_plan.PER_RUN))]
     if "supervised" in args.parts:
         cid = config_id(gcn_base, ("hidden", "seed", "dam", "lam"))
         largest = max(args.dims)
@@ -140,7 +140,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                  for d in args.datasets for s in args.seeds for m in ("gcn-fixed", "gcn-dam")
                  for h in ([largest] if m == "gcn-dam" else args.dims)
                  for lam in (args.gcn_lam if m == "gcn-dam" else [0.0])]
-    probe_run = linkpred.sweep_runner(args, lp_base, {name: d["raw"] for name, d in data.items()})
+    probe_run = linkpred_plan.sweep_runner(args, lp_base, {name: d["raw"] for name, d in data.items()})
 
     def run(entry: dict) -> dict:
         if entry["part"] == "probe":

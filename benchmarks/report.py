@@ -19,7 +19,7 @@ from typing import Dict, List, Sequence
 
 import numpy as np
 
-from benchmarks.linkpred import PER_RUN
+from benchmarks.plan import PER_RUN
 from benchmarks.store import read_rows
 from benchmarks.tables import label_axes, save_figure
 from damgraph.config import config_id, gateless, model_config

@@ -1,0 +1,145 @@
+"""The link-prediction sweep's plan, shared by :mod:`benchmarks.linkpred` and
+the probe part of :mod:`benchmarks.nodeclf`: what identifies a run, the
+options that choose methods, sizes and penalty weights, the checks of a
+sweep's settings, one entry per run, and the function that runs an entry."""
+from __future__ import annotations
+
+import argparse
+from dataclasses import replace
+from typing import Callable, Dict, List, Optional, Sequence, Tuple
+
+from benchmarks.sizing import GATELESS, LAMBDA_GRIDS, METHODS, Job, Split
+from benchmarks.sweep import refuse_repeats, settings_or_usage_error
+from damgraph.config import LinkPredConfig, model_config, settings_from_args, with_settings
+from damgraph.runtime import resolve_device
+from damgraph.splits import link_split
+
+
+# What identifies a run in the CSV; config_id holds every other setting.
+KEYS = ("dataset", "model", "method", "dim", "seed", "lam", "config_id")
+
+
+GROUP = ("dataset", "model", "decoder", "method", "dim", "lam")
+
+
+METRICS = ("width", "test_auc", "test_ap", "test_hits@20", "test_mrr", "val_auc", "val_hits@20", "probe_acc", "epochs",
+           "train_s")
+
+
+#: The settings of a run that vary within a sweep (the rest: config_id).
+PER_RUN = ("dim", "seed", "gate", "lam")
+
+
+#: The training settings the harness takes as flags; unset, each is the model's preset.
+TRAINING_FLAGS = ("epochs", "patience", "min_epochs", "val_window", "val_tolerance", "val_min_delta", "val_metric",
+                  "pos_batch_size", "inputs", "lr", "beta_lr", "gate_alpha", "gate_delay", "settle", "rewind",
+                  "weight_decay", "grad_clip", "hidden", "num_layers", "dropout", "conv", "batch_norm", "activation",
+                  "gate_hidden", "decoder", "decoder_hidden", "decoder_dropout", "masking", "mask_ratio", "walk_length",
+                  "degree_weight", "device")
+
+
+def finish_arguments(p: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """Apply ``--quick`` and the model's DAM grid, and check every run's
+    settings up front (argparse's usage error, exit code 2)."""
+    defaults = QUICK if args.quick else dict(datasets=["cora", "citeseer"], seeds=list(DEFAULT_SEEDS),
+                                               dims=list(DEFAULT_DIMS), methods=list(METHODS))
+    for name, value in defaults.items():  # flags given explicitly win
+        if getattr(args, name) is None:
+            setattr(args, name, value)
+    if args.lam is None:
+        args.lam = list(dam_grid(args.model))
+    if args.prefix_lam is None:
+        args.prefix_lam = min(args.lam)
+    refuse_repeats(p, args, ("datasets", "seeds", "dims", "methods", "lam", "l1_lam", "l0_lam"))
+    base = settings_or_usage_error(p, lambda: base_config(args))
+    settings_or_usage_error(p, lambda: resolve_device(base.device))  # asked for, but is it here?
+    grids = {"dam": args.lam, "l1": args.l1_lam, "l0": args.l0_lam}
+    settings_or_usage_error(p, lambda: [with_settings(base, dim=d) for d in args.dims], "--dims")
+    for flag, grid in zip(("--lam", "--l1-lam", "--l0-lam"), grids.values()):
+        settings_or_usage_error(p, lambda: [with_settings(base, lam=lam) for lam in grid], flag)
+    settings_or_usage_error(p, lambda: [with_settings(base, seed=s) for s in args.seeds], "--seeds")
+    settings_or_usage_error(p, lambda: with_settings(base, lam=args.prefix_lam), "--prefix-lam")
+
+
+def dam_grid(model: str) -> Sequence[float]:
+    """The dam method's default penalty weight: the model preset's one
+    ``lam`` (one default run per seed; ``--lam`` gives a grid, such as
+    :data:`LAMBDA_GRIDS`' ``dam`` entry)."""
+    return (model_config(model).lam,)
+
+
+DEFAULT_DIMS = (2, 4, 8, 16, 32, 64, 128)
+
+
+DEFAULT_SEEDS = (0, 1, 2)
+
+
+def add_method_arguments(p: argparse.ArgumentParser) -> None:
+    """The options that choose the methods, sizes and penalty grids (shared
+    with :mod:`benchmarks.nodeclf`'s probe part)."""
+    grid = lambda name: " ".join(f"{v:g}" for v in LAMBDA_GRIDS[name])  # noqa: E731
+    p.add_argument("--methods", nargs="+", default=None, choices=list(METHODS),
+                   help="fixed: a model per size; dam / l1 / l0: DAM / L1-scaled / hard-concrete L0 gates "
+                        "from the largest size, one run per penalty weight; pca: one model at the largest "
+                        "size, projected to each; matryoshka: one model trained on nested prefixes; "
+                        "spectral: normalised-adjacency eigenvectors; dam-prefix: one DAM model per seed "
+                        "(--prefix-lam), its top-k gates at each size; dam-nested: the same trained with a Matryoshka loss on "
+                        "the nested top blocks (default: all)")
+    p.add_argument("--dims", nargs="+", type=int, default=None,
+                   help="embedding sizes; the gated methods start from the largest "
+                        f"(default: {' '.join(map(str, DEFAULT_DIMS))})")
+    p.add_argument("--lam", nargs="+", type=float, default=None,
+                   help=f"penalty weights of the dam method (default: the model preset's, {dam_grid('gae')[0]:g}; "
+                        f"a grid such as {grid('dam')} runs one model per weight)")
+    p.add_argument("--prefix-lam", type=float, default=None,
+                   help="penalty weight of the dam-prefix and dam-nested models (default: the smallest of --lam)")
+    p.add_argument("--l1-lam", nargs="+", type=float, default=list(LAMBDA_GRIDS["l1"]),
+                   help=f"penalty weights of the l1 method (default: {grid('l1')})")
+    p.add_argument("--l0-lam", nargs="+", type=float, default=list(LAMBDA_GRIDS["l0"]),
+                   help=f"penalty weights of the l0 method (default: {grid('l0')})")
+    p.add_argument("--quick", action="store_true",
+                   help="a small but meaningful sweep (about 3 minutes on 2 cores): Cora, seeds 0 1, dims 4 16 64, "
+                        "every method, 200 epochs, patience 50; flags given beside it win")
+
+
+#: ``--quick``'s settings, where the flags do not set them.
+QUICK = dict(datasets=["cora"], seeds=[0, 1], dims=[4, 16, 64], methods=list(METHODS), epochs=200, patience=50)
+
+
+def sweep_plan(args: argparse.Namespace, cid: str, gateless_cid: Optional[str] = None) -> List[dict]:
+    """One entry per run: ``fixed``, ``pca``, ``matryoshka``, ``spectral``
+    and ``dam-prefix`` (at ``--prefix-lam``) at every size; the gated
+    methods (``dam``, ``l1``, ``l0``) from the largest size, once per
+    penalty weight of their grid. The runs of the methods without a gate
+    (:data:`~benchmarks.sizing.GATELESS`) carry :obj:`gateless_cid` (default
+    :obj:`cid`): the settings of the gates do not change them."""
+    grids = {"dam": args.lam, "l1": args.l1_lam, "l0": args.l0_lam}
+    lams = {**grids, "dam-prefix": [args.prefix_lam], "dam-nested": [args.prefix_lam]}
+    largest = max(args.dims)
+    return [{"dataset": d, "model": args.model, "method": m, "dim": dim, "seed": s, "lam": lam,
+             "config_id": gateless_cid if gateless_cid is not None and m in GATELESS else cid}
+            for d in args.datasets for s in args.seeds for m in args.methods
+            for dim in ([largest] if m in grids else args.dims) for lam in lams.get(m, [0.0])]
+
+
+def base_config(args: argparse.Namespace) -> LinkPredConfig:
+    """The model's preset with the flags set on top (the per-run settings are the entries')."""
+    return model_config(args.model, **settings_from_args(args, TRAINING_FLAGS))
+
+
+def sweep_runner(args: argparse.Namespace, base: LinkPredConfig, data: Dict[str, object]) -> Callable[[dict], dict]:
+    """The function :func:`~benchmarks.sweep.run_sweep` calls per entry:
+    the entry's method on the (dataset, seed) split, splits and shared
+    models cached across entries."""
+    splits: Dict[Tuple[str, int], Split] = {}
+    cache: Dict = {}
+
+    def run(entry: dict) -> dict:
+        name, seed = entry["dataset"], entry["seed"]
+        if (name, seed) not in splits:
+            splits[(name, seed)] = link_split(data[name], seed)
+        config = replace(base, dim=entry["dim"], seed=seed, lam=entry["lam"])
+        job = Job(splits[(name, seed)], config, args.dims, name, cache)
+        return {k: v for k, v in METHODS[entry["method"]](job).items() if k not in entry}
+
+    return run
