@@ -577,7 +577,7 @@ def test_report_keeps_the_current_defaults_runs_and_applies_the_one_percent_rule
     """Fixed 8/16/32 at 0.90/0.951/0.96: the line is 0.9504, the smallest fixed size within it 16; DAM at 12 units
     and 0.955 passes; a DAM run of another config id (an earlier protocol) is left out."""
     from benchmarks import report
-    from benchmarks.linkpred import PER_RUN
+    from benchmarks.plan import PER_RUN
     from benchmarks.store import write_csv
     from damgraph.config import config_id, gateless, model_config
 
