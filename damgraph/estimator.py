@@ -17,7 +17,7 @@ from damgraph.config import ESTIMATOR_SETTINGS, MODELS, USER_DEFAULTS, USER_POSI
 from damgraph.graphs import GraphInputError, prepare_graph
 from damgraph.io import OutputSet, jsonable, load_checkpoint, save_checkpoint, versions
 from damgraph.linkpred import LearnedInput, LinkPredTask, trained_modules
-from damgraph.models import build_autoencoder
+from damgraph.models import AUTOENCODERS, build_autoencoder
 from damgraph.runtime import deterministic
 from damgraph.splits import holdout_split
 
@@ -154,8 +154,9 @@ class DAMEmbedding(BaseEstimator):
         caller can check the parameters before reading a graph)."""
         if self.model not in MODELS:
             raise ValueError(f"model must be one of {', '.join(MODELS)}, got {self.model!r}")
-        if self.model == "maskgae" and self.directed:
-            raise ValueError("model 'maskgae' masks undirected edges; use directed=False or model 'gae'")
+        family = AUTOENCODERS[self.model]
+        if family.masks_edges and self.directed:
+            raise ValueError(f"model {self.model!r} masks undirected edges; use directed=False or model 'gae'")
         if isinstance(self.val_fraction, bool) or not isinstance(self.val_fraction, (int, float)) \
                 or not 0 <= self.val_fraction < 0.5:
             raise ValueError(f"val_fraction must be a number in [0, 0.5), got {self.val_fraction!r}")
@@ -165,7 +166,7 @@ class DAMEmbedding(BaseEstimator):
         # passed on and refused by the config.
         given = {k: getattr(self, k) for k in ESTIMATOR_SETTINGS
                  if k != "model" and not (getattr(self, k) is None and k not in ("seed", "device"))}
-        if self.positives is None and self.model != "maskgae":
+        if self.positives is None and not family.masks_edges:  # a masking model reconstructs its masked edges
             given["positives"] = USER_POSITIVES
         return model_config(self.model, **given)
 
@@ -179,8 +180,8 @@ class DAMEmbedding(BaseEstimator):
         data = prepared.data
         if data.edge_index.size(1) == 0:
             raise GraphInputError("the graph has no edges (after removing self-loops); nothing to learn from")
-        if self.model == "maskgae" and getattr(data, "edge_weight", None) is not None:
-            raise GraphInputError("model 'maskgae' does not use edge weights yet; give the graph without "
+        if not AUTOENCODERS[self.model].takes_edge_weights and getattr(data, "edge_weight", None) is not None:
+            raise GraphInputError(f"model {self.model!r} does not use edge weights yet; give the graph without "
                                   "weights or use model 'gae'")
         n_pairs = prepared.num_edges
         need = max(MIN_EDGES_FOR_VALIDATION, int(np.ceil(1 / self.val_fraction))) if self.val_fraction > 0 else 0
