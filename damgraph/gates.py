@@ -24,6 +24,12 @@ class SizeGate(nn.Module):
     """
 
     width: int
+    #: Whether the open width shows when the gate has settled, so that
+    #: :func:`damgraph.training.fit` may size first and select after (DAM:
+    #: a top block closing unit by unit). The baselines' widths move only
+    #: when a scale or a logit crosses its threshold, late in a run, so the
+    #: sizing schedule does not apply to them.
+    settles = False
 
     def values(self) -> Tensor:
         raise NotImplementedError
@@ -93,6 +99,7 @@ class DAMGate(SizeGate):
     """
 
     MU_SCALE = 5.0
+    settles = True
 
     def __init__(self, width: int, beta_init: float = 1.0, alpha: float = 1.0, min_open: int = 1):
         super().__init__()

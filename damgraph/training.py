@@ -97,7 +97,8 @@ def fit(
     model closing its last few units one by one) still replace the kept
     epoch, but no longer keep the run going (Keras' ``min_delta``).
 
-    Sizing and selection can be kept apart, so that the width is the
+    Sizing and selection can be kept apart (for gates whose width shows
+    when they have settled, :attr:`SizeGate.settles`: DAM's), so that the width is the
     penalty's equilibrium rather than wherever :math:`\beta` was when the
     validation score peaked. The gates are held still for the first
     :obj:`gate_delay` epochs (the weights train at full width first, as in
@@ -129,6 +130,8 @@ def fit(
     gate_groups = [(g, g["lr"]) for g in optimizer.param_groups if any(id(p) in gate_ids for p in g["params"])]
     betas = {name: gate for name, gate in gates.items() if isinstance(getattr(gate, "beta", None), Tensor)}
     settled_epoch: Optional[int] = None
+    if not gate_list or not all(gate.settles for gate in gate_list):  # no schedule for gates without one
+        gate_delay, settle, rewind = 0, 0, False
     gate_delay = min(gate_delay, epochs // 4)  # a short run still sizes and selects
     sizing_cap = max(epochs // 2, gate_delay + 1)
     start_state = snapshot(model) if rewind else None  # the weights a rewound run trains again from

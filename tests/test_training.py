@@ -324,3 +324,25 @@ def test_rewind_trains_the_learned_width_again_from_the_start():
     # with fresh Adam moments: the weights' step count restarted when the gates froze
     assert int(optimizer.state[model[0].weight]["step"]) == record.epochs - settled
     assert model[1].beta.item() == record.beta_trajectory[settled - 1]["1"]  # the gate kept as it was
+
+
+def test_the_sizing_schedule_applies_to_gates_that_settle_only():
+    """DAM's width shows when it has settled; an L1 scale's moves only when a scale crosses its threshold, so
+    fit trains such gates from the first step beside selection, whatever gate_delay, settle and rewind say."""
+    from damgraph.gates import L1Scale
+
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(3, 4), L1Scale(4))
+    x = torch.randn(8, 3)
+    optimizer = make_optimizer(model, lr=0.01, beta_lr=0.1)
+    scales = []
+
+    def val_score():
+        scales.append(model[1].scale.detach().clone())
+        return 0.5
+
+    record = fit(model, optimizer, lambda step: model(x).pow(2).mean(), val_score, lam=0.1, epochs=20,
+                 patience=20, gate_delay=5, settle=3, rewind=True)
+    assert record.settled_epoch is None and record.best_epoch == 1  # selection from the first epoch
+    assert not torch.equal(scales[0], torch.ones(4))  # the scales moved at the first step, not after a delay
+    assert DAMGate.settles and not L1Scale.settles
