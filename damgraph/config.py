@@ -187,8 +187,9 @@ class LinkPredConfig:
 #: defaults (the GAE's). ``maskgae``'s follow MaskGAE (Li et al., KDD 2023:
 #: path masking, MLP decoder, degree head, batch norm, ELU, gradient
 #: clipping) and were chosen on validation AUC only, on Cora seed 0 at 128
-#: dimensions (docs/results/maskgae-selection), ``lam`` 0.1 being the largest
-#: penalty within 0.01 validation AUC of the widest model.
+#: dimensions (docs/results/maskgae-selection). ``lam`` is one default for
+#: every model, 0.1 (the MaskGAE selection's largest penalty within 0.01
+#: validation AUC of the widest model; docs/results.md measures it).
 MODEL_SETTINGS: Dict[str, Dict[str, Any]] = {
     "gae": {},
     "vgae": {},
