@@ -1,0 +1,57 @@
+"""The width benchmarks: benchmarks.report's 1% rule, benchmarks.stability's changes, benchmarks.synthetic's graphs."""
+import pytest
+
+
+def _stored(dataset, model, method, dim, seed, width, auc, config_id, lam=0.0, epochs=100):
+    return {"dataset": dataset, "model": model, "method": method, "dim": dim, "seed": seed, "lam": lam,
+            "config_id": config_id, "width": width, "test_auc": auc, "best_epoch": epochs - 50, "epochs": epochs}
+
+
+def test_report_keeps_the_current_defaults_runs_and_applies_the_one_percent_rule(tmp_path, capsys):
+    """Fixed 8/16/32 at 0.90/0.951/0.96: the line is 0.9504, the smallest fixed size within it 16; DAM at 12 units
+    and 0.955 passes; a DAM run of another config id (an earlier protocol) is left out."""
+    from benchmarks import report
+    from benchmarks.plan import PER_RUN
+    from benchmarks.store import write_csv
+    from damgraph.config import config_id, gateless, model_config
+
+    plain, gated = (config_id(c, PER_RUN) for c in (gateless(model_config("gae")), model_config("gae")))
+    rows = [_stored("g", "gae", "fixed", d, s, d, auc, plain) for s in (0, 1) for d, auc in ((8, 0.90), (16, 0.951), (32, 0.96))]
+    rows += [_stored("g", "gae", "dam", 128, s, w, 0.955, gated, lam=0.1) for s, w in ((0, 11), (1, 13))]
+    rows += [_stored("g", "gae", "dam", 128, 0, 40, 0.5, gated + "|old", lam=0.1)]
+    write_csv(tmp_path / "linkpred.csv", rows)
+    assert report.main(["--folders", str(tmp_path), "--out", str(tmp_path / "out")]) == 0
+    text = (tmp_path / "out" / "report.md").read_text()
+    assert "| g | gae | 2 | 32: 0.9600 ± 0.0000 | 0.9504 | 16 (0.9510) | 12.0 ± 1.4 | 0.9550 ± 0.0000 | yes | 0 of 8 |" \
+        in text
+    assert (tmp_path / "out" / "g-gae.png").is_file()
+    rows[-2]["test_auc"] = rows[-3]["test_auc"] = 0.94  # below the line now
+    write_csv(tmp_path / "linkpred.csv", rows)
+    assert report.main(["--folders", str(tmp_path), "--out", str(tmp_path / "out")]) == 0
+    assert "| no: score below the line |" in (tmp_path / "out" / "report.md").read_text()
+    assert report.main(["--folders", str(tmp_path / "none")]) == 2
+    assert "does not exist" in capsys.readouterr().err
+
+
+def test_stability_changes_multiply_one_setting_and_keep_the_schedule():
+    from benchmarks.stability import SCHEDULES, changed
+    from damgraph.config import model_config
+
+    base = model_config("gae")
+    assert changed(base, "beta_lr / 4").beta_lr == pytest.approx(base.beta_lr / 4)
+    longer = changed(base, "epochs x 4")
+    assert (longer.epochs, longer.patience) == (4 * base.epochs, 4 * base.patience) and longer.lr == base.lr
+    joint = changed(model_config("gae", **SCHEDULES["joint"]), "lr x 4")
+    assert (joint.settle, joint.gate_delay, joint.gate_alpha, joint.lr) == (0, 0, 1.0, 4 * base.lr)
+
+
+def test_synthetic_graphs_by_name_and_the_knee_rule():
+    from benchmarks import synthetic
+
+    assert synthetic.make_graph("sbm-4").num_nodes == synthetic.make_graph("rdpg-2").num_nodes == 2048
+    with pytest.raises(ValueError, match="use sbm-<communities> or rdpg-<rank>"):
+        synthetic.make_graph("ring-4")
+    rows = [{"graph": "sbm-8", "method": "fixed", "dim": d, "test_auc": a} for d, a in ((4, 0.80), (8, 0.85), (16, 0.852))]
+    rows.append({"graph": "sbm-8", "method": "dam", "dim": 128, "width": 9, "test_auc": 0.849})
+    (s,) = synthetic.summary(rows)
+    assert (s["knee"], s["in_range"], s["within"], s["at_knee"]) == (8, True, True, True)
