@@ -18,12 +18,12 @@ from typing import Dict, Sequence
 
 from benchmarks.curves import (PENALISED, format_summary, format_validation_choice, plot_curves, summary,
                                validation_choice)
-from benchmarks.plan import (GROUP, KEYS, METRICS, PER_RUN, TRAINING_FLAGS, add_method_arguments, base_config,
-                             finish_arguments, sweep_plan, sweep_runner)
+from benchmarks.plan import (GROUP, KEYS, METRICS, NORMALIZED_FEATURES, TRAINING_FLAGS, add_method_arguments,
+                             base_config, finish_arguments, sweep_plan, sweep_runner)
 from benchmarks.sizing import model_unit
 from benchmarks.store import ResultFileError, has_value
 from benchmarks.sweep import add_sweep_arguments, finish_sweep, parallel_options, run_sweep, start_sweep
-from damgraph.config import MODELS, add_config_arguments, config_id, gateless
+from damgraph.config import MODELS, add_config_arguments
 from damgraph.datasets import load_dataset
 
 
@@ -77,9 +77,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"error: {err}", file=sys.stderr)
         return 2
 
-    plan = sweep_plan(args, config_id(base, PER_RUN), config_id(gateless(base), PER_RUN))
+    plan = sweep_plan(args, base)
     for entry in plan:  # normalised features: runs of their own
-        entry["config_id"] += "|features=normalized" if normalized[entry["dataset"]] else ""
+        entry["config_id"] += NORMALIZED_FEATURES if normalized[entry["dataset"]] else ""
     out = Path(args.out)
     try:
         rows = run_sweep(out / "linkpred.csv", plan, sweep_runner(args, base, data), KEYS,

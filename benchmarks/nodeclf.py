@@ -31,7 +31,7 @@ from benchmarks.sizing import model_unit
 from benchmarks.store import ResultFileError, has_value, read_rows
 from benchmarks.sweep import (add_sweep_arguments, finish_sweep, parallel_options, refuse_repeats, run_sweep,
                               settings_or_usage_error, start_sweep)
-from damgraph.config import MODELS, NodeClfConfig, add_config_arguments, config_id, gateless, with_settings
+from damgraph.config import MODELS, NodeClfConfig, add_config_arguments, config_id, with_settings
 from damgraph.datasets import load_dataset
 from damgraph.nodeclf import train_node_classifier
 
@@ -129,9 +129,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     plan: List[dict] = []
     if "probe" in args.parts:
-        cid = config_id(lp_base, linkpred_plan.PER_RUN)
-        plan += [{**entry, "part": "probe"}
-                 for entry in linkpred_plan.sweep_plan(args, cid, config_id(gateless(lp_base), linkpred_plan.PER_RUN))]
+        plan += [{**entry, "part": "probe"} for entry in linkpred_plan.sweep_plan(args, lp_base)]
     if "supervised" in args.parts:
         cid = config_id(gcn_base, ("hidden", "seed", "dam", "lam"))
         largest = max(args.dims)

@@ -6,11 +6,11 @@ from __future__ import annotations
 
 import argparse
 from dataclasses import replace
-from typing import Callable, Dict, List, Optional, Sequence, Tuple
+from typing import Callable, Dict, List, Sequence, Tuple
 
 from benchmarks.sizing import GATELESS, LAMBDA_GRIDS, METHODS, Job, Split
 from benchmarks.sweep import refuse_repeats, settings_or_usage_error
-from damgraph.config import LinkPredConfig, model_config, settings_from_args, with_settings
+from damgraph.config import LinkPredConfig, config_id, gateless, model_config, settings_from_args, with_settings
 from damgraph.runtime import resolve_device
 from damgraph.splits import link_split
 
@@ -106,18 +106,28 @@ def add_method_arguments(p: argparse.ArgumentParser) -> None:
 QUICK = dict(datasets=["cora"], seeds=[0, 1], dims=[4, 16, 64], methods=list(METHODS), epochs=200, patience=50)
 
 
-def sweep_plan(args: argparse.Namespace, cid: str, gateless_cid: Optional[str] = None) -> List[dict]:
+#: What a run on row-normalised features adds to its config id.
+NORMALIZED_FEATURES = "|features=normalized"
+
+
+def run_id(config: LinkPredConfig, method: str) -> str:
+    """The config id of a run of :obj:`method` with :obj:`config`: every
+    setting but the per-run ones (:data:`PER_RUN`), the gate settings left
+    at their neutral values for the methods without a gate
+    (:data:`~benchmarks.sizing.GATELESS`), whose models they do not change."""
+    return config_id(gateless(config) if method in GATELESS else config, PER_RUN)
+
+
+def sweep_plan(args: argparse.Namespace, base: LinkPredConfig) -> List[dict]:
     """One entry per run: ``fixed``, ``pca``, ``matryoshka``, ``spectral``
     and ``dam-prefix`` (at ``--prefix-lam``) at every size; the gated
     methods (``dam``, ``l1``, ``l0``) from the largest size, once per
-    penalty weight of their grid. The runs of the methods without a gate
-    (:data:`~benchmarks.sizing.GATELESS`) carry :obj:`gateless_cid` (default
-    :obj:`cid`): the settings of the gates do not change them."""
+    penalty weight of their grid; each with its :func:`run_id` on :obj:`base`."""
     grids = {"dam": args.lam, "l1": args.l1_lam, "l0": args.l0_lam}
     lams = {**grids, "dam-prefix": [args.prefix_lam], "dam-nested": [args.prefix_lam]}
     largest = max(args.dims)
     return [{"dataset": d, "model": args.model, "method": m, "dim": dim, "seed": s, "lam": lam,
-             "config_id": gateless_cid if gateless_cid is not None and m in GATELESS else cid}
+             "config_id": run_id(base, m)}
             for d in args.datasets for s in args.seeds for m in args.methods
             for dim in ([largest] if m in grids else args.dims) for lam in lams.get(m, [0.0])]
 

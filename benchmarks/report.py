@@ -17,12 +17,10 @@ import sys
 from pathlib import Path
 from typing import Dict, List, Sequence
 
-import numpy as np
-
-from benchmarks.plan import PER_RUN
+from benchmarks.plan import NORMALIZED_FEATURES, run_id
 from benchmarks.store import read_rows
-from benchmarks.tables import label_axes, save_figure
-from damgraph.config import config_id, gateless, model_config
+from benchmarks.tables import label_axes, mean_std, save_figure
+from damgraph.config import model_config
 from damgraph.io import atomic_write_text
 
 def current_rows(rows: Sequence[dict]) -> List[dict]:
@@ -32,8 +30,8 @@ def current_rows(rows: Sequence[dict]) -> List[dict]:
         if row["method"] not in ("fixed", "dam"):
             continue
         preset = model_config(row["model"])
-        wanted = config_id(gateless(preset) if row["method"] == "fixed" else preset, PER_RUN)
-        if row["config_id"] in (wanted, wanted + "|features=normalized") and (
+        wanted = run_id(preset, row["method"])
+        if row["config_id"] in (wanted, wanted + NORMALIZED_FEATURES) and (
                 row["method"] == "fixed" or float(row["lam"]) == preset.lam):
             kept.append(row)
     return kept
@@ -50,22 +48,20 @@ def one_percent_table(rows: Sequence[dict], score: str) -> List[dict]:
         dam = [r for r in mine if r["method"] == "dam"]
         if not curve or not dam:
             continue
-        means = {d: float(np.mean(v)) for d, v in sorted(curve.items())}
+        stats = {d: mean_std(v) for d, v in sorted(curve.items())}
+        means = {d: mean for d, (mean, _) in stats.items()}
         best_dim = max(means, key=means.get)
         line = 0.99 * means[best_dim]
         smallest = min(d for d, m in means.items() if m >= line)
         widths = [float(r["width"]) for r in dam]
         scores = [float(r[score]) for r in dam]
         capped = sum(int(float(r["epochs"])) >= model_config(model).epochs for r in mine)
+        (width, width_std), (dam_score, score_std) = mean_std(widths), mean_std(scores)
         table.append(dict(dataset=dataset, model=model, best_dim=best_dim, best=means[best_dim],
-                          best_std=float(np.std(curve[best_dim], ddof=1)) if len(curve[best_dim]) > 1 else 0.0,
-                          seeds=len(dam), fixed_seeds=len(curve[best_dim]), line=line, smallest=smallest,
-                          width=float(np.mean(widths)), width_std=float(np.std(widths, ddof=1)) if len(dam) > 1 else 0.0,
-                          score=float(np.mean(scores)), score_std=float(np.std(scores, ddof=1)) if len(dam) > 1 else 0.0,
-                          passed=np.mean(scores) >= line and np.mean(widths) <= smallest, capped=capped,
-                          runs=len(mine), curve=means, curve_std={d: float(np.std(v, ddof=1)) if len(v) > 1 else 0.0
-                                                                   for d, v in sorted(curve.items())},
-                          points=list(zip(widths, scores))))
+                          best_std=stats[best_dim][1], seeds=len(dam), line=line, smallest=smallest,
+                          width=width, width_std=width_std, score=dam_score, score_std=score_std,
+                          passed=dam_score >= line and width <= smallest, capped=capped, runs=len(mine), curve=means,
+                          curve_std={d: std for d, (_, std) in stats.items()}, points=list(zip(widths, scores))))
     return table
 
 

@@ -78,10 +78,30 @@ def load_graph(name: str, root: Union[str, Path, None] = None, normalize_feature
 FEATURE_MASS_LIMIT = 50.0
 
 
+def mean_row_mass(x: Optional[torch.Tensor]) -> float:
+    """The mean L1 norm of the rows of features :obj:`x` (0 without features)."""
+    return float(x.abs().sum(1).mean()) if x is not None and x.numel() > 0 else 0.0
+
+
 def needs_row_normalization(x: Optional[torch.Tensor]) -> bool:
-    """Whether features :obj:`x` exceed :data:`FEATURE_MASS_LIMIT`
-    (``False`` without features)."""
-    return x is not None and x.numel() > 0 and float(x.abs().sum(1).mean()) > FEATURE_MASS_LIMIT
+    """Whether features :obj:`x` exceed :data:`FEATURE_MASS_LIMIT`."""
+    return mean_row_mass(x) > FEATURE_MASS_LIMIT
+
+
+def _decide_features(dataset, key: str, normalize_features: Optional[bool]):
+    """:obj:`dataset`, its features row-normalised where ``None`` leaves it
+    to the data (:func:`needs_row_normalization`): the transform gains
+    PyG's :class:`NormalizeFeatures`, and ``feature_note`` says so."""
+    if normalize_features is not None:
+        return dataset
+    mass = mean_row_mass(dataset[0].x)
+    if mass > FEATURE_MASS_LIMIT:
+        from torch_geometric.transforms import Compose, NormalizeFeatures
+
+        dataset.transform = Compose([NormalizeFeatures()] + ([dataset.transform] if dataset.transform else []))
+        dataset.feature_note = (f"{key}: node features row-normalised (mean row mass {mass:.1f} > "
+                                f"{FEATURE_MASS_LIMIT:g})")
+    return dataset
 
 
 def load_dataset(
@@ -148,28 +168,17 @@ def load_dataset(
 
     from damgraph.splits import PerClassSplit
 
-    if normalize_features is None:  # decided from the data: load as they are, then look
-        raw = load_dataset(key, root, normalize_features=False, download=download)
-        normalize_features = needs_row_normalization(raw[0].x)
-        if not normalize_features:
-            return raw
-        mass = float(raw[0].x.abs().sum(1).mean())
-        scaled = load_dataset(key, root, normalize_features=True, download=download)
-        #: What was decided, in words (only where the data decided it).
-        scaled.feature_note = (f"{key}: node features row-normalised (mean row mass {mass:.1f} > "
-                               f"{FEATURE_MASS_LIMIT:g})")
-        return scaled
     steps = [NormalizeFeatures()] if normalize_features else []
     if loader is not Planetoid:  # no public split: Shchur et al.'s 20/30 per class, drawn once (seed 0)
         steps.append(PerClassSplit(20, 30, seed=0))
     transform = Compose(steps) if steps else None
     if present or all((cache_raw / f).is_file() for f in files):  # copied, or downloaded before
-        return loader(str(cache), pyg_name, transform=transform)
+        return _decide_features(loader(str(cache), pyg_name, transform=transform), key, normalize_features)
     why = "downloading is switched off"
     if download:  # PyG downloads the missing files, into the cache, where a network allows
         created = [p for p in [cache / pyg_name, *(cache / pyg_name).parents] if not p.exists()]
         try:
-            return loader(str(cache), pyg_name, transform=transform)
+            return _decide_features(loader(str(cache), pyg_name, transform=transform), key, normalize_features)
         except Exception as err:
             why = f"the download failed: {err.__class__.__name__}"
             if created:  # leave no empty or half-filled folder behind

@@ -394,10 +394,9 @@ class LinkPredTask:
         if validation_score is None and self.split[1] is not None:
             validation_score = self.validation_score
         self._fitting = True
-        epochs = epochs or config.epochs
         try:
             return fit(self.module, self.optimizer, loss or self.loss, validation_score, config.lam,
-                       epochs, patience or config.patience, steps_per_epoch=self.steps_per_epoch,
+                       epochs or config.epochs, patience or config.patience, steps_per_epoch=self.steps_per_epoch,
                        desc=f"{config.model} dim={config.dim} seed={config.seed}" if progress else None,
                        grad_clip=config.grad_clip, min_epochs=config.min_epochs, val_window=config.val_window,
                        val_tolerance=config.val_tolerance, min_delta=config.val_min_delta,

@@ -12,7 +12,7 @@ from typing import Any, Callable, Dict, List, Optional
 import torch
 from torch import Tensor, nn
 
-from damgraph.gates import SizeGate, gate_penalty
+from damgraph.gates import DAMGate, SizeGate, gate_penalty
 from damgraph.runtime import reuse_freed_memory
 
 
@@ -128,10 +128,11 @@ def fit(
     weights = [p for p in model.parameters() if id(p) not in gate_ids]
     # the optimiser's groups that hold gate parameters, with their learning rates: 0 while the gates are held
     gate_groups = [(g, g["lr"]) for g in optimizer.param_groups if any(id(p) in gate_ids for p in g["params"])]
-    betas = {name: gate for name, gate in gates.items() if isinstance(getattr(gate, "beta", None), Tensor)}
+    betas = {name: gate for name, gate in gates.items() if isinstance(gate, DAMGate)}
     settled_epoch: Optional[int] = None
     if not gate_list or not all(gate.settles for gate in gate_list):  # no schedule for gates without one
         gate_delay, settle, rewind = 0, 0, False
+    sizing = settle > 0  # while True and no settled_epoch yet: the gates size the model, nothing is selected
     gate_delay = min(gate_delay, epochs // 4)  # a short run still sizes and selects
     sizing_cap = max(epochs // 2, gate_delay + 1)
     start_state = snapshot(model) if rewind else None  # the weights a rewound run trains again from
@@ -175,7 +176,7 @@ def fit(
         trajectory.append({name: gate.num_open for name, gate in gates.items()})
         beta_trajectory.append({name: round(gate.beta.item(), 4) for name, gate in betas.items()})
         losses.append(total / steps_per_epoch)
-        if settle > 0 and gate_list and settled_epoch is None and epoch > gate_delay and (
+        if sizing and settled_epoch is None and epoch > gate_delay and (
                 epoch >= sizing_cap or (epoch - gate_delay >= settle and _width_settled(trajectory, settle))):
             settled_epoch = epoch  # the gates are held from the next epoch on
             min_epochs = max(min_epochs, min(epoch + 1, epochs))  # the last epoch stays a candidate
@@ -185,7 +186,7 @@ def fit(
             epoch_range.set_postfix(loss=f"{losses[-1]:.4f}", width="/".join(map(str, trajectory[-1].values())))
         if val_score is None:  # no selection: the last epoch is kept
             continue
-        if settle > 0 and gate_list and settled_epoch is None:  # still sizing: no selection yet
+        if sizing and settled_epoch is None:  # still sizing: no selection yet
             scores.append(val_score())
             continue
         score = val_score()

@@ -210,7 +210,7 @@ def test_a_curve_methods_points_are_one_unit_and_other_runs_their_own():
 
     args = linkpred.parse_args(["--datasets", "cora", "--methods", "fixed", "dam", "pca", "dam-nested", "--dims",
                                 "4", "8", "16", "--lam", "0.01", "0.1", "--seeds", "0", "1"])
-    plan = linkpred.sweep_plan(args, "c")
+    plan = linkpred.sweep_plan(args, linkpred.base_config(args))
     units = units_of(plan, model_unit)
     # per seed: 3 fixed runs, 2 dam runs, one pca curve, one dam-nested curve
     assert len(plan) == 2 * (3 + 2 + 3 + 3) and len(units) == 2 * (3 + 2 + 1 + 1)
