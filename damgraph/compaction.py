@@ -10,6 +10,7 @@ from torch_geometric.nn import GATConv, GCNConv, SAGEConv
 
 from damgraph.encoders import GNNEncoder, SIGNEncoder
 from damgraph.gates import SizeGate, size_gates
+from damgraph.inputs import LearnedInput
 from damgraph.models import count_parameters
 
 
@@ -230,6 +231,21 @@ def _compact_sign(encoder: SIGNEncoder) -> None:
     encoder.out_channels = int(keep.numel())
 
 
+def _compact_table(inputs: LearnedInput, encoder: GNNEncoder) -> None:
+    """Cut a gated node table to its open columns (the gate folded into
+    them) and the encoder's first layer to the matching input columns."""
+    keep, g = _open_units(inputs.gate, "node table")
+    if len(encoder.convs):
+        encoder.convs[0] = _sliced_conv(encoder.convs[0], in_index=keep)
+    elif encoder.variational:
+        encoder.conv_mu = _sliced_conv(encoder.conv_mu, in_index=keep)
+        encoder.conv_logstd = _sliced_conv(encoder.conv_logstd, in_index=keep)
+    else:
+        encoder.conv_out = _sliced_conv(encoder.conv_out, in_index=keep)
+    encoder.in_channels = int(keep.numel())
+    inputs.keep_columns_(keep, g)
+
+
 def compact(model: nn.Module) -> nn.Module:
     """A physically smaller copy of :obj:`model` with no DAM gate left inside.
 
@@ -244,12 +260,21 @@ def compact(model: nn.Module) -> nn.Module:
     Args:
         model (torch.nn.Module): A :class:`~damgraph.GNNEncoder` or
             :class:`~damgraph.encoders.SIGNEncoder`, or any module containing
-            them (GAE, VGAE, MaskGAE, classifier). Gates anywhere else are
-            refused with a :class:`TypeError`.
+            them (GAE, VGAE, MaskGAE, classifier), or a model with its learned
+            node inputs (:func:`~damgraph.inputs.trained_modules`), whose
+            gated table is cut to its open columns with the encoder's first
+            layer. Gates anywhere else are refused with a :class:`TypeError`.
     """
     model = copy.deepcopy(model)
     encoders = [m for m in model.modules() if isinstance(m, (GNNEncoder, SIGNEncoder))]
     inside = {id(g) for e in encoders for g in size_gates(e)}
+    table = model["inputs"] if isinstance(model, nn.ModuleDict) and "inputs" in model else None
+    if isinstance(table, LearnedInput) and isinstance(table.gate, SizeGate):
+        encoder = getattr(model["net"], "encoder", None)
+        if not isinstance(encoder, GNNEncoder):
+            raise TypeError("compact() cuts a gated node table read by a damgraph.GNNEncoder only")
+        inside.add(id(table.gate))
+        _compact_table(table, encoder)
     if any(id(g) not in inside for g in size_gates(model)):
         raise TypeError("compact() cuts gates inside damgraph.GNNEncoder and damgraph.encoders.SIGNEncoder "
                         "only; this model has a gate elsewhere")

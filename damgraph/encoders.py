@@ -11,7 +11,7 @@ from torch_geometric.nn import GATConv, GCNConv, SAGEConv
 from torch_geometric.nn.conv import MessagePassing
 
 from damgraph.gates import DAMGate, make_gate
-from damgraph.propagation import SparseOperator, gcn_adjacency
+from damgraph.propagation import SparseOperator, gcn_adjacency, mean_adjacency
 
 #: Node features: a dense matrix, or a sparse one wrapped by :func:`damgraph.propagation.feature_operator`.
 Features = Union[Tensor, SparseOperator]
@@ -40,8 +40,11 @@ def conv_layer(conv: nn.Module, x: Features, graph: Graph, edge_weight: Optional
     """``conv(x, graph)``; for a :class:`GCNConv` on a prebuilt
     :math:`\\hat{\\mathbf{A}}` the same function as
     :math:`\\hat{\\mathbf{A}}\\mathbf{X}\\mathbf{W} + \\mathbf{b}` from ``conv``'s own
-    parameters, as CSR products (:func:`gcn_units`). Other layers (SAGE, GAT) take an edge index
-    and dense features, and no edge weights."""
+    parameters, as CSR products (:func:`gcn_units`); for a :class:`SAGEConv` on a prebuilt
+    :func:`~damgraph.propagation.mean_adjacency` the same, by :func:`sage_units`. GAT layers take an
+    edge index and dense features; SAGE and GAT no edge weights."""
+    if isinstance(conv, SAGEConv) and isinstance(graph, SparseOperator):
+        return sage_units(conv, x if not isinstance(x, SparseOperator) else x.to_dense(), graph)
     if not isinstance(conv, GCNConv):
         if isinstance(graph, SparseOperator):
             raise TypeError(f"{conv.__class__.__name__} needs an edge index, not a prebuilt GCN adjacency")
@@ -71,6 +74,26 @@ def gcn_units(conv: GCNConv, x: Features, graph: SparseOperator, units: slice = 
         h = graph @ F.linear(x, weight)
     # h is a fresh product that no backward needs: the bias goes in in place (one pass fewer over N x units)
     return h if conv.bias is None else h.add_(conv.bias[units])
+
+
+def sage_units(conv: SAGEConv, x: Tensor, graph: SparseOperator) -> Tensor:
+    """A mean-aggregation :class:`SAGEConv` (its defaults: root weight, no
+    normalisation or projection) on a prebuilt
+    :func:`~damgraph.propagation.mean_adjacency` :math:`\\mathbf{M}`:
+    :math:`\\mathbf{M}\\mathbf{X}\\mathbf{W}_l^\\top + \\mathbf{b} + \\mathbf{X}\\mathbf{W}_r^\\top`,
+    :math:`\\mathbf{M}` multiplying the narrower of :math:`\\mathbf{X}` and
+    :math:`\\mathbf{X}\\mathbf{W}_l^\\top`: one CSR product instead of
+    gathering and scattering a message per edge."""
+    if conv.normalize or conv.project or not conv.root_weight or conv.aggr != "mean":
+        raise TypeError("a prebuilt mean adjacency serves SAGEConv with its defaults (mean aggregation, root "
+                        "weight, no normalize or project); pass an edge index")
+    lin_l = conv.lin_l
+    if lin_l.in_channels < lin_l.out_channels:
+        h = lin_l(graph @ x)
+    else:
+        h = graph @ F.linear(x, lin_l.weight)
+        h = h if lin_l.bias is None else h.add_(lin_l.bias)
+    return h.add_(conv.lin_r(x))
 
 
 class GNNEncoder(nn.Module):
@@ -105,6 +128,9 @@ class GNNEncoder(nn.Module):
         num_layers (int, optional): Number of layers. (default: :obj:`2`)
         dropout (float, optional): Dropout on the input of every layer.
             (default: :obj:`0.0`)
+        dropout_input (bool, optional): Dropout on the encoder's own input
+            too; :obj:`False`: between layers only, as OGB's examples.
+            (default: :obj:`True`)
         gate_output (bool, optional): Gate the output with DAM. (default: :obj:`True`)
         gate_hidden (bool, optional): Gate every hidden layer with DAM too.
             (default: :obj:`False`)
@@ -131,6 +157,7 @@ class GNNEncoder(nn.Module):
         hidden_channels: Optional[int] = None,
         num_layers: int = 2,
         dropout: float = 0.0,
+        dropout_input: bool = True,
         gate_output: bool = True,
         gate_hidden: bool = False,
         variational: bool = False,
@@ -153,7 +180,7 @@ class GNNEncoder(nn.Module):
         hidden_channels = hidden_channels or 2 * out_channels
         self.in_channels = in_channels
         self.out_channels = out_channels
-        self.dropout = dropout
+        self.dropout, self.dropout_input = dropout, dropout_input
         self.variational = variational
         self.conv = conv
         self.activation = activation
@@ -187,15 +214,16 @@ class GNNEncoder(nn.Module):
         return [self.conv_mu, self.conv_logstd] if self.variational else [self.conv_out]
 
     def prepare_graph(self, edge_index: Tensor, num_nodes: int, edge_weight: Optional[Tensor] = None) -> Graph:
-        """The graph in the form :meth:`forward` is fastest with: for GCN
-        layers :math:`\\hat{\\mathbf{A}}` built once
-        (:func:`~damgraph.propagation.gcn_adjacency`), for SAGE and GAT the
-        edge index itself (they do not use edge weights)."""
+        """The graph in the form :meth:`forward` is fastest with, built once:
+        for GCN layers :math:`\\hat{\\mathbf{A}}`
+        (:func:`~damgraph.propagation.gcn_adjacency`), for SAGE layers the
+        mean over neighbours (:func:`~damgraph.propagation.mean_adjacency`),
+        for GAT the edge index itself (SAGE and GAT use no edge weights)."""
         if self.conv == "gcn":
             return gcn_adjacency(edge_index, num_nodes, edge_weight)
         if edge_weight is not None:
             raise ValueError(f"conv {self.conv!r} does not use edge weights; drop them or use conv 'gcn'")
-        return edge_index
+        return mean_adjacency(edge_index, num_nodes) if self.conv == "sage" else edge_index
 
     def _dropout(self, x: Features) -> Features:
         if self.dropout == 0.0 or not self.training:
@@ -207,10 +235,12 @@ class GNNEncoder(nn.Module):
     def hidden(self, x: Features, edge_index: Graph, edge_weight: Optional[Tensor] = None) -> Tensor:
         """The last hidden representation (the input of the output layer)."""
         act = ACTIVATIONS[self.activation]
+        first = True
         for conv, norm, gate in zip(self.convs, self.norms, self.hidden_gates):
+            x = x if first and not self.dropout_input else self._dropout(x)
             # in place: the layer's output is a fresh tensor that no backward needs (torch checks it)
-            x = gate(act(norm(conv_layer(conv, self._dropout(x), edge_index, edge_weight)), inplace=True))
-        return self._dropout(x)
+            x, first = gate(act(norm(conv_layer(conv, x, edge_index, edge_weight)), inplace=True)), False
+        return x if first and not self.dropout_input else self._dropout(x)
 
     def forward(
         self, x: Features, edge_index: Graph, edge_weight: Optional[Tensor] = None

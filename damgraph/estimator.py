@@ -16,7 +16,9 @@ from damgraph.compaction import compact
 from damgraph.config import ESTIMATOR_SETTINGS, MODELS, USER_DEFAULTS, USER_POSITIVES, LinkPredConfig, model_config
 from damgraph.graphs import GraphInputError, prepare_graph
 from damgraph.io import OutputSet, jsonable, load_checkpoint, save_checkpoint, versions
-from damgraph.linkpred import LearnedInput, LinkPredTask, trained_modules
+from damgraph.inputs import LearnedInput, trained_modules
+from damgraph.linkpred import LinkPredTask
+from damgraph.gates import DAMGate, gate_widths
 from damgraph.models import AUTOENCODERS, build_autoencoder
 from damgraph.runtime import deterministic
 from damgraph.splits import holdout_split
@@ -166,9 +168,11 @@ class DAMEmbedding(BaseEstimator):
         # passed on and refused by the config.
         given = {k: getattr(self, k) for k in ESTIMATOR_SETTINGS
                  if k != "model" and not (getattr(self, k) is None and k not in ("seed", "device"))}
-        if self.positives is None and not family.masks_edges:  # a masking model reconstructs its masked edges
+        # walks where the model takes them: not a masking model (it reconstructs its masked edges), nor a preset
+        # that mini-batches its training edges
+        if self.positives is None and not family.masks_edges and model_config(self.model).pos_batch_size is None:
             given["positives"] = USER_POSITIVES
-        return model_config(self.model, **given)
+        return model_config(self.model, **given, input_dim=self.input_dim)
 
     @deterministic()
     def fit(self, graph: Any, features: Any = None, header: Optional[bool] = None) -> "DAMEmbedding":
@@ -180,7 +184,8 @@ class DAMEmbedding(BaseEstimator):
         data = prepared.data
         if data.edge_index.size(1) == 0:
             raise GraphInputError("the graph has no edges (after removing self-loops); nothing to learn from")
-        if not AUTOENCODERS[self.model].takes_edge_weights and getattr(data, "edge_weight", None) is not None:
+        if getattr(data, "edge_weight", None) is not None and (not AUTOENCODERS[self.model].takes_edge_weights
+                                                                or config.conv != "gcn"):
             raise GraphInputError(f"model {self.model!r} does not use edge weights yet; give the graph without "
                                   "weights or use model 'gae'")
         n_pairs = prepared.num_edges
@@ -191,7 +196,7 @@ class DAMEmbedding(BaseEstimator):
                 f"(at least {need} needed); pass val_fraction=0 (--val-fraction 0) to train without validation")
 
         train, val = holdout_split(data, self.seed, self.val_fraction, self.directed)
-        task = LinkPredTask((train, val, None), config, input_dim=self.input_dim)
+        task = LinkPredTask((train, val, None), config)
         record = task.fit(progress=self.verbose)
         net, inputs = task.model, task.inputs  # the DAM gate keeps at least one unit open (DAMGate.min_open)
 
@@ -204,9 +209,10 @@ class DAMEmbedding(BaseEstimator):
         self.width_ = int(self.embedding_.shape[1])
         self.val_score_ = record.val_score
         self.val_auc_ = record.val_score if val is None or config.val_metric == "auc" else task.validation_score("auc")
-        val_scores = record.val_scores or [None] * len(record.losses)
-        self.history_ = [{"loss": loss, "width": next(iter(widths.values()), config.dim), "val_score": score}
-                         for loss, widths, score in zip(record.losses, record.width_trajectory, val_scores)]
+        val_scores = dict(zip(record.val_epochs, record.val_scores))
+        self.history_ = [{"loss": loss, "width": next(iter(widths.values()), config.dim),
+                          "val_score": val_scores.get(epoch)}
+                         for epoch, (loss, widths) in enumerate(zip(record.losses, record.width_trajectory), 1)]
         self.best_epoch_ = record.best_epoch
         self.graph_report_ = dict(prepared.report)
         self.edge_index_ = data.edge_index.cpu().clone()
@@ -323,7 +329,7 @@ class DAMEmbedding(BaseEstimator):
         net = self.model_ if compacted else self.gated_model_
         modules = trained_modules(net, self.inputs_)
         config = {"params": self.get_params(), "config": asdict(self.config_), "compacted": compacted,
-                  "width": self.width_,
+                  "width": self.width_, "gate_widths": gate_widths(self.gated_model_),
                   "in_channels": net.encoder.in_channels, "num_nodes": len(self.node_ids_),
                   "node_ids": [jsonable(i) for i in self.node_ids_], "val_auc": self.val_auc_,
                   "val_score": self.val_score_, "versions": versions()}
@@ -342,10 +348,15 @@ class DAMEmbedding(BaseEstimator):
             est = cls(**config["params"])
             names = {f.name for f in fields(LinkPredConfig)}
             base = LinkPredConfig(**{k: v for k, v in config["config"].items() if k in names})
-            width = config["width"] if config["compacted"] else base.dim
-            net = build_autoencoder(replace(base, dim=width, hidden=base.hidden or 2 * base.dim,
-                                            gate=None if config["compacted"] else base.gate), config["in_channels"])
-            inputs = LearnedInput.for_config(base, config["num_nodes"], est.input_dim) if "inputs.x" in state else None
+            net = build_autoencoder(base, config["in_channels"])
+            if config["compacted"]:  # the compacted model's layers: the gated model cut to the widths it kept
+                widths = config.get("gate_widths", {"encoder.out_gate": config["width"]})  # earlier files: output only
+                for name, gate in dict(net.named_modules()).items():
+                    if isinstance(gate, DAMGate):
+                        gate.open_exactly_(widths.get(name, gate.width))
+                net = compact(net)
+            inputs = (LearnedInput.for_config(replace(base, input_dim=est.input_dim), config["num_nodes"])
+                      if "inputs.x" in state else None)
             results = {k: state.pop(k) for k in [k for k in state if k.startswith("result.")]}
             trained_modules(net, inputs).load_state_dict(state)
             embedding, edge_index = results["result.embedding"].numpy(), results["result.edge_index"]

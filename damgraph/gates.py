@@ -146,6 +146,18 @@ class DAMGate(SizeGate):
         """Indices of the open units, ascending."""
         return torch.arange(self.width, device=self.mu.device)[self.open_slice]
 
+    @torch.no_grad()
+    def open_exactly_(self, k: int) -> None:
+        """Set :math:`\\beta` midway between the points where unit :math:`n-k`
+        opens and unit :math:`n-k-1` would, so that exactly the top
+        :obj:`k` units are open (the structure of a saved compacted model)."""
+        if not 0 <= k <= self.width:
+            raise ValueError(f"a DAMGate of width {self.width} cannot have {k} open units")
+        mu = self.mu.tolist()
+        upper = mu[self.width - k] if k > 0 else mu[-1] + 1.0
+        lower = mu[self.width - k - 1] if k < self.width else mu[0] - 1.0
+        self.beta.fill_(-(upper + lower) / 2)
+
     def regularization(self) -> Tensor:
         """This layer's term of the DAM penalty: :math:`\\beta` itself."""
         return self.beta

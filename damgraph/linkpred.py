@@ -21,6 +21,7 @@ from damgraph.config import LinkPredConfig
 from damgraph.encoders import Features, Graph
 from damgraph.evaluation import score_embeddings, validation_score
 from damgraph.gates import SizeGate, gate_widths
+from damgraph.inputs import LearnedInput, trained_modules
 from damgraph.masking import make_masker, split_masked
 from damgraph.models import AUTOENCODERS, build_autoencoder, count_parameters, make_optimizer
 from damgraph.projection import random_projection
@@ -54,11 +55,6 @@ def matryoshka_prefixes(dim: int) -> List[int]:
     return sizes + [dim]
 
 
-#: The standard deviation a random-projection start is scaled to. It does
-#: not shrink with the graph, unlike a Xavier start's spread (about
-#: ``1/sqrt(num_nodes)``), which on a large graph Adam's first steps (about
-#: ``lr`` each) swamp before the start's structure is used.
-PROJECTION_STD = 0.1
 #: With ``positives="walks"``, a step takes a walk from every node unless
 #: that gives more than :data:`MIN_CONTEXTS` pairs and more than
 #: :data:`CONTEXTS_PER_EDGE` per training edge; then walks from a random share
@@ -69,54 +65,6 @@ PROJECTION_STD = 0.1
 #: 0.01-0.02 at 4 per edge; Cora and CiteSeer: 0.009-0.013 at 2).
 CONTEXTS_PER_EDGE = 2
 MIN_CONTEXTS = 2 ** 20
-
-
-class LearnedInput(nn.Module):
-    """An input vector per node, for graphs without features (the encoder's
-    first layer then acts on learned node embeddings). With
-    ``trainable=False`` the vectors are a buffer, not a parameter: fixed
-    features that the optimiser never sees and parameter counts leave out."""
-
-    def __init__(self, num_nodes: int, channels: int, start: Optional[Tensor] = None, trainable: bool = True,
-                 start_std: Optional[float] = None):
-        super().__init__()
-        self.start_std = start_std
-        x = torch.empty(num_nodes, channels)
-        if trainable:
-            self.x = nn.Parameter(x)
-        else:
-            self.register_buffer("x", x)
-        self.reset_parameters(start)
-
-    @classmethod
-    def for_config(cls, config: LinkPredConfig, num_nodes: int, channels: int,
-                   start: Optional[Tensor] = None) -> "LearnedInput":
-        """The inputs a run with :obj:`config` trains: fixed with ``inputs="spectral-fixed"``; a
-        random-projection start at the spread :data:`PROJECTION_STD`."""
-        return cls(num_nodes, channels, start, trainable=config.inputs != "spectral-fixed",
-                   start_std=PROJECTION_STD if config.inputs == "projection" else None)
-
-    def reset_parameters(self, start: Optional[Tensor] = None) -> None:
-        """Xavier-uniform values; with :obj:`start` (``num_nodes x k``,
-        ``k <= channels``), its columns rescaled to the same overall spread
-        (or to the standard deviation ``start_std`` where set) in the first
-        ``k`` channels and zeros in the rest."""
-        nn.init.xavier_uniform_(self.x)
-        if start is not None:
-            with torch.no_grad():
-                spread = self.x.std() if self.start_std is None else self.start_std
-                scale = spread / start.std().clamp_min(1e-12)
-                self.x.zero_()
-                self.x[:, :start.size(1)] = start.to(self.x) * scale
-
-    def forward(self) -> Tensor:
-        return self.x
-
-
-def trained_modules(model: nn.Module, inputs: Optional[LearnedInput]) -> nn.Module:
-    """What training updates and a checkpoint holds: the model, with the
-    learned node inputs beside it (``net``, ``inputs``) when featureless."""
-    return nn.ModuleDict({"net": model, "inputs": inputs}) if inputs is not None else model
 
 
 def training_memory(config: LinkPredConfig, num_nodes: int, num_edges: int, num_positives: int,
@@ -135,11 +83,11 @@ def training_memory(config: LinkPredConfig, num_nodes: int, num_edges: int, num_
         params = sum(p.numel() for p in build_autoencoder(config, in_channels).parameters())
     if config.mode == "precomputed":
         num_nodes, num_edges = min(num_nodes, 4 * config.batch_size), 0
-    hidden = config.hidden or 2 * config.dim
+    hidden = config.hidden_width
     widths = [hidden] * (config.num_layers - 1) + [config.dim * (2 if AUTOENCODERS[config.model].variational else 1)]
     activations = 4 * 4 * num_nodes * sum(widths)  # output, activation, dropout mask and gradient
     adjacency = 2 * 12 * (num_edges + num_nodes)  # CSR index and value per entry, self-loops included
-    pair_width = config.decoder_hidden if config.decoder == "mlp" else config.dim
+    pair_width = config.decoder_width if config.decoder == "mlp" else config.dim
     pairs = 4 * 3 * 2 * num_positives * pair_width
     weights = 4 * 4 * params
     detail = (f"{weights / 2 ** 30:.1f} GiB for {params:,} parameters with gradients and Adam state, "
@@ -170,7 +118,8 @@ class LinkPredTask:
 
     ``split = (train, val, test)``; ``val`` and ``test`` may be ``None``.
     Without node features (``train.x`` is ``None``) the task learns an
-    input vector of :obj:`input_dim` per node (:class:`LearnedInput`).
+    input vector of ``config.input_width`` per node (:class:`~damgraph.inputs.LearnedInput`,
+    its columns gated with ``gate_inputs``).
     :obj:`rank` and :obj:`world_size` give a data-parallel process its share
     of the positives (every ``world_size``-th edge, or mini-batch); rank 0
     draws exactly what a single process draws, and :obj:`sync_mask`, if
@@ -187,7 +136,7 @@ class LinkPredTask:
     epoch instead of two, the same numbers.
     """
 
-    def __init__(self, split: Sequence[Optional[Data]], config: LinkPredConfig, input_dim: int = 64,
+    def __init__(self, split: Sequence[Optional[Data]], config: LinkPredConfig,
                  rank: int = 0, world_size: int = 1, sync_mask: Optional[Callable[[Tensor], None]] = None,
                  sparse_features: bool = True, prebuilt_graph: bool = True, reuse_forward: bool = True):
         device = resolve_device(config.device)
@@ -205,6 +154,7 @@ class LinkPredTask:
             raise ValueError("mode 'precomputed' propagates node features and the graph has none; "
                              "give features or use mode 'full'")
 
+        input_dim = config.input_width
         in_channels = input_dim if featureless else train.num_features
         positives = train.pos_edge_label_index.size(1)
         #: Random-walk context pairs, the positives with ``positives="walks"``.
@@ -226,12 +176,12 @@ class LinkPredTask:
             start = spectral_embedding(train.edge_index, self.num_nodes, input_dim, config.seed)
         elif featureless and config.inputs == "projection":
             adjacency = self.encoder_inputs(train)[1]  # GCN layers' prebuilt graph, reused
-            if not isinstance(adjacency, SparseOperator):  # SAGE or GAT layers, or the speed benchmark's ablation
+            if config.conv != "gcn" or not isinstance(adjacency, SparseOperator):  # or the speed benchmark's ablation
                 adjacency = gcn_adjacency(train.edge_index, self.num_nodes, getattr(train, "edge_weight", None))
             start = random_projection(adjacency, input_dim, config.seed)
         self.inputs = None
         if featureless:
-            self.inputs = LearnedInput.for_config(config, self.num_nodes, input_dim, start).to(device)
+            self.inputs = LearnedInput.for_config(config, self.num_nodes, start).to(device)
         #: What training updates: the model, and the learned inputs when featureless.
         self.module = trained_modules(self.model, self.inputs)
         self.optimizer = make_optimizer(self.module, config.lr, config.weight_decay, config.beta_lr)
@@ -362,9 +312,11 @@ class LinkPredTask:
                 pos = self._share(self.train_pos) if self.batch_size is None else self._batch(step)
             neg = self.negatives(pos.size(1))
         top = config.gate == "dam"  # DAM's nested blocks are its top gates
-        # the inner product over DAM's open block alone: its closed units are zeros
-        width = model.encoder.out_gate.num_open if top and config.decoder == "inner" else config.dim
-        loss = sum(model.recon_loss(matryoshka_prefix(z, min(m, width), config.decoder, top), pos, neg)
+        # the decoder on DAM's open block alone where it reads one (its closed units are zeros): sliced, not padded
+        block = top and model.decoder.reads_top_block
+        width = model.encoder.out_gate.num_open if block else config.dim
+        layout = "inner" if block else config.decoder
+        loss = sum(model.recon_loss(matryoshka_prefix(z, min(m, width), layout, top), pos, neg)
                    for m in self.prefixes)
         # the model's own terms (VGAE's KL, MaskGAE's degree loss), after the decoder: its dropout draws first
         return loss + model.regularization_loss(z, masked, self.num_nodes)
@@ -401,9 +353,16 @@ class LinkPredTask:
                        grad_clip=config.grad_clip, min_epochs=config.min_epochs, val_window=config.val_window,
                        val_tolerance=config.val_tolerance, min_delta=config.val_min_delta,
                        gate_delay=config.gate_delay, settle=config.settle,
-                       rewind=config.rewind)
+                       rewind=config.rewind, val_every=config.val_every,
+                       clip_parts=self.parts() if config.clip_per_part else None)
         finally:
             self._fitting, self._shared = False, None  # the last validation's forward pass is not needed
+
+    def parts(self) -> List[nn.Module]:
+        """The trained parts whose gradients ``clip_per_part`` clips apart:
+        the learned node inputs, the encoder and the decoder (and any other
+        head of the model)."""
+        return [m for m in [self.inputs, *self.model.children()] if m is not None and next(m.parameters(), None) is not None]
 
     @torch.no_grad()
     def test_metrics(self) -> Dict[str, float]:
@@ -453,11 +412,11 @@ def train_link_prediction(
     record = task.fit(progress=progress)
     scores = task.test_metrics()
     model = task.model
-    # Learned node inputs count as parameters (as OGB's leaderboards count node embeddings); they stay at
-    # compaction. Fixed inputs are a buffer, not a parameter.
-    inputs = task.inputs.x.detach() if task.inputs is not None else None
-    table = count_parameters(task.inputs) if task.inputs is not None else 0
+    # Learned node inputs count as parameters (as OGB's leaderboards count node embeddings), their kept columns
+    # after compaction. Fixed inputs are a buffer, not a parameter.
+    inputs = task.features().detach() if task.inputs is not None else None
+    table_widths = {f"inputs.{k}": v for k, v in gate_widths(task.inputs).items()} if task.inputs is not None else {}
     return LinkPredResult(
         config=config, test_auc=scores.pop("auc"), test_ap=scores.pop("ap"), test_ranking=scores, record=record,
-        widths=gate_widths(model), num_params=count_parameters(model) + table,
-        num_params_compact=compacted_size(model) + table, model=model, inputs=inputs)
+        widths={**table_widths, **gate_widths(model)}, num_params=count_parameters(task.module),
+        num_params_compact=compacted_size(task.module), model=model, inputs=inputs)

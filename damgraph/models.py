@@ -24,20 +24,29 @@ class InnerProductDecoder(_PyGInnerProductDecoder):
     forward and two CSR products backward, instead of gathering both
     endpoint rows of every pair, the decoder's main cost on large graphs."""
 
+    #: Scores the top block of the embedding's columns alone when given only
+    #: those (the closed units' columns are zeros and add nothing).
+    reads_top_block = True
+
     def forward(self, z: Tensor, edge_index: Tensor, sigmoid: bool = True) -> Tensor:
         value = pair_dot(z, edge_index)
         return torch.sigmoid(value) if sigmoid else value
 
 
 class _TwoLayerMLP(nn.Module):
-    """``Linear -> ReLU -> Linear`` to one output, with dropout on its input;
-    :meth:`keep_inputs` cuts the input columns of closed embedding units."""
+    """``Linear -> ReLU -> Linear`` to one output, with dropout on its input
+    (:obj:`dropout_at` ``"input"``, MaskGAE's decoder) or after the hidden
+    layer (``"hidden"``, OGB's ``LinkPredictor``); :meth:`keep_inputs` cuts
+    the input columns of closed embedding units."""
 
-    def __init__(self, in_channels: int, hidden_channels: int = 64, dropout: float = 0.0):
+    def __init__(self, in_channels: int, hidden_channels: int = 64, dropout: float = 0.0,
+                 dropout_at: str = "input"):
         super().__init__()
         if not 0.0 <= dropout < 1.0:
             raise ValueError(f"decoder dropout must be in [0, 1), got {dropout}")
-        self.dropout = dropout
+        if dropout_at not in ("input", "hidden"):
+            raise ValueError(f"dropout_at must be 'input' or 'hidden', got {dropout_at!r}")
+        self.dropout, self.dropout_at = dropout, dropout_at
         self.lin_in = nn.Linear(in_channels, hidden_channels)
         self.lin_out = nn.Linear(hidden_channels, 1)
 
@@ -45,9 +54,23 @@ class _TwoLayerMLP(nn.Module):
         self.lin_in.reset_parameters()
         self.lin_out.reset_parameters()
 
+    @property
+    def reads_top_block(self) -> bool:
+        """Whether an input of only the last columns (a DAM gate's open
+        block, the others being zeros) gives the same scores and the same
+        dropout draws: with no dropout on the input."""
+        return self.dropout == 0 or self.dropout_at == "hidden"
+
     def mlp(self, h: Tensor) -> Tensor:
-        h = F.dropout(h, self.dropout, self.training)
-        return self.lin_out(torch.relu(self.lin_in(h))).view(-1)
+        """The MLP of :obj:`h`; an :obj:`h` narrower than the input is the
+        last columns of one whose other columns are zeros."""
+        if self.dropout_at == "input":
+            h = F.dropout(h, self.dropout, self.training)
+        weight = self.lin_in.weight if h.size(1) == self.lin_in.in_features else self.lin_in.weight[:, -h.size(1):]
+        h = torch.relu(F.linear(h, weight, self.lin_in.bias))
+        if self.dropout_at == "hidden":
+            h = F.dropout(h, self.dropout, self.training)
+        return self.lin_out(h).view(-1)
 
     @torch.no_grad()
     def keep_inputs(self, index: Tensor) -> None:
@@ -216,29 +239,31 @@ def build_autoencoder(config: Union[LinkPredConfig, str], in_channels: int, dim:
         settings["dim"] = dim
     config = model_config(config, **settings) if isinstance(config, str) else replace(config, **settings)
     if config.mode == "precomputed":
-        encoder: nn.Module = SIGNEncoder(in_channels, config.dim, config.hops, config.hidden, config.gate,
+        encoder: nn.Module = SIGNEncoder(in_channels, config.dim, config.hops, config.hidden_width, config.gate,
                                          beta_init=beta_init, gate_alpha=config.gate_alpha)
     else:
         encoder = GNNEncoder(
-            in_channels, config.dim, hidden_channels=config.hidden, num_layers=config.num_layers,
-            dropout=config.dropout, gate_output=config.gate is not None,
+            in_channels, config.dim, hidden_channels=config.hidden_width, num_layers=config.num_layers,
+            dropout=config.dropout, dropout_input=config.dropout_input, gate_output=config.gate is not None,
             gate_hidden=config.gate is not None and config.gate_hidden,
             variational=AUTOENCODERS[config.model].variational,
             beta_init=beta_init, gate_alpha=config.gate_alpha, gate=config.gate or "dam", conv=config.conv,
             batch_norm=config.batch_norm,
             activation=config.activation)
-    decoder = (MLPEdgeDecoder(config.dim, config.decoder_hidden, config.decoder_dropout)
+    decoder = (MLPEdgeDecoder(config.dim, config.decoder_width, config.decoder_dropout, config.decoder_dropout_at)
                if config.decoder == "mlp" else InnerProductDecoder())
     family = AUTOENCODERS[config.model]
     if family.masks_edges:
-        degree = (DegreeDecoder(config.dim, config.decoder_hidden, config.decoder_dropout)
+        degree = (DegreeDecoder(config.dim, config.decoder_width, config.decoder_dropout, config.decoder_dropout_at)
                   if config.degree_weight > 0 else None)
         return family(encoder, decoder, degree, config.degree_weight)
     return family(encoder, decoder)
 
 
 #: The autoencoder class of each model name (:data:`damgraph.config.MODELS`).
-AUTOENCODERS = {"gae": DAMGAE, "vgae": DAMVGAE, "maskgae": MaskGAE}
+#: ``sage-mlp`` and ``gcn-mlp`` are GAEs: OGB's ddi predictors train on the
+#: reconstruction loss alone (their presets: :data:`damgraph.config.OGB_DDI_RECIPE`).
+AUTOENCODERS = {"gae": DAMGAE, "vgae": DAMVGAE, "maskgae": MaskGAE, "sage-mlp": DAMGAE, "gcn-mlp": DAMGAE}
 
 
 def build_classifier(

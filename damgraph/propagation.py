@@ -240,6 +240,21 @@ def gcn_adjacency(edge_index: Tensor, num_nodes: int, edge_weight: Optional[Tens
     return SparseOperator(matrix, symmetric=symmetric)
 
 
+def mean_adjacency(edge_index: Tensor, num_nodes: int) -> SparseOperator:
+    """The mean over each node's in-neighbours (messages flow from
+    ``edge_index[0]`` to ``edge_index[1]``, duplicate edges counted as PyG
+    counts them): :math:`\\mathbf{D}^{-1}\\mathbf{A}` with no self-loops,
+    a row of zeros for a node without neighbours, as a
+    :class:`SparseOperator`. ``mean_adjacency(...) @ x`` equals the mean
+    aggregation of :class:`~torch_geometric.nn.conv.SAGEConv`."""
+    src, dst = edge_index
+    degree = torch.bincount(dst, minlength=num_nodes).to(torch.float32)
+    weight = 1.0 / degree[dst]
+    matrix = torch.sparse_coo_tensor(torch.stack([dst, src]), weight, (num_nodes, num_nodes),
+                                     check_invariants=False).coalesce()
+    return SparseOperator(matrix)
+
+
 def feature_operator(x: Tensor, max_density: float = SPARSE_FEATURE_DENSITY) -> Union[Tensor, SparseOperator]:
     """:obj:`x` as a :class:`SparseOperator` when at most
     :obj:`max_density` of its entries are non-zero (bag-of-words features

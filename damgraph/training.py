@@ -7,7 +7,7 @@ import copy
 import time
 import warnings
 from dataclasses import asdict, dataclass, field
-from typing import Any, Callable, Dict, List, Optional
+from typing import Any, Callable, Dict, List, Optional, Sequence
 
 import torch
 from torch import Tensor, nn
@@ -30,6 +30,8 @@ class TrainingRecord:
     width_trajectory: List[Dict[str, int]]
     losses: List[float]
     val_scores: List[float] = field(default_factory=list)
+    #: The epoch of each validation score (every epoch unless ``val_every`` > 1).
+    val_epochs: List[int] = field(default_factory=list)
     #: Per epoch, the :math:`\beta` of every DAM gate (empty without one).
     beta_trajectory: List[Dict[str, float]] = field(default_factory=list)
     #: With ``settle``: the epoch whose end froze the gates (``None``: they
@@ -56,6 +58,8 @@ def fit(
     gate_delay: int = 0,
     settle: int = 0,
     rewind: bool = False,
+    val_every: int = 1,
+    clip_parts: Optional[Sequence[nn.Module]] = None,
 ) -> TrainingRecord:
     """Train :obj:`model` for up to :obj:`epochs` epochs of
     :obj:`steps_per_epoch` optimiser steps each on ``loss(step) + lam *
@@ -67,8 +71,12 @@ def fit(
     improvement; with ``val_score=None`` it trains every epoch and keeps the
     last. With :obj:`desc` a tqdm bar shows the epochs; a positive
     :obj:`grad_clip` clips the total gradient norm of the weights (not of the
-    gates, whose drift stays steady) before each step. The record's loss of
-    an epoch is the mean over its steps.
+    gates, whose drift stays steady) before each step, of all the weights
+    together or, with :obj:`clip_parts`, of each part's weights on its own
+    (OGB's examples clip the node table, the encoder and the predictor
+    apart). The record's loss of an epoch is the mean over its steps.
+    With :obj:`val_every` > 1 validation is scored every that many epochs
+    and at the last (OGB's ``eval_steps``); only those epochs are candidates.
 
     Selection can be made robust to a small, noisy validation set: only
     epochs from :obj:`min_epochs` on are candidates (the patience counts
@@ -114,9 +122,9 @@ def fit(
 
     Large freed tensors are kept for reuse while it trains
     (:func:`~damgraph.runtime.reuse_freed_memory`)."""
-    if min(epochs, patience, steps_per_epoch, min_epochs, val_window) < 1:
-        raise ValueError(f"epochs, patience, steps_per_epoch, min_epochs and val_window must be >= 1, got "
-                         f"{epochs}, {patience}, {steps_per_epoch}, {min_epochs} and {val_window}")
+    if min(epochs, patience, steps_per_epoch, min_epochs, val_window, val_every) < 1:
+        raise ValueError(f"epochs, patience, steps_per_epoch, min_epochs, val_window and val_every must be >= 1, "
+                         f"got {epochs}, {patience}, {steps_per_epoch}, {min_epochs}, {val_window} and {val_every}")
     if not val_tolerance >= 0:
         raise ValueError(f"val_tolerance must be >= 0, got {val_tolerance}")
     if not min_delta >= 0:
@@ -126,6 +134,8 @@ def fit(
     gate_list = list(gates.values())
     gate_ids = {id(p) for gate in gate_list for p in gate.parameters()}
     weights = [p for p in model.parameters() if id(p) not in gate_ids]
+    clipped = [[p for p in part.parameters() if id(p) not in gate_ids] for part in clip_parts] \
+        if clip_parts is not None else [weights]
     # the optimiser's groups that hold gate parameters, with their learning rates: 0 while the gates are held
     gate_groups = [(g, g["lr"]) for g in optimizer.param_groups if any(id(p) in gate_ids for p in g["params"])]
     betas = {name: gate for name, gate in gates.items() if isinstance(gate, DAMGate)}
@@ -142,6 +152,7 @@ def fit(
     kept_rank, kept_width = -float("inf"), 0  # the kept epoch's rank and open units
     restart_epoch, restart_rank = 0, -float("inf")  # the patience counts from this kept epoch
     scores: List[float] = []
+    scored_epochs: List[int] = []
     trajectory: List[Dict[str, int]] = []
     losses: List[float] = []
     epoch_range = range(1, epochs + 1)
@@ -167,7 +178,8 @@ def fit(
                                          "lower the learning rate or lam, or scale the features")
             value.backward()
             if grad_clip > 0:
-                nn.utils.clip_grad_norm_(weights, grad_clip)
+                for part in clipped:
+                    nn.utils.clip_grad_norm_(part, grad_clip)
             optimizer.step()
             for gate in gate_list:
                 gate.project_()
@@ -186,11 +198,15 @@ def fit(
             epoch_range.set_postfix(loss=f"{losses[-1]:.4f}", width="/".join(map(str, trajectory[-1].values())))
         if val_score is None:  # no selection: the last epoch is kept
             continue
+        if epoch % val_every and epoch < epochs:  # not an epoch that is scored
+            continue
         if sizing and settled_epoch is None:  # still sizing: no selection yet
             scores.append(val_score())
+            scored_epochs.append(epoch)
             continue
         score = val_score()
         scores.append(score)
+        scored_epochs.append(epoch)
         if epoch < min_epochs:
             continue
         window = scores[-val_window:]
@@ -212,7 +228,7 @@ def fit(
     train_s = time.perf_counter() - start
     for group, group_lr in gate_groups:
         group["lr"] = group_lr
-    extra = dict(beta_trajectory=beta_trajectory, settled_epoch=settled_epoch)
+    extra = dict(beta_trajectory=beta_trajectory, settled_epoch=settled_epoch, val_epochs=scored_epochs)
     if val_score is None:
         return TrainingRecord(None, epoch, epoch, train_s, trajectory, losses, scores, **extra)
     if best_state is None:
@@ -289,7 +305,8 @@ class RunResult:
                 "gate_widths": " ".join(f"{k}={v}" for k, v in self.widths.items()),
                 "width_trajectory": format_trajectory(record.width_trajectory),
                 "beta_trajectory": format_trajectory(record.beta_trajectory),
-                "settled_epoch": record.settled_epoch}
+                "settled_epoch": record.settled_epoch,
+                "val_trajectory": " ".join(f"{e}:{v:.4f}" for e, v in zip(record.val_epochs, record.val_scores))}
 
 
 def format_trajectory(trajectory: List[Dict[str, Any]]) -> str:

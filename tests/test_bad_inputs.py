@@ -202,7 +202,9 @@ API_CASES = [
 
 LOAD_CASES = [
     (_edit_sidecar(lambda c: c.pop("width")), ValueError, "m.pt.json lacks the entry 'width'; save the model again"),
-    (_edit_sidecar(lambda c: c.update(width=5)), ValueError, "m.pt.json do not match (size mismatch for"),
+    (_edit_sidecar(lambda c: c.update(width=5)), ValueError, "holds an embedding of shape (34, 8) for 34 nodes"),
+    (_edit_sidecar(lambda c: c["gate_widths"].update({"encoder.out_gate": 5})), ValueError,
+     "m.pt.json do not match (size mismatch for"),
     (_edit_sidecar(lambda c: c["node_ids"].pop()), ValueError, "lists 33 node ids for 34 nodes"),
     (lambda p: p.with_name("m.pt.json").write_text("{not json"), ValueError, "m.pt.json is not valid JSON"),
     (lambda p: p.with_name("m.pt.json").unlink(), FileNotFoundError, "m.pt.json: missing"),

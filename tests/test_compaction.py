@@ -2,6 +2,7 @@ import pytest
 import torch
 
 from damgraph import DAMGate, GNNEncoder, build_autoencoder, build_classifier, compact, count_parameters
+from damgraph.compaction import compacted_size
 
 
 def _set_betas(model, *betas):
@@ -166,3 +167,44 @@ def test_mlp_and_degree_decoders_lose_the_closed_inputs(tiny_graph):
     torch.testing.assert_close(small.decoder(z_small, edges), model.decoder(z, edges), rtol=0, atol=1e-6)  # measured 0
     torch.testing.assert_close(small.degree_decoder(z_small), model.degree_decoder(z), rtol=0, atol=1e-6)  # measured 0
     assert small.degree_decoder.lin_in.in_features == 4
+
+
+@pytest.mark.parametrize("conv", ["sage", "gcn"])
+def test_a_gated_node_table_compacts_with_the_same_scores(conv):
+    """The ogb presets' DAM run gates the node table, the hidden layer and
+    the output: compact() of the trained modules cuts the table's closed
+    columns with the first layer's inputs, the hidden and output units and
+    the MLP predictor's inputs, and scores every pair as before."""
+    from torch_geometric.data import Data
+
+    from damgraph.config import model_config
+    from damgraph.linkpred import LinkPredTask
+    from damgraph.splits import split_edges
+    from damgraph.synthetic import community_graph
+
+    g = community_graph(200, seed=0)
+    split = split_edges(Data(edge_index=g.edge_index, num_nodes=g.num_nodes), 0, mrr_negatives=0)
+    task = LinkPredTask(split, model_config(f"{conv}-mlp", dim=16, pos_batch_size=256, epochs=3))
+    task.fit()
+    gates = {"table": task.inputs.gate, "hidden": task.model.encoder.hidden_gates[0],
+             "output": task.model.encoder.out_gate}
+    with torch.no_grad():  # close a different number of units in each
+        for gate, beta in zip(gates.values(), (-1.6, -2.6, -3.6)):
+            gate.beta.fill_(beta)
+    widths = {name: gate.num_open for name, gate in gates.items()}
+    assert len(set(widths.values())) == 3 and max(widths.values()) < 16
+    small = compact(task.module).eval()
+    task.module.eval()
+    graph = task.encoder_inputs(split[0])[1]
+    pairs = torch.cat([split[2].pos_edge_label_index, split[2].neg_edge_label_index], dim=1)
+    with torch.no_grad():
+        before = task.model.decoder(task.model.encode(task.inputs(), graph), pairs)
+        z = small["net"].encode(small["inputs"](), graph)
+        after = small["net"].decoder(z, pairs)
+    torch.testing.assert_close(after, before, rtol=1e-5, atol=1e-6)
+    assert small["inputs"].x.shape == (200, widths["table"]) and z.shape == (200, widths["output"])
+    first = small["net"].encoder.convs[0]
+    assert first.in_channels == widths["table"] and first.out_channels == widths["hidden"]
+    assert small["net"].decoder.lin_in.in_features == widths["output"]
+    assert count_parameters(small) < count_parameters(task.module)
+    assert compacted_size(task.module) == count_parameters(small)

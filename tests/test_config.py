@@ -57,6 +57,13 @@ LINKPRED_WRONG_TYPES = {
     "inputs": (1, "inputs must be a string, got 1"),
     "positives": (True, "positives must be a string, got True"),
     "window": (2.5, "window must be an integer, got 2.5"),
+    "dropout_input": ("no", "dropout_input must be True or False, got 'no'"),
+    "gate_inputs": (0, "gate_inputs must be True or False, got 0"),
+    "val_every": (5.0, "val_every must be an integer, got 5.0"),
+    "input_dim": ("64", "input_dim must be an integer, got '64'"),
+    "tie_widths": (1, "tie_widths must be True or False, got 1"),
+    "decoder_dropout_at": (0, "decoder_dropout_at must be a string, got 0"),
+    "clip_per_part": ("yes", "clip_per_part must be True or False, got 'yes'"),
 }
 
 # Values out of range, and the ValueError they raise (the range in the message).
@@ -94,10 +101,12 @@ LINKPRED_OUT_OF_RANGE = [
     ("hops", 0, "hops must be >= 1, got 0"),
     ("batch_size", 0, "batch_size must be >= 1, got 0"),
     ("pos_batch_size", 0, "pos_batch_size must be >= 1, got 0"),
+    ("val_every", 0, "val_every must be >= 1, got 0"),
+    ("input_dim", 0, "input_dim must be >= 1, got 0"),
 ]
 
 LINKPRED_UNKNOWN_CHOICES = [
-    ("model", "gcn", "unknown model 'gcn': use one of gae, vgae, maskgae"),
+    ("model", "gcn", "unknown model 'gcn': use one of gae, vgae, maskgae, sage-mlp, gcn-mlp"),
     ("gate", "none", "unknown gate 'none': use one of dam, l1, l0"),
     ("decoder", "bilinear", "unknown decoder 'bilinear': use one of inner, mlp"),
     ("conv", "gin", "unknown conv 'gin': use one of gcn, sage, gat"),
@@ -107,6 +116,7 @@ LINKPRED_UNKNOWN_CHOICES = [
     ("val_metric", "hits@30", "unknown val_metric 'hits@30': use one of auc, hits@20, hits@50, hits@100"),
     ("inputs", "random", "unknown inputs 'random': use one of learned, spectral, spectral-fixed, projection"),
     ("positives", "paths", "unknown positives 'paths': use one of edges, walks"),
+    ("decoder_dropout_at", "output", "unknown decoder_dropout_at 'output': use one of input, hidden"),
 ]
 
 
@@ -145,7 +155,7 @@ def test_values_at_the_edges_of_the_ranges_are_accepted():
         choices = next(f.metadata["choices"] for f in fields(LinkPredConfig) if f.name == name)
         for choice in choices:
             assert getattr(LinkPredConfig(**{name: choice}), name) == choice
-    assert (MODELS, GATES, CONVS, DECODERS) == (("gae", "vgae", "maskgae"), ("dam", "l1", "l0"),
+    assert (MODELS, GATES, CONVS, DECODERS) == (("gae", "vgae", "maskgae", "sage-mlp", "gcn-mlp"), ("dam", "l1", "l0"),
                                                 ("gcn", "sage", "gat"), ("inner", "mlp"))
 
 
@@ -249,7 +259,7 @@ def test_explicit_settings_win_over_the_preset():
 def test_unknown_settings_and_models_are_refused():
     with pytest.raises(TypeError, match="^unknown setting\\(s\\) epoch, learning_rate; see damgraph.LinkPredConfig$"):
         model_config("gae", learning_rate=0.1, epoch=3)
-    with pytest.raises(ValueError, match="^unknown model 'gat': use one of gae, vgae, maskgae$"):
+    with pytest.raises(ValueError, match="^unknown model 'gat': use one of gae, vgae, maskgae, sage-mlp, gcn-mlp$"):
         model_config("gat")
     with pytest.raises(ValueError, match="^dim must be >= 1, got 0$"):
         model_config("vgae", dim=0)
@@ -276,7 +286,9 @@ def test_config_id_excludes_the_per_run_fields_and_is_stable():
     keys = [item.split("=")[0] for item in linkpred.split("|")]
     # the settings added later are left out at their neutral value, so stored runs keep their ids
     assert keys == sorted(set(LINKPRED_FIELDS) - {"seed", "min_epochs", "val_window", "val_tolerance", "val_min_delta", "val_metric",
-                                                     "pos_batch_size", "inputs", "positives", "window"})
+                                                     "pos_batch_size", "inputs", "positives", "window",
+                                                     "dropout_input", "gate_inputs", "val_every", "input_dim",
+                                                     "tie_widths", "decoder_dropout_at", "clip_per_part"})
     assert "hidden=None" in linkpred and "gate=dam" in linkpred
     assert config_id(LinkPredConfig(seed=5), []) != linkpred
     assert "|val_window=10|" in config_id(LinkPredConfig(val_window=10), ["seed"])
@@ -321,14 +333,16 @@ def test_flags_mirror_the_fields():
 def test_help_lists_the_per_model_presets_where_they_differ():
     actions = _actions(_parser(LINKPRED_FIELDS))
     assert actions["epochs"].help == ("most training epochs (a cap: the patience ends a run that has converged) "
-                                      "(default: gae 2000, vgae 2000, maskgae 800)")
+                                      "(default: gae 2000, vgae 2000, maskgae 800, sage-mlp 200, gcn-mlp 200)")
     assert "maskgae 800" in actions["epochs"].help
     assert actions["lam"].help.endswith("(default: 0.1)")  # one penalty weight for every model
-    assert actions["decoder"].help.endswith("(default: gae inner, vgae inner, maskgae mlp)")
-    assert actions["batch_norm"].help.endswith("(default: gae False, vgae False, maskgae True)")
-    assert actions["dim"].help.endswith("(default: 128)") and actions["lr"].help.endswith("(default: 0.01)")
+    assert actions["decoder"].help.endswith("(default: gae inner, vgae inner, maskgae mlp, sage-mlp mlp, gcn-mlp mlp)")
+    assert actions["batch_norm"].help.endswith("(default: gae False, vgae False, maskgae True, sage-mlp False, "
+                                               "gcn-mlp False)")
+    assert actions["dim"].help.endswith("(default: gae 128, vgae 128, maskgae 128, sage-mlp 256, gcn-mlp 256)")
+    assert actions["weight_decay"].help.endswith("(default: gae 0.0, vgae 0.0, maskgae 5e-05, sage-mlp 0.0, gcn-mlp 0.0)")
     assert actions["mask_ratio"].help.endswith("(default: 0.7)")  # in maskgae's preset, but the same value
-    for name in set(LINKPRED_FIELDS) - set(MODEL_SETTINGS["maskgae"]):
+    for name in set(LINKPRED_FIELDS) - set(MODEL_SETTINGS["maskgae"]) - set(MODEL_SETTINGS["sage-mlp"]):
         assert "maskgae" not in actions[name].help.split("(default:")[-1], name
     nodeclf = _actions(_parser(NODECLF_FIELDS, NodeClfConfig))
     assert nodeclf["hidden"].help == "hidden width of the GCN; the starting width when gated (default: 64)"

@@ -7,7 +7,7 @@ from torch_geometric.nn import GATConv, GCNConv, SAGEConv
 
 from damgraph.encoders import GNNEncoder, SIGNEncoder, conv_layer, make_conv
 from damgraph.gates import DAMGate, HardConcreteGate, L1Scale
-from damgraph.propagation import SparseOperator, gcn_adjacency, propagate_features
+from damgraph.propagation import SparseOperator, gcn_adjacency, mean_adjacency, propagate_features
 
 CONV_TYPES = {"gcn": GCNConv, "sage": SAGEConv, "gat": GATConv}
 
@@ -108,13 +108,32 @@ def test_prepare_graph_per_layer_kind(tiny_graph):
     weighted = GNNEncoder(5, 4).prepare_graph(edge_index, 6, weight)
     torch.testing.assert_close(weighted.to_dense(), gcn_adjacency(edge_index, 6, weight).to_dense(), rtol=0, atol=0)
     assert not torch.equal(weighted.to_dense(), gcn.to_dense())
+    mean = GNNEncoder(5, 4, conv="sage").prepare_graph(edge_index, 6)
+    torch.testing.assert_close(mean.to_dense(), mean_adjacency(edge_index, 6).to_dense(), rtol=0, atol=0)
+    assert GNNEncoder(5, 4, conv="gat").prepare_graph(edge_index, 6) is edge_index
     for conv in ("sage", "gat"):
         encoder = GNNEncoder(5, 4, conv=conv)
-        assert encoder.prepare_graph(edge_index, 6) is edge_index
         with pytest.raises(ValueError, match=f"conv '{conv}' does not use edge weights"):
             encoder.prepare_graph(edge_index, 6, weight)
-        with pytest.raises(TypeError, match="needs an edge index, not a prebuilt GCN adjacency"):
-            encoder(tiny_graph.x, gcn)
+    with pytest.raises(TypeError, match="needs an edge index, not a prebuilt GCN adjacency"):
+        GNNEncoder(5, 4, conv="gat")(tiny_graph.x, gcn)
+
+
+def test_sage_on_the_mean_adjacency_is_pygs_sage(tiny_graph):
+    """SAGE layers on the prebuilt mean adjacency give PyG's SAGEConv on the
+    edge index, forward and backward, a node without neighbours included."""
+    torch.manual_seed(0)
+    edge_index = tiny_graph.edge_index[:, tiny_graph.edge_index[1] != 5]  # node 5 receives no message
+    for dims in ((5, 3), (5, 16)):  # the product on the narrower side, either way
+        encoder = GNNEncoder(5, dims[1], hidden_channels=7, conv="sage")
+        x = tiny_graph.x.clone().requires_grad_()
+        z = encoder(x, encoder.prepare_graph(edge_index, 6))
+        ref_x = tiny_graph.x.clone().requires_grad_()
+        ref = encoder(ref_x, edge_index)
+        torch.testing.assert_close(z, ref, rtol=1e-5, atol=1e-6)
+        z.square().sum().backward()
+        ref.square().sum().backward()
+        torch.testing.assert_close(x.grad, ref_x.grad, rtol=1e-5, atol=1e-5)
 
 
 def test_prebuilt_adjacency_and_sparse_features_give_the_edge_index_result(tiny_graph):

@@ -281,7 +281,7 @@ def test_transform_embeds_a_new_graph_with_features_and_refuses_one_without():
     (dict(seed=None), TypeError, "seed must not be None"),
     (dict(epochs=2.5), TypeError, "epochs must be an integer, got 2.5"),
     (dict(device="tpu"), ValueError, "unknown device 'tpu': use cpu, cuda or cuda:N"),
-    (dict(model="gcn"), ValueError, "model must be one of gae, vgae, maskgae, got 'gcn'"),
+    (dict(model="gcn"), ValueError, "model must be one of gae, vgae, maskgae, sage-mlp, gcn-mlp, got 'gcn'"),
     (dict(val_fraction=0.5), ValueError, r"val_fraction must be a number in \[0, 0.5\), got 0.5"),
 ])
 def test_bad_parameters_are_refused_naming_the_parameter(params, error, message):
@@ -344,3 +344,22 @@ def test_init_stores_the_parameters_unchanged_and_clone_round_trips():
     assert DAMEmbedding().set_params(**params).get_params() == est.get_params()
     assert clone(est).get_params() == est.get_params()
     assert not [k for k in vars(est) if k.endswith("_")]  # nothing fitted before fit
+
+
+def test_the_ogb_preset_fits_saves_and_loads_with_its_gated_table_and_hidden_layer(tmp_path):
+    """model='sage-mlp' (OGB's ddi link predictor) on a graph file's kind of
+    input: its DAM run gates the node table, the hidden layer and the output;
+    the compacted model saved and loaded gives the same embedding."""
+    from damgraph.gates import gate_widths
+
+    graph = nx.Graph(nx.les_miserables_graph().edges())
+    est = DAMEmbedding(model="sage-mlp", dim=16, lam=3.0, epochs=40, seed=0).fit(graph)
+    widths = gate_widths(est.gated_model_)
+    assert widths["encoder.hidden_gates.0"] < 16 and est.inputs_.gate.num_open < 16  # measured 12, 12 and 12
+    assert est.model_.encoder.convs[0].out_channels == widths["encoder.hidden_gates.0"]
+    est.save(tmp_path / "sage.pt")
+    loaded = DAMEmbedding.load(tmp_path / "sage.pt")
+    np.testing.assert_array_equal(loaded.transform(graph), est.embedding_)
+    weighted = nx.les_miserables_graph()
+    with pytest.raises(GraphInputError, match="model 'sage-mlp' does not use edge weights yet"):
+        DAMEmbedding(model="sage-mlp", dim=8, epochs=2).fit(weighted)

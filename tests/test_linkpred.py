@@ -271,7 +271,7 @@ def test_fixed_spectral_inputs_are_features_that_training_leaves_alone():
 def test_projection_inputs_start_from_a_random_projection_at_a_size_free_spread():
     from torch_geometric.data import Data
 
-    from damgraph.linkpred import PROJECTION_STD
+    from damgraph.inputs import PROJECTION_STD
     from damgraph.projection import random_projection
     from damgraph.propagation import gcn_adjacency
     from damgraph.synthetic import community_graph
@@ -291,7 +291,8 @@ def test_projection_inputs_start_from_a_random_projection_at_a_size_free_spread(
 
 def test_projection_inputs_reuse_the_gcn_layers_adjacency(monkeypatch):
     """The projection is taken over the prebuilt adjacency the GCN layers
-    train on (built once); SAGE layers, which have none, get one built."""
+    train on (built once); SAGE layers, which pass messages over a mean
+    adjacency instead, get a GCN adjacency built."""
     import damgraph.linkpred
     from damgraph.projection import random_projection
     from damgraph.propagation import SparseOperator
@@ -306,7 +307,8 @@ def test_projection_inputs_reuse_the_gcn_layers_adjacency(monkeypatch):
     task = LinkPredTask(split, LinkPredConfig(dim=8, epochs=1, patience=1, inputs="projection"))
     assert used[0] is task.encoder_inputs(task.split[0])[1]  # the encoder's own, not a second build
     sage = LinkPredTask(split, LinkPredConfig(dim=8, epochs=1, patience=1, inputs="projection", conv="sage"))
-    assert isinstance(used[1], SparseOperator) and isinstance(sage.encoder_inputs(sage.split[0])[1], torch.Tensor)
+    assert isinstance(used[1], SparseOperator) and used[1] is not sage.encoder_inputs(sage.split[0])[1]
+    torch.testing.assert_close(used[1].to_dense(), used[0].to_dense(), rtol=0, atol=0)
     torch.testing.assert_close(sage.inputs.x, task.inputs.x, rtol=0, atol=0)  # the same start either way
 
 

@@ -232,3 +232,101 @@ def test_classifier_gates_its_hidden_layer_only(tiny_graph):
     assert model.dropout == 0.5 and model(tiny_graph.x, tiny_graph.edge_index).shape == (6, 3)
     assert count_parameters(model) == (5 * 12 + 12) + (12 * 3 + 3) + 1
     assert not gate_parameters(build_classifier(5, 3, dam=False))
+
+
+@pytest.mark.parametrize("conv, params", [("sage", 1_421_057), ("gcn", 1_289_985)])
+def test_the_ogb_presets_are_ogbs_ddi_recipe(conv, params):
+    """sage-mlp / gcn-mlp hold the settings of OGB's examples/linkproppred/ddi/gnn.py
+    and, at ogbl-ddi's 4,267 nodes, the parameter counts of OGB's leaderboard rows."""
+    from damgraph.config import model_config
+    from damgraph.inputs import LearnedInput
+
+    config = model_config(f"{conv}-mlp", gate=None)
+    expected = dict(conv=conv, dim=256, num_layers=2, dropout=0.5, dropout_input=False, decoder="mlp",
+                    decoder_dropout=0.5, decoder_dropout_at="hidden", lr=0.005, epochs=200, pos_batch_size=65536,
+                    grad_clip=1.0, clip_per_part=True, val_metric="hits@20", val_every=5, inputs="learned",
+                    weight_decay=0.0, batch_norm=False, activation="relu")
+    assert {k: getattr(config, k) for k in expected} == expected
+    assert (config.hidden_width, config.input_width, config.decoder_width) == (256, 256, 256)
+    model, table = build_autoencoder(config, config.input_width), LearnedInput.for_config(config, 4267)
+    assert count_parameters(model) + count_parameters(table) == params
+    assert config.patience >= config.epochs  # OGB selects the best evaluated epoch, with no early stop
+
+
+@pytest.mark.parametrize("conv", ["sage", "gcn"])
+def test_the_ogb_preset_computes_the_function_of_ogbs_example(tiny_graph, conv):
+    """With the same weights, the preset's encoder (on its prebuilt graph)
+    and decoder give the scores of OGB's SAGE/GCN and LinkPredictor as
+    written in its example (benchmarks.ogb_speed), in evaluation and in
+    training without dropout."""
+    from benchmarks.ogb_speed import ReferenceEncoder, ReferencePredictor
+    from damgraph.config import model_config
+
+    torch.manual_seed(0)
+    config = model_config(f"{conv}-mlp", dim=8, gate=None)
+    model = build_autoencoder(config, config.input_width)
+    ref_encoder = ReferenceEncoder(conv, 8, 2, 0.5)
+    ref_predictor = ReferencePredictor(8, 2, 0.5)
+    with torch.no_grad():
+        for mine, ref in zip([*model.encoder.convs, model.encoder.conv_out], ref_encoder.convs):
+            ref.load_state_dict(mine.state_dict())
+        for mine, ref in zip([model.decoder.lin_in, model.decoder.lin_out], ref_predictor.lins):
+            ref.load_state_dict(mine.state_dict())
+    x = torch.randn(tiny_graph.num_nodes, 8)
+    pairs = torch.tensor([[0, 1, 2, 5], [3, 4, 0, 1]])
+    model.eval(), ref_encoder.eval(), ref_predictor.eval()
+    graph = model.encoder.prepare_graph(tiny_graph.edge_index, tiny_graph.num_nodes)
+    z, h = model.encode(x, graph), ref_encoder(x, tiny_graph.edge_index)
+    torch.testing.assert_close(z, h, rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(model.decoder(z, pairs), ref_predictor(h[pairs[0]], h[pairs[1]]).view(-1),
+                               rtol=1e-5, atol=1e-6)
+    model.train()
+    model.encoder.dropout = model.decoder.dropout = 0.0
+    torch.testing.assert_close(model.encode(x, graph), h, rtol=1e-5, atol=1e-6)
+
+
+def test_encoder_dropout_between_layers_only_leaves_the_input_alone(tiny_graph):
+    """dropout_input=False (OGB's examples): the first layer sees the input
+    itself; the hidden layer's output is still dropped."""
+    torch.manual_seed(0)
+    seen = []
+    for dropout_input in (True, False):
+        encoder = GNNEncoder(5, 4, dropout=0.5, dropout_input=dropout_input, gate_output=False)
+        encoder.convs[0].register_forward_pre_hook(lambda module, args: seen.append(args[0].clone()))
+        encoder.conv_out.register_forward_pre_hook(lambda module, args: seen.append(args[0].clone()))
+        encoder.train()
+        encoder(tiny_graph.x, tiny_graph.edge_index)
+    dropped_in, dropped_hidden, kept_in, dropped_hidden_2 = seen
+    assert not torch.equal(dropped_in, tiny_graph.x) and torch.equal(kept_in, tiny_graph.x)
+    assert (dropped_hidden == 0).float().mean() > 0.3 and (dropped_hidden_2 == 0).float().mean() > 0.3
+
+
+def test_mlp_decoder_dropout_after_the_hidden_layer_and_on_the_open_block():
+    """OGB's placement: dropout after the hidden ReLU, not on the input; a
+    decoder without input dropout scores the top block of an embedding as
+    the zero-padded embedding (DAM's open units), with the same gradients."""
+    torch.manual_seed(0)
+    decoder = MLPEdgeDecoder(6, 5, dropout=0.5, dropout_at="hidden")
+    assert decoder.reads_top_block and not MLPEdgeDecoder(6, 5, dropout=0.5).reads_top_block
+    assert MLPEdgeDecoder(6, 5, dropout=0.0).reads_top_block
+    z = torch.randn(4, 6)
+    pairs = torch.tensor([[0, 1, 2], [3, 2, 1]])
+    decoder.eval()
+    hidden = torch.relu(decoder.lin_in(z[pairs[0]] * z[pairs[1]]))
+    torch.testing.assert_close(decoder(z, pairs, sigmoid=False), decoder.lin_out(hidden).view(-1))
+    decoder.train()
+    torch.manual_seed(1)
+    out = decoder(z, pairs, sigmoid=False)
+    torch.manual_seed(1)
+    mask = torch.nn.functional.dropout(torch.ones_like(hidden), 0.5, True)
+    torch.testing.assert_close(out, decoder.lin_out(hidden * mask).view(-1))
+    decoder.eval()
+    padded = torch.cat([torch.zeros(4, 2), z[:, 2:]], dim=1).requires_grad_()
+    block = z[:, 2:].clone().requires_grad_()
+    full, narrow = decoder(padded, pairs), decoder(block, pairs)
+    torch.testing.assert_close(narrow, full)
+    (grad_full,) = torch.autograd.grad(full.sum(), decoder.lin_in.weight)
+    (grad_narrow,) = torch.autograd.grad(narrow.sum(), decoder.lin_in.weight)
+    torch.testing.assert_close(grad_narrow, grad_full)
+    with pytest.raises(ValueError, match="dropout_at must be 'input' or 'hidden'"):
+        MLPEdgeDecoder(6, 5, dropout_at="output")

@@ -225,7 +225,7 @@ def test_bad_arguments_and_a_diverging_loss():
     model, optimizer, loss = _setup()
     for kwargs in (dict(epochs=0, patience=1), dict(epochs=1, patience=0), dict(epochs=1, patience=1,
                                                                              steps_per_epoch=0)):
-        with pytest.raises(ValueError, match="epochs, patience, steps_per_epoch, min_epochs and val_window must be >= 1"):
+        with pytest.raises(ValueError, match="epochs, patience, steps_per_epoch, min_epochs, val_window and val_every must be >= 1"):
             fit(model, optimizer, loss, None, lam=0.1, **kwargs)
     with pytest.raises(FloatingPointError, match="the training loss became nan at epoch 1"):
         fit(model, optimizer, lambda step: model(torch.full((2, 3), float("nan"))).sum(), None, lam=0.1,
@@ -346,3 +346,40 @@ def test_the_sizing_schedule_applies_to_gates_that_settle_only():
     assert record.settled_epoch is None and record.best_epoch == 1  # selection from the first epoch
     assert not torch.equal(scales[0], torch.ones(4))  # the scales moved at the first step, not after a delay
     assert DAMGate.settles and not L1Scale.settles
+
+
+def test_clip_parts_clips_each_part_on_its_own():
+    """OGB's examples clip the table's, the encoder's and the predictor's
+    gradient norms apart: each part's norm is at most the clip, and a part
+    below it is left as it is."""
+    torch.manual_seed(0)
+    big, small, gate = nn.Linear(3, 4), nn.Linear(4, 2), DAMGate(2)
+    model = nn.Sequential(big, nn.Sequential(small, gate))
+    x = torch.randn(8, 3)
+
+    def loss(step):
+        return 1e3 * big(x).pow(2).mean() + 1e-3 * model(x).sum()
+
+    ref_model = nn.Sequential(nn.Linear(3, 4), nn.Sequential(nn.Linear(4, 2), DAMGate(2)))
+    ref_model.load_state_dict(model.state_dict())
+    ref_big = ref_model[0]
+    (1e3 * ref_big(x).pow(2).mean() + 1e-3 * ref_model(x).sum() + 0.1 * ref_model[1][1].beta).backward()
+    expected = [p.grad for p in ref_model.parameters()]  # big weight, big bias, small weight, small bias, beta
+    big_norm, small_norm = _global_norm(expected[:2]), _global_norm(expected[2:4])
+    assert big_norm > 1 > small_norm  # measured: the big part's norm far above the clip, the small one's below
+    optimizer = make_optimizer(model, lr=0.01, beta_lr=0.1)
+    seen = _recording(optimizer, model)
+    fit(model, optimizer, loss, None, lam=0.1, epochs=1, patience=1, grad_clip=1.0, clip_parts=[big, model[1]])
+    for got, want in zip(seen[0][:2], expected[:2]):
+        torch.testing.assert_close(got, want / (big_norm + 1e-6), rtol=1e-6, atol=0)
+    for got, want in zip(seen[0][2:], expected[2:]):  # the small part and the gate as they were
+        torch.testing.assert_close(got, want, rtol=0, atol=0)
+
+
+def test_val_every_scores_every_nth_epoch_and_the_last():
+    model, optimizer, loss = _setup()
+    val_score, betas = _scripted(model, [0.5, 0.9, 0.6, 0.7])
+    record = fit(model, optimizer, loss, val_score, lam=0.1, epochs=11, patience=20, val_every=3)
+    assert record.val_epochs == [3, 6, 9, 11] and record.val_scores == [0.5, 0.9, 0.6, 0.7]
+    assert record.best_epoch == 6 and record.epochs == 11 and len(record.losses) == 11
+    assert model[1].beta.item() == betas[1]  # the weights of epoch 6 are back
