@@ -113,7 +113,7 @@ class ReferenceRun:
         for part in (self.emb.parameters(), self.model.parameters(), self.predictor.parameters()):
             nn.utils.clip_grad_norm_(part, 1.0)
         self.optimizer.step()
-        return float(loss)
+        return loss.item()
 
 
 def runners(data: Data, config: LinkPredConfig, dam: bool) -> Dict[str, Callable[[int], None]]:

@@ -1,0 +1,121 @@
+"""The ``ogbl-ddi`` comparison of the ``sage-mlp`` / ``gcn-mlp`` presets, from
+stored rows: ``python -m benchmarks.ogb_report --folder FOLDER``.
+
+Reads ``FOLDER/linkpred.csv`` (written by ``python -m benchmarks.linkpred
+--model sage-mlp`` or ``gcn-mlp``) and writes ``FOLDER/ogb_report.md``: per
+model, method and size the test Hits@20 (mean ± std over the seeds), the
+parameters before and after :func:`damgraph.compact`, the epoch budget
+and the seconds per epoch and per run, beside OGB's leaderboard rows; and
+``FOLDER/ogb_curves.png``, validation Hits@20 against epoch for every run,
+so a reader sees how far from convergence each one stopped. Trains nothing.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Dict, List, Sequence, Tuple
+
+from benchmarks.store import read_rows
+from benchmarks.tables import mean_std, save_figure
+from damgraph.config import model_config
+from damgraph.io import atomic_write_text
+
+#: OGB's ``ogbl-ddi`` leaderboard (test Hits@20 in %, mean ± std over 10
+#: runs, parameters where they count them), the rows the presets are set beside.
+LEADERBOARD: Tuple[Tuple[str, str, int], ...] = (
+    ("GraphSAGE (OGB's example, sage-mlp)", "53.90 ± 4.74", 1_421_057),
+    ("GCN (OGB's example, gcn-mlp)", "37.07 ± 5.07", 1_289_985),
+    ("Node2vec", "23.26 ± 2.09", 0),
+    ("Matrix factorisation", "13.68", 0),
+    ("Common neighbours", "17.73", 0),
+)
+
+
+def groups(rows: Sequence[dict]) -> Dict[Tuple[str, str, int, int], List[dict]]:
+    """Rows by (model, method, size, epoch budget)."""
+    out: Dict[Tuple[str, str, int, int], List[dict]] = {}
+    for row in rows:
+        key = (row["model"], row["method"], int(row["dim"]), int(float(row["epochs_budget"])))
+        out.setdefault(key, []).append(row)
+    return out
+
+
+def with_budget(rows: Sequence[dict]) -> List[dict]:
+    """The rows with their epoch cap (``epochs`` in the config id) as ``epochs_budget``."""
+    out = []
+    for row in rows:
+        settings = dict(part.split("=", 1) for part in row["config_id"].split("|") if "=" in part)
+        cap = settings.get("epochs", str(model_config(row["model"]).epochs))
+        out.append({**row, "epochs_budget": cap})
+    return out
+
+
+def table(rows: Sequence[dict]) -> str:
+    lines = ["| model | method | size | seeds | epochs (cap) | learned widths (table/hidden/output) | "
+             "test Hits@20 (%) | parameters | after compact() | s per epoch | s per run |", "|" + "---|" * 11]
+    for (model, method, dim, cap), members in sorted(groups(rows).items(),
+                                                     key=lambda kv: (kv[0][0], kv[0][1] != "dam", -kv[0][2])):
+        hits, hits_std = mean_std([100 * float(r["test_hits@20"]) for r in members])
+        per_epoch = mean_std([float(r["train_s"]) / float(r["epochs"]) for r in members])[0]
+        per_run = mean_std([float(r["train_s"]) for r in members])[0]
+        widths = "; ".join(" / ".join(w.split("=")[1] for w in r["gate_widths"].split()) for r in members) \
+            if method != "fixed" else "–"
+        compact = int(mean_std([float(r["num_params_compact"]) for r in members])[0])
+        lines.append(f"| {model} | {method} | {dim} | {len(members)} | {cap} | {widths} | {hits:.2f} ± {hits_std:.2f} | "
+                     f"{int(float(members[0]['num_params'])):,} | {compact:,} | {per_epoch:.1f} | {per_run:.0f} |")
+    lines += ["", "OGB's leaderboard (10 runs; the examples' 200 epochs):", "", "| model | test Hits@20 (%) | parameters |",
+              "|---|---|---|"]
+    lines += [f"| {name} | {hits} | {params:,} |" if params else f"| {name} | {hits} | – |"
+              for name, hits, params in LEADERBOARD]
+    return "\n".join(lines)
+
+
+def plot_curves(rows: Sequence[dict], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    models = sorted({r["model"] for r in rows})
+    fig, axes = plt.subplots(1, len(models), figsize=(5 * len(models), 3.8), squeeze=False)
+    for ax, model in zip(axes[0], models):
+        for i, r in enumerate(sorted((r for r in rows if r["model"] == model),
+                                     key=lambda r: (r["method"], -int(r["dim"])))):
+            points = [p.split(":") for p in r["val_trajectory"].split()]
+            label = f"{r['method']} {r['dim']}" + (f" -> {r['width']}" if r["method"] != "fixed" else "")
+            style = "--" if r["method"] != "fixed" else "-"
+            ax.plot([int(e) for e, _ in points], [100 * float(v) for _, v in points], style, marker=".",
+                    color=f"C{i}", label=f"{label} (seed {r['seed']})")
+            if r.get("settled_epoch"):
+                ax.axvline(int(float(r["settled_epoch"])), color=f"C{i}", linestyle=":", linewidth=0.8)
+        ax.set(title=f"ogbl-ddi, {model}", xlabel="epoch", ylabel="validation Hits@20 (%)")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=6)
+    fig.tight_layout()
+    save_figure(fig, path)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m benchmarks.ogb_report", description=__doc__.split("\n\n")[0])
+    p.add_argument("--folder", required=True, help="a result folder whose linkpred.csv holds sage-mlp / gcn-mlp runs")
+    args = p.parse_args(argv)
+    folder = Path(args.folder)
+    path = folder / "linkpred.csv"
+    if not path.is_file():
+        print(f"error: {path} does not exist; give a folder written by python -m benchmarks.linkpred", file=sys.stderr)
+        return 2
+    rows = with_budget([r for r in read_rows(path) if r["model"] in ("sage-mlp", "gcn-mlp") and r.get("test_hits@20")])
+    if not rows:
+        print(f"error: {path} holds no sage-mlp or gcn-mlp run with a test Hits@20; run python -m benchmarks.linkpred "
+              "--model sage-mlp --datasets ogbl-ddi first", file=sys.stderr)
+        return 2
+    text = table(rows)
+    atomic_write_text(folder / "ogb_report.md", text + "\n")
+    plot_curves(rows, folder / "ogb_curves.png")
+    print(text + f"\n\nwrote {folder / 'ogb_report.md'}, {folder / 'ogb_curves.png'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,63 @@
+"""The ogbl-ddi presets through the harness, benchmarks.ogb_report and benchmarks.ogb_speed, on a small
+graph in OGB's layout."""
+import csv
+
+import pytest
+
+
+@pytest.fixture(scope="module")
+def ogb_rows(tmp_path_factory, small_ogb_root):
+    """benchmarks.linkpred with sage-mlp, fixed 8 and 16 and DAM from 16, 6 epochs (scored at 5 and 6)."""
+    from benchmarks import linkpred
+
+    out = tmp_path_factory.mktemp("ogb-rows")
+    argv = ["--datasets", "ogbl-ddi", "--data-root", str(small_ogb_root), "--model", "sage-mlp", "--methods",
+            "fixed", "dam", "--dims", "8", "16", "--seeds", "0", "--epochs", "6", "--pos-batch-size", "512",
+            "--out", str(out)]
+    assert linkpred.main(argv) == 0
+    with open(out / "linkpred.csv") as f:
+        return out, list(csv.DictReader(f))
+
+
+def test_the_preset_runs_through_the_harness_with_its_protocol(ogb_rows):
+    _, rows = ogb_rows
+    by_method = {(r["method"], r["dim"]): r for r in rows}
+    fixed = by_method[("fixed", "16")]
+    assert fixed["val_trajectory"].split()[0].startswith("5:") and fixed["val_trajectory"].split()[1].startswith("6:")
+    assert fixed["val_metric"] == "hits@20" and fixed["conv"] == "sage" and fixed["tie_widths"] == "True"
+    # a 16-wide table of 300 nodes, two SAGE layers and the predictor, all 16 wide: OGB's counting
+    assert int(fixed["num_params"]) == 300 * 16 + 2 * (2 * 16 * 16 + 16) + (16 * 16 + 16 + 16 + 1)
+    dam = by_method[("dam", "16")]
+    assert dam["gate_widths"].split()[0].startswith("inputs.gate=")  # the node table is gated
+    assert int(dam["num_params_compact"]) <= int(dam["num_params"])
+
+
+def test_ogb_report_tabulates_the_runs_beside_the_leaderboard(ogb_rows, capsys):
+    from benchmarks import ogb_report
+
+    out, rows = ogb_rows
+    assert ogb_report.main(["--folder", str(out)]) == 0
+    text = (out / "ogb_report.md").read_text()
+    fixed = next(r for r in rows if r["method"] == "fixed" and r["dim"] == "16")
+    hits = 100 * float(fixed["test_hits@20"])
+    assert f"| sage-mlp | fixed | 16 | 1 | 6 | – | {hits:.2f} ± 0.00 | {int(fixed['num_params']):,} |" in text
+    assert "| GraphSAGE (OGB's example, sage-mlp) | 53.90 ± 4.74 | 1,421,057 |" in text
+    assert (out / "ogb_curves.png").stat().st_size > 0
+    assert ogb_report.main(["--folder", str(out / "none")]) == 2
+    assert "does not exist" in capsys.readouterr().err
+
+
+def test_ogb_speed_times_both_sides_on_the_same_parameters(tmp_path, small_ogb_root):
+    from benchmarks import ogb_speed
+
+    argv = ["--data-root", str(small_ogb_root), "--convs", "gcn", "--widths", "8", "--repeats", "1", "--block", "1",
+            "--dam", "--out", str(tmp_path)]
+    assert ogb_speed.main(argv) == 0
+    with open(tmp_path / "ogb_speed.csv") as f:
+        rows = {r["impl"]: r for r in csv.DictReader(f)}
+    assert set(rows) == {"ogb-reference", "damgraph", "damgraph-dam"}
+    assert rows["ogb-reference"]["num_params"] == rows["damgraph"]["num_params"]  # the same model
+    assert int(rows["damgraph-dam"]["num_params"]) == int(rows["damgraph"]["num_params"]) + 3  # three betas
+    assert float(rows["ogb-reference"]["ratio"]) == 1.0
+    ratio = float(rows["damgraph"]["s_per_step"]) / float(rows["ogb-reference"]["s_per_step"])
+    assert float(rows["damgraph"]["ratio"]) == pytest.approx(ratio)
