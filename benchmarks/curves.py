@@ -9,10 +9,11 @@ from __future__ import annotations
 
 from collections import Counter
 from pathlib import Path
-from typing import Dict, List, Sequence
+from typing import Dict, List, Optional, Sequence
 
 import numpy as np
 
+from benchmarks.sizing import penalised
 from benchmarks.store import has_value
 from benchmarks.tables import mean_std, summarise
 
@@ -79,7 +80,7 @@ def format_summary(table: Sequence[dict], score: str) -> str:
 def plot_curves(rows: Sequence[dict], score: str, path: Path, title: str) -> None:
     """One panel per dataset: mean score against mean used width (log-2
     axis), error bars of one sample std; a line per method over its sizes,
-    and the penalised methods (:data:`PENALISED`) as separate points, one per
+    and the penalised methods (:func:`~benchmarks.sizing.penalised`) as separate points, one per
     penalty weight (their widths are learned, so no order joins them)."""
     import matplotlib
 
@@ -94,8 +95,8 @@ def plot_curves(rows: Sequence[dict], score: str, path: Path, title: str) -> Non
         for method, points in sorted(methods.items()):
             ax.errorbar([p["size"] for p in points], [p["score"] for p in points],
                         xerr=[p["size_std"] for p in points], yerr=[p["score_std"] for p in points],
-                        marker="D" if method in PENALISED else "o", capsize=3, label=method,
-                        linestyle="none" if method in PENALISED else "-")
+                        marker="D" if method in penalised() else "o", capsize=3, label=method,
+                        linestyle="none" if method in penalised() else "-")
         ax.set_xscale("log", base=2)
         ax.set_xlabel("embedding size used (mean over seeds)")
         ax.set_ylabel(score)
@@ -108,11 +109,7 @@ def plot_curves(rows: Sequence[dict], score: str, path: Path, title: str) -> Non
     plt.close(fig)
 
 
-#: The methods that train one model per penalty weight, from the largest size.
-PENALISED = ("dam", "l1", "l0")
-
-
-def validation_choice(rows: Sequence[dict], methods: Sequence[str] = PENALISED) -> List[dict]:
+def validation_choice(rows: Sequence[dict], methods: Optional[Sequence[str]] = None) -> List[dict]:
     """Per dataset and penalised method (its runs from the largest size):
     on each seed, the penalty weight whose run scored best on validation
     (the run's own ``val_metric``; a tie goes to the smaller learned
@@ -121,6 +118,7 @@ def validation_choice(rows: Sequence[dict], methods: Sequence[str] = PENALISED) 
     scores never enter the choice. Only seeds with a validation score for
     every weight of the grid (the weights any seed ran) take part;
     ``incomplete`` counts the others."""
+    methods = penalised() if methods is None else methods
     groups: Dict[tuple, List[dict]] = {}
     for row in rows:
         if row["method"] in methods:

@@ -16,11 +16,10 @@ import sys
 from pathlib import Path
 from typing import Dict, Sequence
 
-from benchmarks.curves import (PENALISED, format_summary, format_validation_choice, plot_curves, summary,
-                               validation_choice)
+from benchmarks.curves import format_summary, format_validation_choice, plot_curves, summary, validation_choice
 from benchmarks.plan import (GROUP, KEYS, METRICS, NORMALIZED_FEATURES, TRAINING_FLAGS, add_method_arguments,
                              base_config, finish_arguments, sweep_plan, sweep_runner)
-from benchmarks.sizing import model_unit
+from benchmarks.sizing import model_unit, penalised
 from benchmarks.store import ResultFileError, has_value
 from benchmarks.sweep import add_sweep_arguments, finish_sweep, parallel_options, run_sweep, start_sweep
 from damgraph.config import MODELS, add_config_arguments
@@ -96,7 +95,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         figures.append("probe.png")
     if any(has_value(row, "test_hits@20") for row in rows):
         tables.append(format_summary(summary(rows, "test_hits@20"), "test Hits@20"))
-    if any(row["method"] in PENALISED for row in rows):
+    if any(row["method"] in penalised() for row in rows):
         tables.append("The penalty weight chosen on each seed by validation (never test), and what it gives:\n\n"
                       + format_validation_choice(validation_choice(rows)))
     finish_sweep("linkpred", out, rows, GROUP, METRICS, tables, figures)

@@ -8,7 +8,7 @@ import argparse
 from dataclasses import replace
 from typing import Callable, Dict, List, Sequence, Tuple
 
-from benchmarks.sizing import GATELESS, LAMBDA_GRIDS, METHODS, Job, Split
+from benchmarks.sizing import METHODS, Job, Split, penalties
 from benchmarks.sweep import refuse_repeats, settings_or_usage_error
 from damgraph.config import LinkPredConfig, config_id, gateless, model_config, settings_from_args, with_settings
 from damgraph.runtime import resolve_device
@@ -50,22 +50,21 @@ def finish_arguments(p: argparse.ArgumentParser, args: argparse.Namespace) -> No
     if args.lam is None:
         args.lam = list(dam_grid(args.model))
     if args.prefix_lam is None:
-        args.prefix_lam = min(args.lam)
-    refuse_repeats(p, args, ("datasets", "seeds", "dims", "methods", "lam", "l1_lam", "l0_lam"))
+        args.prefix_lam = [min(args.lam)]
+    flags = [penalty.flag for penalty in penalties()]
+    refuse_repeats(p, args, ("datasets", "seeds", "dims", "methods", *flags))
     base = settings_or_usage_error(p, lambda: base_config(args))
     settings_or_usage_error(p, lambda: resolve_device(base.device))  # asked for, but is it here?
-    grids = {"dam": args.lam, "l1": args.l1_lam, "l0": args.l0_lam}
     settings_or_usage_error(p, lambda: [with_settings(base, dim=d) for d in args.dims], "--dims")
-    for flag, grid in zip(("--lam", "--l1-lam", "--l0-lam"), grids.values()):
-        settings_or_usage_error(p, lambda: [with_settings(base, lam=lam) for lam in grid], flag)
+    for penalty in penalties():
+        settings_or_usage_error(p, lambda: [with_settings(base, lam=lam) for lam in getattr(args, penalty.flag)],
+                                penalty.option)
     settings_or_usage_error(p, lambda: [with_settings(base, seed=s) for s in args.seeds], "--seeds")
-    settings_or_usage_error(p, lambda: with_settings(base, lam=args.prefix_lam), "--prefix-lam")
 
 
 def dam_grid(model: str) -> Sequence[float]:
     """The dam method's default penalty weight: the model preset's one
-    ``lam`` (one default run per seed; ``--lam`` gives a grid, such as
-    :data:`LAMBDA_GRIDS`' ``dam`` entry)."""
+    ``lam`` (one default run per seed; ``--lam`` gives a grid)."""
     return (model_config(model).lam,)
 
 
@@ -78,26 +77,15 @@ DEFAULT_SEEDS = (0, 1, 2)
 def add_method_arguments(p: argparse.ArgumentParser) -> None:
     """The options that choose the methods, sizes and penalty grids (shared
     with :mod:`benchmarks.nodeclf`'s probe part)."""
-    grid = lambda name: " ".join(f"{v:g}" for v in LAMBDA_GRIDS[name])  # noqa: E731
     p.add_argument("--methods", nargs="+", default=None, choices=list(METHODS),
-                   help="fixed: a model per size; dam / l1 / l0: DAM / L1-scaled / hard-concrete L0 gates "
-                        "from the largest size, one run per penalty weight; pca: one model at the largest "
-                        "size, projected to each; matryoshka: one model trained on nested prefixes; "
-                        "spectral: normalised-adjacency eigenvectors; dam-prefix: one DAM model per seed "
-                        "(--prefix-lam), its top-k gates at each size; dam-nested: the same trained with a Matryoshka loss on "
-                        "the nested top blocks (default: all)")
+                   help="; ".join(f"{m.name}: {m.help}" for m in METHODS.values()) + " (default: all)")
     p.add_argument("--dims", nargs="+", type=int, default=None,
                    help="embedding sizes; the gated methods start from the largest "
                         f"(default: {' '.join(map(str, DEFAULT_DIMS))})")
-    p.add_argument("--lam", nargs="+", type=float, default=None,
-                   help=f"penalty weights of the dam method (default: the model preset's, {dam_grid('gae')[0]:g}; "
-                        f"a grid such as {grid('dam')} runs one model per weight)")
-    p.add_argument("--prefix-lam", type=float, default=None,
-                   help="penalty weight of the dam-prefix and dam-nested models (default: the smallest of --lam)")
-    p.add_argument("--l1-lam", nargs="+", type=float, default=list(LAMBDA_GRIDS["l1"]),
-                   help=f"penalty weights of the l1 method (default: {grid('l1')})")
-    p.add_argument("--l0-lam", nargs="+", type=float, default=list(LAMBDA_GRIDS["l0"]),
-                   help=f"penalty weights of the l0 method (default: {grid('l0')})")
+    for penalty in penalties():
+        default = f" (default: {' '.join(f'{v:g}' for v in penalty.grid)})" if penalty.grid is not None else ""
+        p.add_argument(penalty.option, nargs="+", type=float, default=list(penalty.grid or []) or None,
+                       help=penalty.help + default)
     p.add_argument("--quick", action="store_true",
                    help="a small but meaningful sweep (about 3 minutes on 2 cores): Cora, seeds 0 1, dims 4 16 64, "
                         "every method, 200 epochs, patience 50; flags given beside it win")
@@ -115,22 +103,22 @@ def run_id(config: LinkPredConfig, method: str) -> str:
     """The config id of a run of :obj:`method` with :obj:`config`: every
     setting but the per-run ones (:data:`PER_RUN`), the gate settings left
     at their neutral values for the methods without a gate
-    (:data:`~benchmarks.sizing.GATELESS`), whose models they do not change."""
-    return config_id(gateless(config) if method in GATELESS else config, PER_RUN)
+    (not :attr:`~benchmarks.sizing.SizingMethod.gated`), whose models they do not change."""
+    return config_id(config if METHODS[method].gated else gateless(config), PER_RUN)
 
 
 def sweep_plan(args: argparse.Namespace, base: LinkPredConfig) -> List[dict]:
-    """One entry per run: ``fixed``, ``pca``, ``matryoshka``, ``spectral``
-    and ``dam-prefix`` (at ``--prefix-lam``) at every size; the gated
-    methods (``dam``, ``l1``, ``l0``) from the largest size, once per
-    penalty weight of their grid; each with its :func:`run_id` on :obj:`base`."""
-    grids = {"dam": args.lam, "l1": args.l1_lam, "l0": args.l0_lam}
-    lams = {**grids, "dam-prefix": [args.prefix_lam], "dam-nested": [args.prefix_lam]}
+    """One entry per run: a method trained once per penalty weight starts
+    from the largest size (``dam``, ``l1``, ``l0``); the others give every
+    size (``dam-prefix`` and ``dam-nested`` once per ``--prefix-lam``); each
+    with its :func:`run_id` on :obj:`base`."""
     largest = max(args.dims)
-    return [{"dataset": d, "model": args.model, "method": m, "dim": dim, "seed": s, "lam": lam,
-             "config_id": run_id(base, m)}
-            for d in args.datasets for s in args.seeds for m in args.methods
-            for dim in ([largest] if m in grids else args.dims) for lam in lams.get(m, [0.0])]
+    methods = [METHODS[m] for m in args.methods]
+    return [{"dataset": d, "model": args.model, "method": m.name, "dim": dim, "seed": s, "lam": lam,
+             "config_id": run_id(base, m.name)}
+            for d in args.datasets for s in args.seeds for m in methods
+            for dim in ([largest] if m.from_largest else args.dims)
+            for lam in (getattr(args, m.penalty.flag) if m.penalty else [0.0])]
 
 
 def base_config(args: argparse.Namespace) -> LinkPredConfig:
@@ -151,6 +139,6 @@ def sweep_runner(args: argparse.Namespace, base: LinkPredConfig, data: Dict[str,
             splits[(name, seed)] = link_split(data[name], seed)
         config = replace(base, dim=entry["dim"], seed=seed, lam=entry["lam"])
         job = Job(splits[(name, seed)], config, args.dims, name, cache)
-        return {k: v for k, v in METHODS[entry["method"]](job).items() if k not in entry}
+        return {k: v for k, v in METHODS[entry["method"]].run(job).items() if k not in entry}
 
     return run

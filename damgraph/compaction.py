@@ -6,147 +6,17 @@ from typing import Optional
 
 import torch
 from torch import Tensor, nn
-from torch_geometric.nn import GATConv, GCNConv, SAGEConv
 
 from damgraph.encoders import GNNEncoder, SIGNEncoder
 from damgraph.gates import SizeGate, size_gates
 from damgraph.inputs import LearnedInput
+from damgraph.layers import layer_kind
 from damgraph.models import count_parameters
 
 
-def _sliced_weight(weight: Tensor, in_index: Optional[Tensor], in_scale: Optional[Tensor],
-                   out_index: Optional[Tensor]) -> Tensor:
-    weight = weight.detach()  # (out, in)
-    if in_index is not None:
-        weight = weight[:, in_index]
-        if in_scale is not None:
-            weight = weight * in_scale.unsqueeze(0)
-    return weight if out_index is None else weight[out_index]
-
-
-def _sliced_conv(
-    conv: nn.Module,
-    out_index: Optional[Tensor] = None,
-    out_scale: Optional[Tensor] = None,
-    in_index: Optional[Tensor] = None,
-    in_scale: Optional[Tensor] = None,
-    bias_shift: Optional[Tensor] = None,
-) -> nn.Module:
-    """A new layer computing ``conv`` on the kept input columns (scaled by
-    ``in_scale``) and returning the kept output columns (scaled by
-    ``out_scale``, then shifted by ``bias_shift``): a GCN, SAGE or GAT layer."""
-    if isinstance(conv, GATConv):
-        if bias_shift is not None:
-            raise TypeError("a GAT layer cannot be a VGAE log-sigma head here")
-        return _sliced_gat(conv, out_index, out_scale, in_index, in_scale)
-    if isinstance(conv, SAGEConv):
-        if bias_shift is not None:
-            raise TypeError("a SAGE layer cannot be a VGAE log-sigma head here")
-        return _sliced_sage(conv, out_index, out_scale, in_index, in_scale)
-    weight = _sliced_weight(conv.lin.weight, in_index, in_scale, out_index)
-    bias = conv.bias.detach() if conv.bias is not None else None
-    if out_index is not None:
-        bias = bias[out_index] if bias is not None else None
-        if out_scale is not None:
-            weight = weight * out_scale.unsqueeze(1)
-            bias = bias * out_scale if bias is not None else None
-    if bias_shift is not None:
-        bias = (bias if bias is not None else torch.zeros_like(bias_shift)) + bias_shift
-    new = GCNConv(
-        weight.size(1), weight.size(0), improved=conv.improved, cached=conv.cached,
-        add_self_loops=conv.add_self_loops, normalize=conv.normalize, bias=bias is not None,
-    ).to(weight.device)
-    with torch.no_grad():
-        new.lin.weight.copy_(weight)
-        if bias is not None:
-            new.bias.copy_(bias)
-    return new
-
-
-def _sliced_sage(conv: SAGEConv, out_index, out_scale, in_index, in_scale) -> SAGEConv:
-    """SAGE: :math:`\\mathbf{W}_l\\,\\mathrm{mean}_j \\mathbf{x}_j + \\mathbf{b} +
-    \\mathbf{W}_r \\mathbf{x}_i` is linear in each output unit: cut both weights."""
-    if conv.normalize or conv.project or not conv.root_weight or not isinstance(conv.aggr, str):
-        raise TypeError("compact() supports SAGEConv with its defaults (one aggregation, root weight, "
-                        "no normalize or project)")
-    w_l = _sliced_weight(conv.lin_l.weight, in_index, in_scale, out_index)
-    w_r = _sliced_weight(conv.lin_r.weight, in_index, in_scale, out_index)
-    bias = conv.lin_l.bias.detach()
-    bias = bias if out_index is None else bias[out_index]
-    if out_scale is not None:
-        w_l, w_r, bias = w_l * out_scale.unsqueeze(1), w_r * out_scale.unsqueeze(1), bias * out_scale
-    new = SAGEConv(w_l.size(1), w_l.size(0), aggr=conv.aggr).to(w_l.device)
-    with torch.no_grad():
-        new.lin_l.weight.copy_(w_l)
-        new.lin_l.bias.copy_(bias)
-        new.lin_r.weight.copy_(w_r)
-    return new
-
-
-class OutputSlice(nn.Module):
-    """The first :obj:`keep` output columns of a layer that computes more
-    (a cut GAT layer carries two extra columns for its closed units'
-    share of the attention logits)."""
-
-    def __init__(self, conv: nn.Module, keep: int):
-        super().__init__()
-        self.conv = conv
-        self.keep = keep
-
-    @property
-    def in_channels(self) -> int:
-        return self.conv.in_channels
-
-    @property
-    def out_channels(self) -> int:
-        return self.keep
-
-    def forward(self, *args, **kwargs) -> Tensor:
-        return self.conv(*args, **kwargs)[:, :self.keep]
-
-
-def _sliced_gat(conv: GATConv, out_index, out_scale, in_index, in_scale) -> nn.Module:
-    """GAT (one head): the attention logit of an edge,
-    :math:`\\mathbf{a}_s^\\top \\mathbf{W}\\mathbf{x}_j + \\mathbf{a}_d^\\top \\mathbf{W}\\mathbf{x}_i`,
-    sums over every output unit, closed ones included. Their share is two
-    linear functions of the input, kept as two extra columns (one read by
-    each attention vector) that the layer computes and :class:`OutputSlice`
-    drops; a folded output scale :math:`g` is undone in the attention
-    vectors. The cut layer gives the kept columns exactly."""
-    if conv.heads != 1 or getattr(conv, "lin", None) is None or conv.lin_edge is not None or conv.res is not None:
-        raise TypeError("compact() supports single-head GATConv without edge features or residual")
-    weight = _sliced_weight(conv.lin.weight, in_index, in_scale, None)  # all outputs, kept inputs
-    att_src, att_dst = conv.att_src.detach().view(-1), conv.att_dst.detach().view(-1)
-    bias = conv.bias.detach() if conv.bias is not None else None
-    extra: list = []
-    if out_index is not None:
-        closed = torch.ones(weight.size(0), dtype=torch.bool, device=weight.device)
-        closed[out_index] = False
-        if closed.any():
-            extra = [att_src[closed] @ weight[closed], att_dst[closed] @ weight[closed]]
-        weight, att_src, att_dst = weight[out_index], att_src[out_index], att_dst[out_index]
-        bias = bias[out_index] if bias is not None else None
-    if out_scale is not None:
-        weight = weight * out_scale.unsqueeze(1)
-        att_src, att_dst = att_src / out_scale, att_dst / out_scale
-        bias = bias * out_scale if bias is not None else None
-    keep = weight.size(0)
-    if extra:
-        weight = torch.cat([weight, torch.stack(extra)])
-        zero, one = att_src.new_zeros(1), att_src.new_ones(1)
-        att_src, att_dst = torch.cat([att_src, one, zero]), torch.cat([att_dst, zero, one])
-        bias = torch.cat([bias, bias.new_zeros(2)]) if bias is not None else None
-    new = GATConv(weight.size(1), weight.size(0), heads=1, concat=conv.concat,
-                  negative_slope=conv.negative_slope, dropout=conv.dropout,
-                  add_self_loops=conv.add_self_loops, fill_value=conv.fill_value,
-                  bias=bias is not None).to(weight.device)
-    with torch.no_grad():
-        new.lin.weight.copy_(weight)
-        new.att_src.copy_(att_src.view_as(new.att_src))
-        new.att_dst.copy_(att_dst.view_as(new.att_dst))
-        if bias is not None:
-            new.bias.copy_(bias)
-    return OutputSlice(new, keep) if extra else new
+def _sliced_conv(conv: nn.Module, **cut) -> nn.Module:
+    """:obj:`conv` cut as its kind cuts (:attr:`~damgraph.layers.LayerKind.cut`)."""
+    return layer_kind(conv).cut(conv, **cut)
 
 
 def _sliced_norm(norm: nn.Module, keep: Tensor, scale: Optional[Tensor] = None) -> nn.Module:

@@ -25,8 +25,9 @@ MODELS = ("gae", "vgae", "maskgae", "sage-mlp", "gcn-mlp")
 #: Size gates: DAM, and the baselines L1 (a penalised scale) and L0 (hard concrete).
 GATES = ("dam", "l1", "l0")
 #: Message-passing layers: GCN (Kipf and Welling, 2017), GraphSAGE with mean
-#: aggregation (Hamilton et al., 2017), single-head GAT (Velickovic et al., 2018).
-CONVS = ("gcn", "sage", "gat")
+#: aggregation (Hamilton et al., 2017), single-head GAT (Velickovic et al., 2018);
+#: :func:`damgraph.layers.register_layer` adds a kind here.
+CONVS = ["gcn", "sage", "gat"]
 ACTIVATIONS = ("relu", "elu")
 #: Edge decoders: the inner product, or an MLP on :math:`z_i \odot z_j`.
 DECODERS = ("inner", "mlp")

@@ -7,93 +7,13 @@ from typing import List, Optional, Tuple, Union
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
-from torch_geometric.nn import GATConv, GCNConv, SAGEConv
-from torch_geometric.nn.conv import MessagePassing
+from torch_geometric.nn import GCNConv
 
 from damgraph.gates import DAMGate, make_gate
-from damgraph.propagation import SparseOperator, gcn_adjacency, mean_adjacency
+from damgraph.layers import LAYERS, Features, Graph, conv_layer, gcn_units, make_conv
+from damgraph.propagation import SparseOperator
 
-#: Node features: a dense matrix, or a sparse one wrapped by :func:`damgraph.propagation.feature_operator`.
-Features = Union[Tensor, SparseOperator]
-#: The graph: an ``edge_index`` (normalised by each ``GCNConv``), or
-#: :math:`\hat{\mathbf{A}}` from :func:`damgraph.propagation.gcn_adjacency`, built once.
-Graph = Union[Tensor, SparseOperator]
-
-#: Message-passing layers: GCN (Kipf and Welling, 2017), GraphSAGE with mean
-#: aggregation (Hamilton et al., 2017), single-head GAT (Velickovic et al., 2018).
-CONVS = ("gcn", "sage", "gat")
 ACTIVATIONS = {"relu": F.relu, "elu": F.elu}
-
-
-def make_conv(kind: str, in_channels: int, out_channels: int) -> MessagePassing:
-    """A PyG layer of kind :obj:`kind` (one of :data:`CONVS`)."""
-    if kind == "gcn":
-        return GCNConv(in_channels, out_channels)
-    if kind == "sage":
-        return SAGEConv(in_channels, out_channels)
-    if kind == "gat":
-        return GATConv(in_channels, out_channels, heads=1)
-    raise ValueError(f"unknown conv {kind!r}: choose one of {', '.join(CONVS)}")
-
-
-def conv_layer(conv: nn.Module, x: Features, graph: Graph, edge_weight: Optional[Tensor] = None) -> Tensor:
-    """``conv(x, graph)``; for a :class:`GCNConv` on a prebuilt
-    :math:`\\hat{\\mathbf{A}}` the same function as
-    :math:`\\hat{\\mathbf{A}}\\mathbf{X}\\mathbf{W} + \\mathbf{b}` from ``conv``'s own
-    parameters, as CSR products (:func:`gcn_units`); for a :class:`SAGEConv` on a prebuilt
-    :func:`~damgraph.propagation.mean_adjacency` the same, by :func:`sage_units`. GAT layers take an
-    edge index and dense features; SAGE and GAT no edge weights."""
-    if isinstance(conv, SAGEConv) and isinstance(graph, SparseOperator):
-        return sage_units(conv, x if not isinstance(x, SparseOperator) else x.to_dense(), graph)
-    if not isinstance(conv, GCNConv):
-        if isinstance(graph, SparseOperator):
-            raise TypeError(f"{conv.__class__.__name__} needs an edge index, not a prebuilt GCN adjacency")
-        if isinstance(x, SparseOperator):
-            x = x.to_dense()
-        return conv(x, graph)
-    if isinstance(graph, SparseOperator):
-        return gcn_units(conv, x, graph)
-    if isinstance(x, SparseOperator):
-        x = x.to_dense()
-    return conv(x, graph, edge_weight)
-
-
-def gcn_units(conv: GCNConv, x: Features, graph: SparseOperator, units: slice = slice(None)) -> Tensor:
-    """The output units :obj:`units` of a :class:`GCNConv` on a prebuilt
-    :math:`\\hat{\\mathbf{A}}`: :math:`\\hat{\\mathbf{A}}\\mathbf{X}\\mathbf{W}_{:,u} +
-    \\mathbf{b}_u`, with :math:`\\hat{\\mathbf{A}}` multiplying the narrower of
-    :math:`\\mathbf{X}` and :math:`\\mathbf{X}\\mathbf{W}_{:,u}`. The cost scales with the
-    number of units, and the units left out get no gradient, as when their
-    outputs are multiplied by zero."""
-    weight = conv.lin.weight[units]
-    if isinstance(x, SparseOperator):
-        h = graph @ (x @ weight.t())
-    elif conv.in_channels < weight.size(0):  # the product with the graph on the narrower side
-        h = F.linear(graph @ x, weight)
-    else:
-        h = graph @ F.linear(x, weight)
-    # h is a fresh product that no backward needs: the bias goes in in place (one pass fewer over N x units)
-    return h if conv.bias is None else h.add_(conv.bias[units])
-
-
-def sage_units(conv: SAGEConv, x: Tensor, graph: SparseOperator) -> Tensor:
-    """A mean-aggregation :class:`SAGEConv` (its defaults: root weight, no
-    normalisation or projection) on a prebuilt
-    :func:`~damgraph.propagation.mean_adjacency` :math:`\\mathbf{M}`:
-    :math:`\\mathbf{M}\\mathbf{X}\\mathbf{W}_l^\\top + \\mathbf{b} + \\mathbf{X}\\mathbf{W}_r^\\top`,
-    :math:`\\mathbf{M}` multiplying the narrower of :math:`\\mathbf{X}` and
-    :math:`\\mathbf{X}\\mathbf{W}_l^\\top`: one CSR product instead of
-    gathering and scattering a message per edge."""
-    if conv.normalize or conv.project or not conv.root_weight or conv.aggr != "mean":
-        raise TypeError("a prebuilt mean adjacency serves SAGEConv with its defaults (mean aggregation, root "
-                        "weight, no normalize or project); pass an edge index")
-    lin_l = conv.lin_l
-    if lin_l.in_channels < lin_l.out_channels:
-        h = lin_l(graph @ x)
-    else:
-        h = graph @ F.linear(x, lin_l.weight)
-        h = h if lin_l.bias is None else h.add_(lin_l.bias)
-    return h.add_(conv.lin_r(x))
 
 
 class GNNEncoder(nn.Module):
@@ -173,8 +93,8 @@ class GNNEncoder(nn.Module):
             raise ValueError(f"num_layers must be >= 1, got {num_layers}")
         if not 0.0 <= dropout < 1.0:
             raise ValueError(f"dropout must be in [0, 1), got {dropout}")
-        if conv not in CONVS:
-            raise ValueError(f"unknown conv {conv!r}: choose one of {', '.join(CONVS)}")
+        if conv not in LAYERS:
+            raise ValueError(f"unknown conv {conv!r}: choose one of {', '.join(LAYERS)}")
         if activation not in ACTIVATIONS:
             raise ValueError(f"unknown activation {activation!r}: choose one of {', '.join(ACTIVATIONS)}")
         hidden_channels = hidden_channels or 2 * out_channels
@@ -214,16 +134,13 @@ class GNNEncoder(nn.Module):
         return [self.conv_mu, self.conv_logstd] if self.variational else [self.conv_out]
 
     def prepare_graph(self, edge_index: Tensor, num_nodes: int, edge_weight: Optional[Tensor] = None) -> Graph:
-        """The graph in the form :meth:`forward` is fastest with, built once:
-        for GCN layers :math:`\\hat{\\mathbf{A}}`
-        (:func:`~damgraph.propagation.gcn_adjacency`), for SAGE layers the
-        mean over neighbours (:func:`~damgraph.propagation.mean_adjacency`),
-        for GAT the edge index itself (SAGE and GAT use no edge weights)."""
-        if self.conv == "gcn":
-            return gcn_adjacency(edge_index, num_nodes, edge_weight)
-        if edge_weight is not None:
-            raise ValueError(f"conv {self.conv!r} does not use edge weights; drop them or use conv 'gcn'")
-        return mean_adjacency(edge_index, num_nodes) if self.conv == "sage" else edge_index
+        """The graph in the form :meth:`forward` is fastest with, built once
+        (:attr:`~damgraph.layers.LayerKind.prepare_graph`): for GCN layers
+        :math:`\\hat{\\mathbf{A}}` (:func:`~damgraph.propagation.gcn_adjacency`),
+        for SAGE layers the mean over neighbours
+        (:func:`~damgraph.propagation.mean_adjacency`), for GAT the edge
+        index itself (SAGE and GAT use no edge weights)."""
+        return LAYERS[self.conv].prepare_graph(edge_index, num_nodes, edge_weight)
 
     def _dropout(self, x: Features) -> Features:
         if self.dropout == 0.0 or not self.training:

@@ -14,11 +14,12 @@ from torch_geometric.nn import GAE
 
 from damgraph.compaction import compact
 from damgraph.config import ESTIMATOR_SETTINGS, MODELS, USER_DEFAULTS, USER_POSITIVES, LinkPredConfig, model_config
-from damgraph.graphs import GraphInputError, prepare_graph
-from damgraph.io import OutputSet, jsonable, load_checkpoint, save_checkpoint, versions
-from damgraph.inputs import LearnedInput, trained_modules
-from damgraph.linkpred import LinkPredTask
 from damgraph.gates import DAMGate, gate_widths
+from damgraph.graphs import GraphInputError, prepare_graph
+from damgraph.inputs import LearnedInput, trained_modules
+from damgraph.io import OutputSet, jsonable, load_checkpoint, save_checkpoint, versions
+from damgraph.layers import LAYERS
+from damgraph.linkpred import LinkPredTask
 from damgraph.models import AUTOENCODERS, build_autoencoder
 from damgraph.runtime import deterministic
 from damgraph.splits import holdout_split
@@ -185,7 +186,7 @@ class DAMEmbedding(BaseEstimator):
         if data.edge_index.size(1) == 0:
             raise GraphInputError("the graph has no edges (after removing self-loops); nothing to learn from")
         if getattr(data, "edge_weight", None) is not None and (not AUTOENCODERS[self.model].takes_edge_weights
-                                                                or config.conv != "gcn"):
+                                                                or not LAYERS[config.conv].edge_weights):
             raise GraphInputError(f"model {self.model!r} does not use edge weights yet; give the graph without "
                                   "weights or use model 'gae'")
         n_pairs = prepared.num_edges

@@ -185,7 +185,7 @@ def test_the_estimator_and_the_harness_give_identical_numbers(cora, model):
     train, val = holdout_split(data, 1, 0.05)
     split = (train, val, val)  # the estimator has no test split: score validation twice
     config = model_config(model, dim=32, epochs=25, patience=25, seed=1)
-    row = METHODS["dam"](Job(split, config, [32], "cora"))
+    row = METHODS["dam"].run(Job(split, config, [32], "cora"))
     assert row["val_auc"] == est.val_auc_ and row["width"] == est.width_ and row["best_epoch"] == est.best_epoch_
     result = train_link_prediction(split, config)
     assert [h["loss"] for h in est.history_] == result.record.losses

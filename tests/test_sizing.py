@@ -16,21 +16,21 @@ def cora_job(cora):
 
 def test_pca_points_use_k_columns_and_share_one_model(cora_job):
     cache = {}
-    low = METHODS["pca"](cora_job(4, cache))
-    full = METHODS["pca"](cora_job(16, cache))
+    low = METHODS["pca"].run(cora_job(4, cache))
+    full = METHODS["pca"].run(cora_job(16, cache))
     assert len(cache) == 1  # one base model for the whole curve
     assert low["width"] == 4 and full["width"] == 16 and low["shared_train"]
     assert low["num_params"] - full["num_params"] == (4 - 16) * 16  # 16-dim components dropped
     # all 16 components reconstruct the embedding: the same scores as the fixed 16-dim model
-    fixed = METHODS["fixed"](cora_job(16, {}))
+    fixed = METHODS["fixed"].run(cora_job(16, {}))
     assert full["test_auc"] == pytest.approx(fixed["test_auc"], abs=1e-6)
     assert low["test_auc"] < full["test_auc"]
 
 
 def test_dam_and_fixed_report_the_width_they_use(cora_job):
-    dam = METHODS["dam"](cora_job(16, {}))
+    dam = METHODS["dam"].run(cora_job(16, {}))
     assert dam["width"] <= 16 and dam["gate_widths"] == f"encoder.out_gate={dam['width']}"
-    assert METHODS["fixed"](cora_job(4, {}))["width"] == 4
+    assert METHODS["fixed"].run(cora_job(4, {}))["width"] == 4
 
 
 # Measured scores of these short runs (Cora, split seed 0). Test AUC moved by at most 1.3e-4 and probe
@@ -41,7 +41,7 @@ AUC, PROBE = dict(abs=0.02), dict(abs=0.05)
 
 @pytest.mark.parametrize("method, auc, probe", [("l1", 0.910, 0.742), ("l0", 0.901, 0.750)])
 def test_l1_and_l0_report_the_width_they_use(cora_job, method, auc, probe):
-    row = METHODS[method](cora_job(16, {}))
+    row = METHODS[method].run(cora_job(16, {}))
     assert row["gate"] == method
     assert row["width"] == int(row["gate_widths"].split("=")[1]) <= 16
     assert row["test_auc"] == pytest.approx(auc, **AUC) and row["probe_acc"] == pytest.approx(probe, **PROBE)
@@ -54,8 +54,8 @@ def test_matryoshka_prefixes_and_points(cora_job):
     assert matryoshka_prefixes(16) == [2, 4, 8, 16] and matryoshka_prefixes(12) == [2, 4, 8, 12]
     assert matryoshka_prefixes(2) == [2]
     cache = {}
-    low = METHODS["matryoshka"](cora_job(4, cache))
-    full = METHODS["matryoshka"](cora_job(16, cache))
+    low = METHODS["matryoshka"].run(cora_job(4, cache))
+    full = METHODS["matryoshka"].run(cora_job(16, cache))
     assert len(cache) == 1 and low["width"] == 4 and full["width"] == 16 and low["matryoshka"]
     # measured 0.838 and 0.866: the 4-dim prefix scores below the whole embedding
     assert low["test_auc"] == pytest.approx(0.838, **AUC) and full["test_auc"] == pytest.approx(0.866, **AUC)
@@ -65,11 +65,11 @@ def test_matryoshka_prefixes_and_points(cora_job):
 @pytest.mark.parametrize("method, auc", [("pca", 0.792), ("matryoshka", 0.749), ("l0", 0.702), ("l1", 0.785)])
 def test_every_method_runs_on_vgae_and_reports_its_width(cora, method, auc):
     job = Job(split_edges(cora, 0), LinkPredConfig(model="vgae", dim=8, epochs=10, patience=10, **EARLIER_GATES), [4, 8], "cora", {})
-    row = METHODS[method](job)
+    row = METHODS[method].run(job)
     assert row["model"] == "vgae" and row["test_auc"] == pytest.approx(auc, **AUC)
     if method in ("pca", "matryoshka"):
         assert row["width"] == 8
-        small = METHODS[method](Job(job.split, LinkPredConfig(model="vgae", dim=4, epochs=10, patience=10, **EARLIER_GATES),
+        small = METHODS[method].run(Job(job.split, LinkPredConfig(model="vgae", dim=4, epochs=10, patience=10, **EARLIER_GATES),
                                     [4, 8], "cora", job.cache))
         assert small["width"] == 4 and len(job.cache) == 1
     else:
@@ -87,12 +87,12 @@ def test_every_method_runs_on_maskgae_with_its_mlp_decoder(cora, method):
 
     config = lambda dim: model_config("maskgae", dim=dim, epochs=10, patience=10, **{**EARLIER_GATES, "lam": 0.1})  # noqa: E731
     job = Job(split_edges(cora, 0), config(8), [4, 8], "cora", {})
-    row = METHODS[method](job)
+    row = METHODS[method].run(job)
     assert row["model"] == "maskgae" and row["decoder"] == "mlp" and row["masking"] == "path"
     auc, probe, *small_auc = MASKGAE_SCORES[method]
     assert row["test_auc"] == pytest.approx(auc, **AUC) and row["probe_acc"] == pytest.approx(probe, **PROBE)
     if method in ("pca", "matryoshka"):
-        small = METHODS[method](Job(job.split, config(4), [4, 8], "cora", job.cache))
+        small = METHODS[method].run(Job(job.split, config(4), [4, 8], "cora", job.cache))
         assert small["width"] == 4 and small["test_auc"] == pytest.approx(small_auc[0], **AUC)
     elif method != "fixed":
         assert 1 <= row["width"] <= 8 and row["gate_widths"] == f"encoder.out_gate={row['width']}"
@@ -104,7 +104,7 @@ def test_dam_prefix_scores_the_top_gates_of_one_model(cora, method, learned, auc
     split, cache = split_edges(cora, 0), {}
     config = LinkPredConfig(dim=16, epochs=25, patience=25, **{**EARLIER_GATES, "lam": 0.01})
     job = lambda dim: Job(split, replace(config, dim=dim), [4, 16], "cora", cache)  # noqa: E731
-    low, full = METHODS[method](job(4)), METHODS[method](job(16))
+    low, full = METHODS[method].run(job(4)), METHODS[method].run(job(16))
     assert len(cache) == 1 and low["shared_train"]  # one DAM model for the whole curve
     assert low["learned_width"] == full["learned_width"] == learned and low["base_dim"] == 16
     assert low["width"] == 4 and full["width"] == learned  # above the learned width: the whole learned embedding

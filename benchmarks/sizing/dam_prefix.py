@@ -14,6 +14,7 @@ import copy
 import torch
 
 from benchmarks.sizing.job import curve_model, embedding_columns
+from benchmarks.sizing.method import Penalty, SizingMethod, register
 
 
 def run(job, nested: bool = False) -> dict:
@@ -35,3 +36,12 @@ def run(job, nested: bool = False) -> dict:
 
 def run_nested(job) -> dict:
     return run(job, nested=True)
+
+
+#: The one penalty weight of dam-prefix's and dam-nested's models (``--prefix-lam``).
+PREFIX_LAM = Penalty("prefix_lam", "penalty weight of the dam-prefix and dam-nested models (default: the smallest "
+                                   "of --lam)")
+register(SizingMethod("dam-prefix", run, "one DAM model per seed (--prefix-lam), its top-k gates at each size",
+                      gated=True, curve=True, penalty=PREFIX_LAM))
+register(SizingMethod("dam-nested", run_nested, "the same trained with a Matryoshka loss on the nested top "
+                                                "blocks", gated=True, curve=True, penalty=PREFIX_LAM))

@@ -2,7 +2,11 @@
 from dataclasses import replace
 
 from benchmarks.sizing.job import trained_row
+from benchmarks.sizing.method import SizingMethod, register
 
 
 def run(job) -> dict:
     return trained_row(job, replace(job.config, gate=None))
+
+
+register(SizingMethod("fixed", run, "a model per size"))

@@ -9,6 +9,7 @@ import copy
 import torch
 
 from benchmarks.sizing.job import curve_model, embedding_columns
+from benchmarks.sizing.method import SizingMethod, register
 
 
 def run(job) -> dict:
@@ -22,3 +23,6 @@ def run(job) -> dict:
     row.update(embedding_columns(base.z_train[:, :k], base.z_test[:, :k], job, decoder=decoder))
     row.update(width=k, shared_train=True, base_dim=base.z_train.size(1))
     return row
+
+
+register(SizingMethod("matryoshka", run, "one model trained on nested prefixes", curve=True))

@@ -8,6 +8,7 @@ import torch
 from sklearn.decomposition import PCA
 
 from benchmarks.sizing.job import curve_model, embedding_columns
+from benchmarks.sizing.method import SizingMethod, register
 
 
 def run(job) -> dict:
@@ -26,3 +27,6 @@ def run(job) -> dict:
     row.update(width=k, shared_train=True, base_dim=z_train.shape[1],
                num_params=base.result.num_params + pca.components_.size + pca.mean_.size)
     return row
+
+
+register(SizingMethod("pca", run, "one model at the largest size, projected to each", curve=True))

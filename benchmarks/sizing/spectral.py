@@ -3,6 +3,7 @@ message-passing graph (:func:`damgraph.spectral.spectral_embedding`)."""
 import time
 
 from benchmarks.sizing.job import embedding_columns
+from benchmarks.sizing.method import SizingMethod, register
 from damgraph.spectral import spectral_embedding
 
 
@@ -16,3 +17,6 @@ def run(job) -> dict:
     row.update(width=z_test.shape[1], epochs=0, train_s=round(time.perf_counter() - start, 3),
                num_params=0, shared_train=False)
     return row
+
+
+register(SizingMethod("spectral", run, "normalised-adjacency eigenvectors"))
