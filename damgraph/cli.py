@@ -284,8 +284,9 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     def common(p: argparse.ArgumentParser) -> None:
+        # the names of damgraph.datasets.DATASET_NAMES (a test keeps them equal), written out: --help loads no torch
         p.add_argument("input", help="graph file, or a dataset name: cora, citeseer, pubmed, photo, computers, "
-                                     "cs, physics")
+                                     "cs, physics, ogbl-ddi, ogbl-collab, ogbl-ppa, ogbl-citation2")
         p.add_argument("--format", choices=INPUT_FORMATS, default="auto",
                        help="input format (default: from the suffix; edge list otherwise)")
         p.add_argument("--directed", action="store_true", help="keep edge directions (default: symmetrise)")

@@ -1,4 +1,5 @@
-"""Benchmark graphs from a configurable data root, through PyG's loaders:
+"""Benchmark graphs from a configurable data root, one registry entry per
+name (:class:`DatasetEntry`, :func:`register_dataset`): through PyG's loaders
 the Planetoid citation graphs (Cora, CiteSeer, PubMed), Amazon co-purchase
 graphs (Photo, Computers) and Coauthor graphs (CS, Physics); and OGB's
 link-prediction sets with their official split (:mod:`damgraph.ogb_link`)."""
@@ -7,12 +8,11 @@ from __future__ import annotations
 import hashlib
 import os
 import shutil
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Optional, Union
+from typing import Callable, Dict, List, Optional, Sequence, Union
 
 import torch
-
-from torch_geometric.datasets import Amazon, Coauthor, Planetoid
 
 from damgraph.ogb_link import OGB_LINK_DATASETS, download_ogb_link, folder_name, read_ogb_link, required_files
 
@@ -23,11 +23,11 @@ PLANETOID_NAMES = {"cora": "Cora", "citeseer": "CiteSeer", "pubmed": "PubMed"}
 RAW_SUFFIXES = ("x", "tx", "allx", "y", "ty", "ally", "graph", "test.index")
 #: Shchur et al.'s graphs ("Pitfalls of GNN evaluation", 2018): loader, folder name and raw file (PyG's
 #: names), keyed by lower case.
-SHCHUR_NAMES = {"photo": (Amazon, "Photo", "amazon_electronics_photo.npz"),
-                "computers": (Amazon, "Computers", "amazon_electronics_computers.npz"),
-                "cs": (Coauthor, "CS", "ms_academic_cs.npz"), "physics": (Coauthor, "Physics", "ms_academic_phy.npz")}
-#: Every dataset name :func:`load_dataset` takes.
-DATASET_NAMES = (*PLANETOID_NAMES, *SHCHUR_NAMES, *OGB_LINK_DATASETS)
+SHCHUR_NAMES = {"photo": ("Amazon", "Photo", "amazon_electronics_photo.npz"),
+                "computers": ("Amazon", "Computers", "amazon_electronics_computers.npz"),
+                "cs": ("Coauthor", "CS", "ms_academic_cs.npz"), "physics": ("Coauthor", "Physics", "ms_academic_phy.npz")}
+#: Every dataset name :func:`load_dataset` takes (:func:`register_dataset` adds to it).
+DATASET_NAMES: List[str] = []
 
 
 class DatasetNotFoundError(FileNotFoundError):
@@ -39,14 +39,10 @@ def resolve_root(root: Union[str, Path, None] = None) -> Path:
     return Path(root if root is not None else os.environ.get(DATA_ENV) or DEFAULT_ROOT).expanduser()
 
 
-def raw_files(name: str) -> list[str]:
-    """The raw file names of dataset :obj:`name` (8 for a Planetoid graph, one ``.npz`` otherwise)."""
-    key = name.lower()
-    if key in OGB_LINK_DATASETS:
-        return [str(f.relative_to(folder_name(key))) for f in required_files(Path(folder_name(key)))]
-    if key in SHCHUR_NAMES:
-        return [SHCHUR_NAMES[key][2]]
-    return [f"ind.{key}.{suffix}" for suffix in RAW_SUFFIXES]
+def raw_files(name: str) -> List[str]:
+    """The raw file names of dataset :obj:`name` (8 for a Planetoid graph, one ``.npz`` for Amazon's and
+    Coauthor's, OGB's edge and split files)."""
+    return DATASETS[name.lower()].raw_files()
 
 
 def _cache_root(root: Path) -> Path:
@@ -104,21 +100,61 @@ def _decide_features(dataset, key: str, normalize_features: Optional[bool]):
     return dataset
 
 
+@dataclass(frozen=True)
+class DatasetEntry:
+    """What the library and the harness ask of a dataset name.
+
+    * :obj:`load` ``(root, normalize_features, download)``: the dataset (a
+      sequence whose first item is the graph, a PyG ``Data``; ``root`` the
+      resolved data root, only read);
+    * :obj:`raw_files`: the files its loader reads, for error messages;
+    * :obj:`labels`: whether its nodes carry class labels and a node split
+      (the linear probe runs on them);
+    * :obj:`split`: ``"edges"``, a random edge split per seed, or
+      ``"official"``, its own fixed split (``train_pos`` and the evaluation
+      pairs on the graph, :func:`~damgraph.splits.official_split`);
+    * :obj:`metric`: the score its leaderboard reports first.
+    """
+
+    name: str
+    load: Callable[[Path, Optional[bool], bool], Sequence]
+    raw_files: Callable[[], List[str]]
+    labels: bool = True
+    split: str = "edges"
+    metric: str = "auc"
+
+
+#: Every dataset by lower-case name (:func:`register_dataset` adds one).
+DATASETS: Dict[str, DatasetEntry] = {}
+
+
+def register_dataset(entry: DatasetEntry) -> DatasetEntry:
+    """Add :obj:`entry`; :func:`load_dataset`, the benchmarks' ``--datasets``
+    and ``damgraph embed`` then take its name."""
+    key = entry.name.lower()
+    if key in DATASETS:
+        raise ValueError(f"a dataset named {key!r} is registered already")
+    DATASETS[key] = entry
+    if key not in DATASET_NAMES:
+        DATASET_NAMES.append(key)
+    return entry
+
+
 def load_dataset(
     name: str,
     root: Union[str, Path, None] = None,
     normalize_features: Optional[bool] = None,
     download: bool = True,
 ):
-    """Load Cora, CiteSeer or PubMed through PyG's :class:`Planetoid`
-    (public split masks included), Photo, Computers (:class:`Amazon`),
-    CS or Physics (:class:`Coauthor`), which have no public split (their
-    masks: 20 training and 30 validation nodes per class, the rest test,
-    drawn once with seed 0, :class:`~damgraph.splits.PerClassSplit`), or an OGB
-    link-prediction set (``ogbl-ddi``, ``ogbl-collab``, ``ogbl-ppa``,
-    ``ogbl-citation2``) with its official split, read from
-    ``<root>/ogbl_<name>/`` (:func:`~damgraph.ogb_link.read_ogb_link`; a
-    one-graph list).
+    """Load a registered dataset (:data:`DATASETS`): Cora, CiteSeer or
+    PubMed through PyG's :class:`Planetoid` (public split masks included),
+    Photo, Computers (:class:`Amazon`), CS or Physics (:class:`Coauthor`),
+    which have no public split (their masks: 20 training and 30 validation
+    nodes per class, the rest test, drawn once with seed 0,
+    :class:`~damgraph.splits.PerClassSplit`), or an OGB link-prediction set
+    (``ogbl-ddi``, ``ogbl-collab``, ``ogbl-ppa``, ``ogbl-citation2``) with
+    its official split, read from ``<root>/ogbl_<name>/``
+    (:func:`~damgraph.ogb_link.read_ogb_link`; a one-graph list).
 
     The root comes from :obj:`root`, then the ``DAMGRAPH_DATA`` environment
     variable, then ``data/``; files are read from ``<root>/<Name>/raw/``.
@@ -130,9 +166,7 @@ def load_dataset(
     in.
 
     Args:
-        name (str): ``"cora"``, ``"citeseer"``, ``"pubmed"``, ``"photo"``,
-            ``"computers"``, ``"cs"``, ``"physics"`` or an ``"ogbl-*"`` name
-            (any case).
+        name (str): A name of :data:`DATASET_NAMES` (any case).
         root (str or Path, optional): Data root.
         normalize_features (bool, optional): Row-normalise the features
             (as the GCN classifier of Kipf and Welling does), or keep them as
@@ -143,50 +177,52 @@ def load_dataset(
             :obj:`False` missing files raise at once. (default: :obj:`True`)
     """
     key = str(name).lower()
-    if key not in DATASET_NAMES:
+    if key not in DATASETS:
         raise ValueError(f"unknown dataset {name!r}: choose one of {', '.join(DATASET_NAMES)}")
-    if key in OGB_LINK_DATASETS:
-        return [load_ogb_link(key, resolve_root(root), download)]
-    loader, pyg_name = SHCHUR_NAMES[key][:2] if key in SHCHUR_NAMES else (Planetoid, PLANETOID_NAMES[key])
-    root = resolve_root(root)
-    raw_dir = root / pyg_name / "raw"
-    files = raw_files(key)
+    return DATASETS[key].load(resolve_root(root), normalize_features, download)
 
-    cache = _cache_root(root)
-    cache_raw = cache / pyg_name / "raw"
-    present = all((raw_dir / f).is_file() for f in files)
-    if present:  # the root is only read: PyG processes a copy of the raw files in the cache
-        cache_raw.mkdir(parents=True, exist_ok=True)
-        for f in files:
-            source, copy = raw_dir / f, cache_raw / f
-            if not copy.is_file() or copy.stat().st_size != source.stat().st_size:
-                shutil.copy2(source, copy)
 
-    from torch_geometric.transforms import NormalizeFeatures
+def _pyg_loader(key: str, loader_name: str, pyg_name: str) -> Callable[[Path, Optional[bool], bool], Sequence]:
+    """The loader of a graph PyG's :obj:`loader_name` class reads from
+    ``<root>/<pyg_name>/raw/``, processed in the cache."""
+    def load(root: Path, normalize_features: Optional[bool], download: bool):
+        import torch_geometric.datasets
+        from torch_geometric.transforms import Compose, NormalizeFeatures
 
-    from torch_geometric.transforms import Compose
+        from damgraph.splits import PerClassSplit
 
-    from damgraph.splits import PerClassSplit
-
-    steps = [NormalizeFeatures()] if normalize_features else []
-    if loader is not Planetoid:  # no public split: Shchur et al.'s 20/30 per class, drawn once (seed 0)
-        steps.append(PerClassSplit(20, 30, seed=0))
-    transform = Compose(steps) if steps else None
-    if present or all((cache_raw / f).is_file() for f in files):  # copied, or downloaded before
-        return _decide_features(loader(str(cache), pyg_name, transform=transform), key, normalize_features)
-    why = "downloading is switched off"
-    if download:  # PyG downloads the missing files, into the cache, where a network allows
-        created = [p for p in [cache / pyg_name, *(cache / pyg_name).parents] if not p.exists()]
-        try:
+        loader = getattr(torch_geometric.datasets, loader_name)
+        raw_dir = root / pyg_name / "raw"
+        files = raw_files(key)
+        cache = _cache_root(root)
+        cache_raw = cache / pyg_name / "raw"
+        present = all((raw_dir / f).is_file() for f in files)
+        if present:  # the root is only read: PyG processes a copy of the raw files in the cache
+            cache_raw.mkdir(parents=True, exist_ok=True)
+            for f in files:
+                source, copy = raw_dir / f, cache_raw / f
+                if not copy.is_file() or copy.stat().st_size != source.stat().st_size:
+                    shutil.copy2(source, copy)
+        steps = [NormalizeFeatures()] if normalize_features else []
+        if loader_name != "Planetoid":  # no public split: Shchur et al.'s 20/30 per class, drawn once (seed 0)
+            steps.append(PerClassSplit(20, 30, seed=0))
+        transform = Compose(steps) if steps else None
+        if present or all((cache_raw / f).is_file() for f in files):  # copied, or downloaded before
             return _decide_features(loader(str(cache), pyg_name, transform=transform), key, normalize_features)
-        except Exception as err:
-            why = f"the download failed: {err.__class__.__name__}"
-            if created:  # leave no empty or half-filled folder behind
-                shutil.rmtree(created[-1], ignore_errors=True)
-    raise DatasetNotFoundError(
-        f"dataset {pyg_name} not found in {raw_dir} ({why}); put its {'8 Planetoid files' if loader is Planetoid else 'file'} "
-        f"({', '.join(files)}) in {raw_dir}, or point --data-root / ${DATA_ENV} at a folder "
-        f"holding {pyg_name}/raw/")
+        why = "downloading is switched off"
+        if download:  # PyG downloads the missing files, into the cache, where a network allows
+            created = [p for p in [cache / pyg_name, *(cache / pyg_name).parents] if not p.exists()]
+            try:
+                return _decide_features(loader(str(cache), pyg_name, transform=transform), key, normalize_features)
+            except Exception as err:
+                why = f"the download failed: {err.__class__.__name__}"
+                if created:  # leave no empty or half-filled folder behind
+                    shutil.rmtree(created[-1], ignore_errors=True)
+        kind = "8 Planetoid files" if loader_name == "Planetoid" else "file"
+        raise DatasetNotFoundError(
+            f"dataset {pyg_name} not found in {raw_dir} ({why}); put its {kind} ({', '.join(files)}) in {raw_dir}, "
+            f"or point --data-root / ${DATA_ENV} at a folder holding {pyg_name}/raw/")
+    return load
 
 
 def load_ogb_link(name: str, root: Path, download: bool):
@@ -206,3 +242,15 @@ def load_ogb_link(name: str, root: Path, download: bool):
     raise DatasetNotFoundError(
         f"dataset {name} not found in {folder} ({why}); put OGB's files ({', '.join(missing)}) in {folder}, "
         f"or point --data-root / ${DATA_ENV} at a folder holding {folder.name}/")
+
+
+for _key, _name in PLANETOID_NAMES.items():
+    register_dataset(DatasetEntry(_key, _pyg_loader(_key, "Planetoid", _name),
+                                  lambda k=_key: [f"ind.{k}.{suffix}" for suffix in RAW_SUFFIXES]))
+for _key, (_loader, _name, _file) in SHCHUR_NAMES.items():
+    register_dataset(DatasetEntry(_key, _pyg_loader(_key, _loader, _name), lambda f=_file: [f]))
+for _key, (_, _, _metric) in OGB_LINK_DATASETS.items():
+    register_dataset(DatasetEntry(
+        _key, lambda root, normalize, download, k=_key: [load_ogb_link(k, root, download)],
+        lambda k=_key: [str(f.relative_to(folder_name(k))) for f in required_files(Path(folder_name(k)))],
+        labels=False, split="official", metric=_metric))

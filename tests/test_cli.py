@@ -75,6 +75,9 @@ def test_embed_flags_are_the_estimator_settings():
     assert {k: getattr(DAMEmbedding(), k) for k in USER_DEFAULTS} == USER_DEFAULTS  # the estimator's own
     assert tuple(flags["model"].choices) == MODELS
     assert "maskgae 800" in flags["epochs"].help and "(default: 0.1)" in flags["lam"].help  # one lam for every model
+    from damgraph.datasets import DATASET_NAMES
+
+    assert flags["input"].help.endswith("a dataset name: " + ", ".join(DATASET_NAMES))  # every registered name
 
 
 def test_ctrl_c_says_truthfully_what_was_written(tmp_path, edge_file, capsys, monkeypatch):

@@ -68,13 +68,13 @@ def test_the_data_root_is_only_read(tmp_path, monkeypatch, data_root):
 
 
 def test_a_failed_download_leaves_no_folder(tmp_path, monkeypatch):
-    import damgraph.datasets as datasets
+    import torch_geometric.datasets
 
     def offline(root, name, transform=None):  # what PyG does without a network: makes raw/, then fails
         (Path(root) / name / "raw").mkdir(parents=True)
         raise OSError("network unreachable")
 
-    monkeypatch.setattr(datasets, "Planetoid", offline)
+    monkeypatch.setattr(torch_geometric.datasets, "Planetoid", offline)
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     root = tmp_path / "root"
     root.mkdir()
