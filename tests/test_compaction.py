@@ -208,3 +208,29 @@ def test_a_gated_node_table_compacts_with_the_same_scores(conv):
     assert small["net"].decoder.lin_in.in_features == widths["output"]
     assert count_parameters(small) < count_parameters(task.module)
     assert compacted_size(task.module) == count_parameters(small)
+
+
+def test_a_gae_on_a_graph_without_features_gates_and_cuts_its_learned_inputs():
+    """gate_inputs works for any model's learned node inputs: the GAE's table
+    behind a DAM gate, cut by compact() with the first GCN layer."""
+    from torch_geometric.data import Data
+
+    from damgraph.config import model_config
+    from damgraph.linkpred import LinkPredTask
+    from damgraph.splits import split_edges
+    from damgraph.synthetic import community_graph
+
+    g = community_graph(150, seed=1)
+    split = split_edges(Data(edge_index=g.edge_index, num_nodes=g.num_nodes), 0, mrr_negatives=0)
+    task = LinkPredTask(split, model_config("gae", dim=8, input_dim=12, gate_inputs=True, epochs=2))
+    task.fit()
+    with torch.no_grad():
+        task.inputs.gate.beta.fill_(-2.6)  # 12 columns: mu_j = 5j/12 > 2.6 for j >= 7, 5 open
+    assert task.inputs.gate.num_open == 5
+    small = compact(task.module).eval()
+    task.module.eval()
+    graph = task.encoder_inputs(split[0])[1]
+    with torch.no_grad():
+        torch.testing.assert_close(small["net"].encode(small["inputs"](), graph),
+                                   task.model.encode(task.inputs(), graph), rtol=1e-5, atol=1e-6)
+    assert small["inputs"].x.shape == (150, 5) and small["net"].encoder.convs[0].lin.weight.shape[1] == 5
