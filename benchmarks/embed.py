@@ -36,7 +36,8 @@ from benchmarks.store import ResultFileError, live_claims, proc_status_mb, run_k
 from benchmarks.sweep import (add_parallel_arguments, finish_sweep, parallel_options, refuse_repeats, run_sweep,
                               start_sweep)
 from benchmarks.tables import save_figure
-from damgraph.config import LATER_SETTINGS, USER_DEFAULTS, USER_POSITIVES, add_config_arguments, model_config
+from damgraph.config import LATER_SETTINGS, add_config_arguments, model_config
+from damgraph.estimator import DAMEmbedding
 
 KEYS = ("graph", "method", "seed", "config_id")
 GROUP = ("graph", "method")
@@ -44,8 +45,8 @@ METRICS = ("width", "test_auc", "test_ap", "test_hits@20", "test_auc_cosine", "s
 #: damgraph's settings this benchmark takes as flags (the rest stay at DAMEmbedding's defaults).
 DAMGRAPH_SETTINGS = ("lam", "min_epochs", "val_window", "val_tolerance", "val_min_delta", "val_metric", "inputs",
                      "positives", "window")
-#: DAMEmbedding's defaults of those settings (for a GAE).
-DAMGRAPH_DEFAULTS = {**LATER_SETTINGS, **USER_DEFAULTS, "positives": USER_POSITIVES, "lam": model_config("gae").lam}
+#: DAMEmbedding's defaults of those settings (for a GAE), read from the estimator's own config.
+DAMGRAPH_DEFAULTS = {k: getattr(DAMEmbedding().build_config(), k) for k in DAMGRAPH_SETTINGS}
 #: The values a run's ``config_id`` leaves out: the harness's first preset,
 #: so that rows stored before a setting became a flag keep their ids.
 ID_NEUTRAL = {**LATER_SETTINGS, "lam": model_config("gae").lam}
@@ -213,8 +214,6 @@ def runner(args: argparse.Namespace, graphs: Dict[str, object], csv_path: Path) 
         row: dict = {}
         if method == "damgraph":
             from torch_geometric.data import Data
-
-            from damgraph.estimator import DAMEmbedding
 
             settings = {k: getattr(args, k) for k in DAMGRAPH_SETTINGS}
             est = DAMEmbedding(dim=args.dim, seed=seed, **settings).fit(Data(edge_index=train, num_nodes=n))
