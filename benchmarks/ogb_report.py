@@ -16,6 +16,7 @@ import sys
 from pathlib import Path
 from typing import Dict, List, Sequence, Tuple
 
+from benchmarks.plan import run_id
 from benchmarks.store import read_rows
 from benchmarks.tables import mean_std, save_figure
 from damgraph.config import model_config
@@ -32,37 +33,47 @@ LEADERBOARD: Tuple[Tuple[str, str, int], ...] = (
 )
 
 
-def groups(rows: Sequence[dict]) -> Dict[Tuple[str, str, int, int], List[dict]]:
-    """Rows by (model, method, size, epoch budget)."""
-    out: Dict[Tuple[str, str, int, int], List[dict]] = {}
+def groups(rows: Sequence[dict]) -> Dict[Tuple[str, str, int, int, str], List[dict]]:
+    """Rows by (model, method, size, epoch budget, other settings beside the preset)."""
+    out: Dict[Tuple[str, str, int, int, str], List[dict]] = {}
     for row in rows:
-        key = (row["model"], row["method"], int(row["dim"]), int(float(row["epochs_budget"])))
+        key = (row["model"], row["method"], int(row["dim"]), int(float(row["epochs_budget"])), row["variant"])
         out.setdefault(key, []).append(row)
     return out
 
 
+def _settings(config_id: str) -> Dict[str, str]:
+    return dict(part.split("=", 1) for part in config_id.split("|") if "=" in part)
+
+
 def with_budget(rows: Sequence[dict]) -> List[dict]:
-    """The rows with their epoch cap (``epochs`` in the config id) as ``epochs_budget``."""
+    """The rows with their epoch cap (``epochs`` in the config id) as
+    ``epochs_budget``, and as ``variant`` the other settings in which their
+    config id departs from the model's preset."""
     out = []
     for row in rows:
-        settings = dict(part.split("=", 1) for part in row["config_id"].split("|") if "=" in part)
-        cap = settings.get("epochs", str(model_config(row["model"]).epochs))
-        out.append({**row, "epochs_budget": cap})
+        settings = _settings(row["config_id"])
+        preset = _settings(run_id(model_config(row["model"]), row["method"]))
+        cap = settings.pop("epochs", str(model_config(row["model"]).epochs))
+        preset.pop("epochs", None)
+        variant = " ".join(f"{k}={v}" for k, v in sorted(settings.items()) if preset.get(k) != v)
+        out.append({**row, "epochs_budget": cap, "variant": variant or "preset"})
     return out
 
 
 def table(rows: Sequence[dict]) -> str:
-    lines = ["| model | method | size | seeds | epochs (cap) | learned widths (table/hidden/output) | "
-             "test Hits@20 (%) | parameters | after compact() | s per epoch | s per run |", "|" + "---|" * 11]
-    for (model, method, dim, cap), members in sorted(groups(rows).items(),
-                                                     key=lambda kv: (kv[0][0], kv[0][1] != "dam", -kv[0][2])):
+    lines = ["| model | method | settings | size | seeds | epochs (cap) | learned widths (table/hidden/output) | "
+             "test Hits@20 (%) | parameters | after compact() | s per epoch | s per run |", "|" + "---|" * 12]
+    for (model, method, dim, cap, variant), members in sorted(
+            groups(rows).items(), key=lambda kv: (kv[0][0], kv[0][1] != "dam", kv[0][4] != "preset", -kv[0][2])):
         hits, hits_std = mean_std([100 * float(r["test_hits@20"]) for r in members])
         per_epoch = mean_std([float(r["train_s"]) / float(r["epochs"]) for r in members])[0]
         per_run = mean_std([float(r["train_s"]) for r in members])[0]
         widths = "; ".join(" / ".join(w.split("=")[1] for w in r["gate_widths"].split()) for r in members) \
             if method != "fixed" else "–"
         compact = int(mean_std([float(r["num_params_compact"]) for r in members])[0])
-        lines.append(f"| {model} | {method} | {dim} | {len(members)} | {cap} | {widths} | {hits:.2f} ± {hits_std:.2f} | "
+        lines.append(f"| {model} | {method} | {variant} | {dim} | {len(members)} | {cap} | {widths} | "
+                     f"{hits:.2f} ± {hits_std:.2f} | "
                      f"{int(float(members[0]['num_params'])):,} | {compact:,} | {per_epoch:.1f} | {per_run:.0f} |")
     lines += ["", "OGB's leaderboard (10 runs; the examples' 200 epochs):", "", "| model | test Hits@20 (%) | parameters |",
               "|---|---|---|"]

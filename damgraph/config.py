@@ -127,6 +127,9 @@ class LinkPredConfig:
                              "epochs only (0: gates and selection run together)", low=0)
     rewind: bool = setting(True, "with settle: once the width has settled, train the weights again from their "
                                   "start at that width (the gates kept as they are)")
+    rewind_epochs: str = setting("rest", "with rewind: the rewound weights train for the run's remaining epochs "
+                                         "(rest) or for all the epochs again, a fixed model's budget, the sizing "
+                                         "epochs on top (all)", choices=("rest", "all"))
     lr: float = setting(0.01, "Adam learning rate of the weights", low=0)
     beta_lr: float = setting(0.2, "learning rate of the gates' parameters (DAM's beta)", low=0)
     weight_decay: float = setting(0.0, "Adam weight decay of the weights (never of the gates)", low=0)
@@ -340,7 +343,7 @@ def check_settings(config: Any) -> None:
 #: The settings that act on the size gates alone: a run without a gate
 #: (a fixed-width model) is the same whatever they are, so its config id
 #: takes them at their neutral values (:func:`gateless`).
-GATE_SETTINGS = ("gate_alpha", "gate_delay", "settle", "rewind")
+GATE_SETTINGS = ("gate_alpha", "gate_delay", "settle", "rewind", "rewind_epochs")
 
 #: Settings added after result files were stored, with the value that
 #: reproduces the earlier behaviour: :func:`config_id` leaves them out at
@@ -349,7 +352,7 @@ LATER_SETTINGS = {"min_epochs": 1, "val_window": 1, "val_tolerance": 0.0, "val_m
                   "inputs": "learned", "positives": "edges", "window": 5,
                   "gate_alpha": 1.0, "gate_delay": 0, "settle": 0, "rewind": False,
                   "dropout_input": True, "gate_inputs": False, "val_every": 1, "input_dim": 64, "tie_widths": False,
-                  "decoder_dropout_at": "input", "clip_per_part": False}
+                  "decoder_dropout_at": "input", "clip_per_part": False, "rewind_epochs": "rest"}
 
 
 def gateless(config: Any) -> Any:

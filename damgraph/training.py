@@ -58,6 +58,7 @@ def fit(
     gate_delay: int = 0,
     settle: int = 0,
     rewind: bool = False,
+    rewind_epochs: str = "rest",
     val_every: int = 1,
     clip_parts: Optional[Sequence[nn.Module]] = None,
 ) -> TrainingRecord:
@@ -118,10 +119,15 @@ def fit(
     there): the kept model is trained at its learned width. With
     :obj:`rewind` the weights go back to their start when the gates freeze
     (the optimiser's moments forgotten), so the learned width is trained
-    afresh, as a fixed model of that width would be.
+    afresh, as a fixed model of that width would be: for the run's
+    remaining epochs (:obj:`rewind_epochs` ``"rest"``), or for all of
+    :obj:`epochs` again (``"all"``: a fixed model's budget, the sizing
+    epochs added on top).
 
     Large freed tensors are kept for reuse while it trains
     (:func:`~damgraph.runtime.reuse_freed_memory`)."""
+    if rewind_epochs not in ("rest", "all"):
+        raise ValueError(f"rewind_epochs must be 'rest' or 'all', got {rewind_epochs!r}")
     if min(epochs, patience, steps_per_epoch, min_epochs, val_window, val_every) < 1:
         raise ValueError(f"epochs, patience, steps_per_epoch, min_epochs, val_window and val_every must be >= 1, "
                          f"got {epochs}, {patience}, {steps_per_epoch}, {min_epochs}, {val_window} and {val_every}")
@@ -155,7 +161,8 @@ def fit(
     scored_epochs: List[int] = []
     trajectory: List[Dict[str, int]] = []
     losses: List[float] = []
-    epoch_range = range(1, epochs + 1)
+    last = epochs  # the last epoch the run may reach (moved on by a rewind with rewind_epochs "all")
+    epoch_range = range(1, epochs + (sizing_cap if rewind and rewind_epochs == "all" else 0) + 1)
     if desc is not None:
         from tqdm.auto import tqdm
 
@@ -163,6 +170,8 @@ def fit(
     start = time.perf_counter()
     epoch = 0
     for epoch in epoch_range:
+        if epoch > last:
+            break
         model.train()
         total = 0.0
         held = epoch <= gate_delay or settled_epoch is not None
@@ -191,14 +200,15 @@ def fit(
         if sizing and settled_epoch is None and epoch > gate_delay and (
                 epoch >= sizing_cap or (epoch - gate_delay >= settle and _width_settled(trajectory, settle))):
             settled_epoch = epoch  # the gates are held from the next epoch on
-            min_epochs = max(min_epochs, min(epoch + 1, epochs))  # the last epoch stays a candidate
             if start_state is not None:
                 _rewind(model, optimizer, start_state, gates)
+                last = epoch + epochs if rewind_epochs == "all" else last
+            min_epochs = max(min_epochs, min(epoch + 1, last))  # the last epoch stays a candidate
         if desc is not None:
             epoch_range.set_postfix(loss=f"{losses[-1]:.4f}", width="/".join(map(str, trajectory[-1].values())))
         if val_score is None:  # no selection: the last epoch is kept
             continue
-        if epoch % val_every and epoch < epochs:  # not an epoch that is scored
+        if epoch % val_every and epoch < last:  # not an epoch that is scored
             continue
         if sizing and settled_epoch is None:  # still sizing: no selection yet
             scores.append(val_score())

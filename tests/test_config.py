@@ -64,6 +64,7 @@ LINKPRED_WRONG_TYPES = {
     "tie_widths": (1, "tie_widths must be True or False, got 1"),
     "decoder_dropout_at": (0, "decoder_dropout_at must be a string, got 0"),
     "clip_per_part": ("yes", "clip_per_part must be True or False, got 'yes'"),
+    "rewind_epochs": (1, "rewind_epochs must be a string, got 1"),
 }
 
 # Values out of range, and the ValueError they raise (the range in the message).
@@ -117,6 +118,7 @@ LINKPRED_UNKNOWN_CHOICES = [
     ("inputs", "random", "unknown inputs 'random': use one of learned, spectral, spectral-fixed, projection"),
     ("positives", "paths", "unknown positives 'paths': use one of edges, walks"),
     ("decoder_dropout_at", "output", "unknown decoder_dropout_at 'output': use one of input, hidden"),
+    ("rewind_epochs", "some", "unknown rewind_epochs 'some': use one of rest, all"),
 ]
 
 
@@ -288,7 +290,8 @@ def test_config_id_excludes_the_per_run_fields_and_is_stable():
     assert keys == sorted(set(LINKPRED_FIELDS) - {"seed", "min_epochs", "val_window", "val_tolerance", "val_min_delta", "val_metric",
                                                      "pos_batch_size", "inputs", "positives", "window",
                                                      "dropout_input", "gate_inputs", "val_every", "input_dim",
-                                                     "tie_widths", "decoder_dropout_at", "clip_per_part"})
+                                                     "tie_widths", "decoder_dropout_at", "clip_per_part",
+                                                     "rewind_epochs"})
     assert "hidden=None" in linkpred and "gate=dam" in linkpred
     assert config_id(LinkPredConfig(seed=5), []) != linkpred
     assert "|val_window=10|" in config_id(LinkPredConfig(val_window=10), ["seed"])

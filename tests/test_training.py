@@ -326,6 +326,23 @@ def test_rewind_trains_the_learned_width_again_from_the_start():
     assert model[1].beta.item() == record.beta_trajectory[settled - 1]["1"]  # the gate kept as it was
 
 
+def test_rewind_epochs_all_gives_the_rewound_model_a_whole_run():
+    """rewind_epochs 'all': after the rewind the weights train for all of
+    epochs again (a fixed model's budget), the sizing epochs on top; 'rest'
+    ends at epochs; a bad value is one error."""
+    runs = {}
+    for mode in ("rest", "all"):
+        model, optimizer, loss = _settling_setup()
+        runs[mode] = fit(model, optimizer, loss, lambda: 0.5, lam=0.1, epochs=40, patience=100, settle=10,
+                         rewind=True, rewind_epochs=mode, val_every=5)
+    rest, full = runs["rest"], runs["all"]
+    assert rest.settled_epoch == full.settled_epoch < 40  # the same sizing
+    assert rest.epochs == 40 and full.epochs == full.settled_epoch + 40
+    assert full.val_epochs[-1] == full.epochs  # the last epoch is scored
+    with pytest.raises(ValueError, match="rewind_epochs must be 'rest' or 'all', got 'most'"):
+        fit(*_settling_setup(), lambda: 0.5, lam=0.1, epochs=4, patience=4, rewind=True, rewind_epochs="most")
+
+
 def test_the_sizing_schedule_applies_to_gates_that_settle_only():
     """DAM's width shows when it has settled; an L1 scale's moves only when a scale crosses its threshold, so
     fit trains such gates from the first step beside selection, whatever gate_delay, settle and rewind say."""
