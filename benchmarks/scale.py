@@ -30,7 +30,7 @@ import numpy as np
 
 from benchmarks.store import environment, prepare_out, proc_status_mb, write_csv, write_json
 from benchmarks.tables import save_figure, write_report
-from damgraph.config import MODES, LinkPredConfig
+from damgraph.config import MODES, LinkPredConfig, add_config_arguments
 
 
 def _peak_rss_mb() -> Optional[float]:
@@ -168,11 +168,9 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p.add_argument("--sizes", nargs="+", type=float, default=[1e4, 3e4, 1e5, 3e5, 1e6],
                    help="numbers of nodes (default: 1e4 3e4 1e5 3e5 1e6)")
     p.add_argument("--modes", nargs="+", choices=MODES, default=list(MODES))
-    p.add_argument("--epochs", type=int, default=20, help="epochs per run (default: 20)")
-    p.add_argument("--batch-size", type=int, default=LinkPredConfig.batch_size,
-                   help=f"edges per mini-batch, precomputed mode (default: {LinkPredConfig.batch_size})")
+    add_config_arguments(p, ("epochs", "batch_size", "device"), epochs="epochs per run",
+                         defaults={"epochs": 20, "batch_size": LinkPredConfig.batch_size, "device": "cpu"})
     p.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's default)")
-    p.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N (default: cpu)")
     p.add_argument("--timeout", type=float, default=3600, help="seconds allowed per run (default: 3600)")
     p.add_argument("--out", default="results/scale", help="output folder (default: results/scale)")
     p.add_argument("--quick", action="store_true", help="sizes 1e4 3e4 1e5, 10 epochs: about a minute")

@@ -59,7 +59,7 @@ from torch_geometric.nn import GAE, GCNConv
 from benchmarks.store import environment, prepare_out, proc_status_mb, write_csv, write_json
 from benchmarks.tables import save_figure, write_report
 from damgraph import datasets
-from damgraph.config import LinkPredConfig
+from damgraph.config import LinkPredConfig, add_config_arguments
 from damgraph.datasets import DATA_ENV
 from damgraph.linkpred import LinkPredTask, train_link_prediction
 from damgraph.runtime import deterministic, resolve_device, seed_everything
@@ -380,7 +380,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
                    help="epochs of both MaskGAE test-AUC runs, each keeping its best validation epoch "
                         "(default: the preset's 800)")
     p.add_argument("--data-root", default=None, help=f"data root (default: ${DATA_ENV}, else data/)")
-    p.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N (default: cpu); memory is measured on CPU only")
+    add_config_arguments(p, ("device",), defaults={"device": "cpu"},
+                         device="cpu, cuda or cuda:N; memory is measured on CPU only")
     p.add_argument("--out", default="results/speed", help="output folder (default: results/speed)")
     p.add_argument("--quick", action="store_true",
                    help="Cora and CiteSeer, seeds 0 1, 8 blocks: about a minute")

@@ -101,7 +101,8 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     p.add_argument("--data-root", default=None, help=f"data root (default: ${DATA_ENV}, else data/)")
     p.add_argument("--model", choices=MODELS, default="gae", help="the autoencoder (default: gae)")
     add_config_arguments(p, FLAGS)
-    p.add_argument("--device", default="cpu", help="cpu or cuda (each rank takes cuda:LOCAL_RANK)")
+    add_config_arguments(p, ("device",), defaults={"device": "cpu"},
+                         device="cpu or cuda (each rank takes cuda:LOCAL_RANK)")
     p.add_argument("--out", required=True, help="result JSON, written by rank 0")
     return p.parse_args(argv)
 
