@@ -62,18 +62,19 @@ def with_budget(rows: Sequence[dict]) -> List[dict]:
 
 
 def table(rows: Sequence[dict]) -> str:
-    lines = ["| model | method | settings | size | seeds | epochs (cap) | learned widths (table/hidden/output) | "
+    lines = ["| model | method | settings | size | seeds | epochs run (cap) | learned widths (table/hidden/output) | "
              "test Hits@20 (%) | parameters | after compact() | s per epoch | s per run |", "|" + "---|" * 12]
     for (model, method, dim, cap, variant), members in sorted(
             groups(rows).items(), key=lambda kv: (kv[0][0], kv[0][1] != "dam", kv[0][4] != "preset", -kv[0][2])):
         hits, hits_std = mean_std([100 * float(r["test_hits@20"]) for r in members])
         per_epoch = mean_std([float(r["train_s"]) / float(r["epochs"]) for r in members])[0]
         per_run = mean_std([float(r["train_s"]) for r in members])[0]
+        run = mean_std([float(r["epochs"]) for r in members])[0]
         widths = "; ".join(" / ".join(w.split("=")[1] for w in r["gate_widths"].split()) for r in members) \
             if method != "fixed" else "–"
         compact = int(mean_std([float(r["num_params_compact"]) for r in members])[0])
-        lines.append(f"| {model} | {method} | {variant} | {dim} | {len(members)} | {cap} | {widths} | "
-                     f"{hits:.2f} ± {hits_std:.2f} | "
+        lines.append(f"| {model} | {method} | {variant} | {dim} | {len(members)} | {run:.0f} ({cap}) | {widths} | "
+                     f"{hits:.2f}{f' ± {hits_std:.2f}' if len(members) > 1 else ''} | "
                      f"{int(float(members[0]['num_params'])):,} | {compact:,} | {per_epoch:.1f} | {per_run:.0f} |")
     lines += ["", "OGB's leaderboard (10 runs; the examples' 200 epochs):", "", "| model | test Hits@20 (%) | parameters |",
               "|---|---|---|"]
@@ -89,20 +90,22 @@ def plot_curves(rows: Sequence[dict], path: Path) -> None:
     import matplotlib.pyplot as plt
 
     models = sorted({r["model"] for r in rows})
-    fig, axes = plt.subplots(1, len(models), figsize=(5 * len(models), 3.8), squeeze=False)
+    fig, axes = plt.subplots(1, len(models), figsize=(7.5 * len(models), 3.8), squeeze=False)
     for ax, model in zip(axes[0], models):
         for i, r in enumerate(sorted((r for r in rows if r["model"] == model),
                                      key=lambda r: (r["method"], -int(r["dim"])))):
             points = [p.split(":") for p in r["val_trajectory"].split()]
             label = f"{r['method']} {r['dim']}" + (f" -> {r['width']}" if r["method"] != "fixed" else "")
+            variant = "" if r["variant"] == "preset" else f", {r['variant']}"
             style = "--" if r["method"] != "fixed" else "-"
+            color = plt.cm.tab20(i % 20)
             ax.plot([int(e) for e, _ in points], [100 * float(v) for _, v in points], style, marker=".",
-                    color=f"C{i}", label=f"{label} (seed {r['seed']})")
+                    color=color, label=f"{label} (seed {r['seed']}{variant})")
             if r.get("settled_epoch"):
-                ax.axvline(int(float(r["settled_epoch"])), color=f"C{i}", linestyle=":", linewidth=0.8)
+                ax.axvline(int(float(r["settled_epoch"])), color=color, linestyle=":", linewidth=0.8)
         ax.set(title=f"ogbl-ddi, {model}", xlabel="epoch", ylabel="validation Hits@20 (%)")
         ax.grid(alpha=0.3)
-        ax.legend(fontsize=6)
+        ax.legend(fontsize=6, loc="upper left", bbox_to_anchor=(1.01, 1))
     fig.tight_layout()
     save_figure(fig, path)
 
