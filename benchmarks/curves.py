@@ -15,7 +15,7 @@ import numpy as np
 
 from benchmarks.sizing import penalised
 from benchmarks.store import has_value
-from benchmarks.tables import mean_std, summarise
+from benchmarks.tables import mean_std, panels, save_figure, summarise
 
 
 def curve_points(rows: Sequence[dict], score: str, size: str = "width") -> Dict[str, Dict[str, List[dict]]]:
@@ -82,16 +82,9 @@ def plot_curves(rows: Sequence[dict], score: str, path: Path, title: str) -> Non
     axis), error bars of one sample std; a line per method over its sizes,
     and the penalised methods (:func:`~benchmarks.sizing.penalised`) as separate points, one per
     penalty weight (their widths are learned, so no order joins them)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    from damgraph.io import atomic_write
-
     curves = curve_points(rows, score)
-    fig, axes = plt.subplots(1, len(curves), figsize=(5.5 * len(curves), 4.2), squeeze=False)
-    for ax, (dataset, methods) in zip(axes[0], curves.items()):
+    fig, axes = panels(len(curves), 5.5, 4.2)
+    for ax, (dataset, methods) in zip(axes, curves.items()):
         for method, points in sorted(methods.items()):
             ax.errorbar([p["size"] for p in points], [p["score"] for p in points],
                         xerr=[p["size_std"] for p in points], yerr=[p["score_std"] for p in points],
@@ -105,8 +98,7 @@ def plot_curves(rows: Sequence[dict], score: str, path: Path, title: str) -> Non
         ax.legend()
     fig.suptitle(title)
     fig.tight_layout()
-    atomic_write(path, lambda f: fig.savefig(f, format="png", dpi=110), binary=True)
-    plt.close(fig)
+    save_figure(fig, path)
 
 
 def validation_choice(rows: Sequence[dict], methods: Optional[Sequence[str]] = None) -> List[dict]:

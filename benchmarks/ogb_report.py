@@ -18,7 +18,7 @@ from typing import Dict, List, Sequence, Tuple
 
 from benchmarks.plan import run_id
 from benchmarks.store import read_rows
-from benchmarks.tables import mean_std, save_figure
+from benchmarks.tables import mean_std, panels, save_figure
 from damgraph.config import model_config
 from damgraph.io import atomic_write_text
 
@@ -84,21 +84,18 @@ def table(rows: Sequence[dict]) -> str:
 
 
 def plot_curves(rows: Sequence[dict], path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from matplotlib import colormaps
 
     models = sorted({r["model"] for r in rows})
-    fig, axes = plt.subplots(1, len(models), figsize=(7.5 * len(models), 3.8), squeeze=False)
-    for ax, model in zip(axes[0], models):
+    fig, axes = panels(len(models), 7.5, 3.8)
+    for ax, model in zip(axes, models):
         for i, r in enumerate(sorted((r for r in rows if r["model"] == model),
                                      key=lambda r: (r["method"], -int(r["dim"])))):
             points = [p.split(":") for p in r["val_trajectory"].split()]
             label = f"{r['method']} {r['dim']}" + (f" -> {r['width']}" if r["method"] != "fixed" else "")
             variant = "" if r["variant"] == "preset" else f", {r['variant']}"
             style = "--" if r["method"] != "fixed" else "-"
-            color = plt.cm.tab20(i % 20)
+            color = colormaps["tab20"](i % 20)
             ax.plot([int(e) for e, _ in points], [100 * float(v) for _, v in points], style, marker=".",
                     color=color, label=f"{label} (seed {r['seed']}{variant})")
             if r.get("settled_epoch"):

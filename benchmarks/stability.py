@@ -20,7 +20,7 @@ from typing import Dict, List, Sequence
 
 from benchmarks.store import read_rows
 from benchmarks.sweep import add_sweep_arguments, parallel_options, run_sweep, start_sweep
-from benchmarks.tables import label_axes, save_figure, write_report
+from benchmarks.tables import label_axes, panels, save_figure, write_report
 from damgraph.config import MODELS, config_id, model_config
 from damgraph.datasets import load_dataset
 from damgraph.linkpred import train_link_prediction
@@ -75,14 +75,9 @@ def table(rows: List[dict]) -> str:
 
 
 def plot(rows: List[dict], path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     datasets = sorted({r["dataset"] for r in rows})
-    fig, axes = plt.subplots(1, len(datasets), figsize=(6 * len(datasets), 4.2), squeeze=False)
-    for ax, dataset in zip(axes[0], datasets):
+    fig, axes = panels(len(datasets), 6, 4.2)
+    for ax, dataset in zip(axes, datasets):
         for row in (r for r in rows if r["dataset"] == dataset):
             betas = [float(b) for b in str(row["beta_trajectory"]).split()]
             ax.plot(range(1, len(betas) + 1), betas, label=f"{row['schedule']}: {row['change']} ({row['width']})",

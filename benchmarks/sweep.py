@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import multiprocessing
 import os
 import sys
 import time
@@ -103,7 +104,7 @@ def parallel_options(parser: argparse.ArgumentParser, args: argparse.Namespace, 
     return Parallel(args.jobs, shard, merge)
 
 
-def start_workers(count: int, work: Callable[[], None]) -> List["multiprocessing.Process"]:
+def start_workers(count: int, work: Callable[[], None]) -> List[multiprocessing.Process]:
     """Start :obj:`count` worker processes, forked (multiprocessing's
     ``fork`` context), that each call :obj:`work` with one torch thread
     (two processes with two threads each on two cores run many times
@@ -113,8 +114,6 @@ def start_workers(count: int, work: Callable[[], None]) -> List["multiprocessing
     torch work, so they never enter the thread pool this process may have
     started; CUDA cannot cross a fork, so ``--jobs`` is CPU-only
     (:func:`parallel_options`)."""
-    import multiprocessing
-
     workers = [multiprocessing.get_context("fork").Process(target=_with_one_thread, args=(work,))
                for _ in range(count)]
     for worker in workers:

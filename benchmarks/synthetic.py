@@ -26,7 +26,7 @@ from torch_geometric.data import Data
 
 from benchmarks.store import read_rows
 from benchmarks.sweep import add_parallel_arguments, parallel_options, run_sweep, start_sweep
-from benchmarks.tables import label_axes, save_figure, write_report
+from benchmarks.tables import label_axes, panels, save_figure, write_report
 from damgraph.config import config_id
 from damgraph.estimator import DAMEmbedding
 from damgraph.splits import holdout_split
@@ -101,14 +101,9 @@ def report(rows: List[dict]) -> str:
 
 
 def plot(rows: List[dict], path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     families = sorted({r["graph"].split("-")[0] for r in rows})
-    fig, axes = plt.subplots(1, len(families), figsize=(6 * len(families), 4.2), squeeze=False)
-    for ax, family in zip(axes[0], families):
+    fig, axes = panels(len(families), 6, 4.2)
+    for ax, family in zip(axes, families):
         for graph in dict.fromkeys(r["graph"] for r in rows if r["graph"].split("-")[0] == family):
             fixed = sorted((int(r["dim"]), float(r["test_auc"])) for r in rows
                            if r["graph"] == graph and r["method"] == "fixed")

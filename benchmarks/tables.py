@@ -73,6 +73,18 @@ def write_report(out: Path, task: str, text: str, figure: Callable[[Path], None]
     print("\nwrote " + ", ".join(str(out / f"{task}.{e}") for e in ("csv", "md", "json", "png")))
 
 
+def panels(count: int, width: float, height: float):
+    """A figure of :obj:`count` panels side by side, each :obj:`width` by
+    :obj:`height` inches, drawn without a display: ``(figure, axes)``."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, count, figsize=(width * count, height), squeeze=False)
+    return fig, list(axes[0])
+
+
 def save_figure(fig, path: Path) -> None:
     """Save a matplotlib figure atomically as PNG and close it."""
     import matplotlib.pyplot as plt
