@@ -234,3 +234,38 @@ def test_a_gae_on_a_graph_without_features_gates_and_cuts_its_learned_inputs():
         torch.testing.assert_close(small["net"].encode(small["inputs"](), graph),
                                    task.model.encode(task.inputs(), graph), rtol=1e-5, atol=1e-6)
     assert small["inputs"].x.shape == (150, 5) and small["net"].encoder.convs[0].lin.weight.shape[1] == 5
+
+
+def test_the_ogb_preset_on_a_graph_with_features_reads_them_and_compacts():
+    """With node features the sage-mlp preset reads them (no node table):
+    DAM gates the hidden and output widths, and compact() gives the same
+    scores with the first layer still reading every feature."""
+    from torch_geometric.data import Data
+
+    from damgraph.config import model_config
+    from damgraph.linkpred import LinkPredTask
+    from damgraph.splits import split_edges
+    from damgraph.synthetic import community_graph
+
+    g = community_graph(120, seed=2)
+    x = torch.randn(g.num_nodes, 7, generator=torch.Generator().manual_seed(0))
+    split = split_edges(Data(x=x, edge_index=g.edge_index, num_nodes=g.num_nodes), 0, mrr_negatives=0)
+    task = LinkPredTask(split, model_config("sage-mlp", dim=16, pos_batch_size=256, epochs=3))
+    task.fit()
+    assert task.inputs is None and task.module is task.model  # the model alone is trained
+    gates = (task.model.encoder.hidden_gates[0], task.model.encoder.out_gate)
+    with torch.no_grad():
+        for gate, beta in zip(gates, (-1.6, -3.1)):
+            gate.beta.fill_(beta)
+    widths = [gate.num_open for gate in gates]
+    small = compact(task.module).eval()
+    task.module.eval()
+    graph = task.encoder_inputs(split[0])[1]
+    pairs = torch.cat([split[2].pos_edge_label_index, split[2].neg_edge_label_index], dim=1)
+    with torch.no_grad():
+        before = task.model.decoder(task.model.encode(x, graph), pairs)
+        after = small.decoder(small.encode(x, graph), pairs)
+    torch.testing.assert_close(after, before, rtol=1e-5, atol=1e-6)
+    first = small.encoder.convs[0]
+    assert (first.in_channels, first.out_channels) == (7, widths[0]) and widths[0] < 16 and widths[1] < 16
+    assert small.decoder.lin_in.in_features == widths[1]
