@@ -19,7 +19,7 @@ from typing import Dict, List, Sequence, Tuple
 from benchmarks.plan import run_id
 from benchmarks.store import read_rows
 from benchmarks.tables import mean_std, panels, save_figure
-from damgraph.config import model_config
+from damgraph.config import LATER_SETTINGS, model_config
 from damgraph.io import atomic_write_text
 
 #: OGB's ``ogbl-ddi`` leaderboard (test Hits@20 in %, mean ± std over 10
@@ -56,7 +56,9 @@ def with_budget(rows: Sequence[dict]) -> List[dict]:
         preset = _settings(run_id(model_config(row["model"]), row["method"]))
         cap = settings.pop("epochs", str(model_config(row["model"]).epochs))
         preset.pop("epochs", None)
-        variant = " ".join(f"{k}={v}" for k, v in sorted(settings.items()) if preset.get(k) != v)
+        neutral = {k: str(v) for k, v in LATER_SETTINGS.items()}  # what an id leaves out
+        variant = " ".join(f"{k}={settings.get(k, neutral.get(k))}" for k in sorted({*settings, *preset})
+                           if settings.get(k, neutral.get(k)) != preset.get(k, neutral.get(k)))
         out.append({**row, "epochs_budget": cap, "variant": variant or "preset"})
     return out
 

@@ -11,9 +11,10 @@ losses, PyG's ``negative_sampling(method="dense")`` at every step, every
 gradient norm clipped to 1 on its own and one Adam step.
 ``damgraph`` is :class:`~damgraph.linkpred.LinkPredTask` with the preset,
 timed through :func:`damgraph.training.fit` (fixed width, and with
-``--dam`` DAM-gated from the full width). Both take the same mini-batches
-of positive training edges (the task's shuffle, seed 0), each draws its own
-negatives.
+``--dam`` DAM-gated from the full width). Both take full mini-batches of
+the preset's size from the same training edges (the reference walks a twin
+task's shuffle; damgraph's ``fit`` shuffles afresh at every call and takes
+the first batches), each draws its own negatives.
 
 In one process, after one warm-up step each, blocks of :obj:`--block`
 steps alternate between the implementations (the order rotating);
@@ -117,9 +118,9 @@ class ReferenceRun:
 
 
 def runners(data: Data, config: LinkPredConfig, dam: bool) -> Dict[str, Callable[[int], None]]:
-    """``impl -> run(steps)``, each on the same positive batches: the
-    reference reads them from a twin task's shuffle (same seed), in step with
-    damgraph's own."""
+    """``impl -> run(steps)``, each on full batches of the preset's size: the
+    reference walks a twin task's shuffle (same seed), damgraph's tasks take
+    the first batches of a fresh shuffle at every call."""
     split = link_split(data, 0)
     twin = LinkPredTask(split, config)
     reference = ReferenceRun(data, config)

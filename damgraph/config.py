@@ -194,9 +194,12 @@ class LinkPredConfig:
         if self.pos_batch_size is not None and (self.mode != "full" or self.model == "maskgae"):
             raise ValueError("pos_batch_size mini-batches the training edges of models 'gae' and 'vgae' in mode "
                              "'full'; unset it (mode 'precomputed' takes batch_size)")
-        if self.tie_widths and self.hidden is not None:
-            raise ValueError(f"tie_widths makes the hidden width dim ({self.dim}), got hidden={self.hidden}; "
-                             "unset hidden or set tie_widths False")
+        if self.tie_widths:
+            defaults = {f.name: f.default for f in fields(self)}
+            for name in ("hidden", "input_dim", "decoder_hidden"):
+                if getattr(self, name) != defaults[name]:
+                    raise ValueError(f"tie_widths makes every width dim ({self.dim}), got {name}="
+                                     f"{getattr(self, name)}; unset {name} or set tie_widths False")
         if self.mode == "precomputed":
             unsupported = {"model": (self.model, "gae"), "conv": (self.conv, "gcn"),
                            "num_layers": (self.num_layers, 2), "gate_hidden": (self.gate_hidden, False),

@@ -108,6 +108,7 @@ class DAMEmbedding(BaseEstimator):
         node_ids_ (list): The node id of each row of ``embedding_``.
         node_index_ (dict): The row of each node id (and of its text).
         width_ (int): Learned width.
+        gate_widths_ (dict): Open units of every gated layer, by name.
         config_ (LinkPredConfig): The settings the model was trained with.
         val_auc_ (float or None): Validation AUC of the kept epoch.
         val_score_ (float or None): Its score of ``val_metric`` (the AUC
@@ -187,8 +188,10 @@ class DAMEmbedding(BaseEstimator):
             raise GraphInputError("the graph has no edges (after removing self-loops); nothing to learn from")
         if getattr(data, "edge_weight", None) is not None and (not AUTOENCODERS[self.model].takes_edge_weights
                                                                 or not LAYERS[config.conv].edge_weights):
-            raise GraphInputError(f"model {self.model!r} does not use edge weights yet; give the graph without "
-                                  "weights or use model 'gae'")
+            what = (f"model {self.model!r}" if not AUTOENCODERS[self.model].takes_edge_weights
+                    else f"model {self.model!r} (its {config.conv} layers)")
+            raise GraphInputError(f"{what} does not use edge weights yet; give the graph without weights or use "
+                                  "model 'gae'")
         n_pairs = prepared.num_edges
         need = max(MIN_EDGES_FOR_VALIDATION, int(np.ceil(1 / self.val_fraction))) if self.val_fraction > 0 else 0
         if n_pairs < need:
@@ -203,6 +206,7 @@ class DAMEmbedding(BaseEstimator):
 
         self.config_ = config
         self.gated_model_ = net.eval()
+        self.gate_widths_ = gate_widths(net)
         self.model_ = compact(net).eval()
         self.inputs_ = inputs
         self.embedding_ = self._encode(self.model_, data)
@@ -211,8 +215,7 @@ class DAMEmbedding(BaseEstimator):
         self.val_score_ = record.val_score
         self.val_auc_ = record.val_score if val is None or config.val_metric == "auc" else task.validation_score("auc")
         val_scores = dict(zip(record.val_epochs, record.val_scores))
-        self.history_ = [{"loss": loss, "width": next(iter(widths.values()), config.dim),
-                          "val_score": val_scores.get(epoch)}
+        self.history_ = [{"loss": loss, "width": _embedding_width(widths, config.dim), "val_score": val_scores.get(epoch)}
                          for epoch, (loss, widths) in enumerate(zip(record.losses, record.width_trajectory), 1)]
         self.best_epoch_ = record.best_epoch
         self.graph_report_ = dict(prepared.report)
@@ -330,7 +333,7 @@ class DAMEmbedding(BaseEstimator):
         net = self.model_ if compacted else self.gated_model_
         modules = trained_modules(net, self.inputs_)
         config = {"params": self.get_params(), "config": asdict(self.config_), "compacted": compacted,
-                  "width": self.width_, "gate_widths": gate_widths(self.gated_model_),
+                  "width": self.width_, "gate_widths": self.gate_widths_,
                   "in_channels": net.encoder.in_channels, "num_nodes": len(self.node_ids_),
                   "node_ids": [jsonable(i) for i in self.node_ids_], "val_auc": self.val_auc_,
                   "val_score": self.val_score_, "versions": versions()}
@@ -350,8 +353,8 @@ class DAMEmbedding(BaseEstimator):
             names = {f.name for f in fields(LinkPredConfig)}
             base = LinkPredConfig(**{k: v for k, v in config["config"].items() if k in names})
             net = build_autoencoder(base, config["in_channels"])
+            widths = config.get("gate_widths", {"encoder.out_gate": config["width"]})  # earlier files: output only
             if config["compacted"]:  # the compacted model's layers: the gated model cut to the widths it kept
-                widths = config.get("gate_widths", {"encoder.out_gate": config["width"]})  # earlier files: output only
                 for name, gate in dict(net.named_modules()).items():
                     if isinstance(gate, DAMGate):
                         gate.open_exactly_(widths.get(name, gate.width))
@@ -374,6 +377,7 @@ class DAMEmbedding(BaseEstimator):
         est.config_ = base
         est.model_ = net.eval()
         est.gated_model_ = None if config["compacted"] else est.model_
+        est.gate_widths_ = widths
         est.inputs_ = inputs
         est._set_node_ids(node_ids)
         est.width_ = config["width"]
@@ -384,3 +388,10 @@ class DAMEmbedding(BaseEstimator):
             raise ValueError(f"{path} holds an embedding of shape {embedding.shape} for {len(node_ids)} nodes; "
                              "save the model again")
         return est
+
+
+def _embedding_width(widths: dict, dim: int) -> int:
+    """The embedding's open units in one epoch's gate widths (the output
+    gate's; the only gate of a model that gates nothing else)."""
+    out = [w for name, w in widths.items() if name.endswith("encoder.out_gate")]
+    return out[0] if out else next(iter(widths.values()), dim)

@@ -388,3 +388,15 @@ def test_a_run_without_a_gate_keeps_its_id_whatever_the_gate_settings():
     assert not any(f"{name}=" in plain for name in GATE_SETTINGS)  # the ids stored before these settings existed
     assert config_id(gateless(LinkPredConfig(settle=7, gate_alpha=3.0)), per_run) == plain
     assert "|settle=50|" in config_id(LinkPredConfig(), per_run) and "rewind=True" in config_id(LinkPredConfig(), per_run)
+
+
+@pytest.mark.parametrize("name, value", [("hidden", 32), ("input_dim", 32), ("decoder_hidden", 128)])
+def test_tied_widths_refuse_a_width_they_would_ignore(name, value):
+    """With tie_widths (the OGB presets) every width is dim: a hidden,
+    input or decoder width given beside it is refused, not ignored."""
+    from damgraph.config import model_config
+
+    with pytest.raises(ValueError, match=f"^tie_widths makes every width dim \\(256\\), got {name}={value}; "
+                                         f"unset {name} or set tie_widths False$"):
+        model_config("sage-mlp", **{name: value})
+    assert getattr(model_config("sage-mlp", **{name: value}, tie_widths=False), name) == value

@@ -360,6 +360,10 @@ def test_the_ogb_preset_fits_saves_and_loads_with_its_gated_table_and_hidden_lay
     est.save(tmp_path / "sage.pt")
     loaded = DAMEmbedding.load(tmp_path / "sage.pt")
     np.testing.assert_array_equal(loaded.transform(graph), est.embedding_)
+    assert loaded.gate_widths_ == est.gate_widths_ and est.history_[-1]["width"] == est.width_
+    loaded.save(tmp_path / "again.pt")  # a loaded compacted model saves again, with the same widths
+    again = DAMEmbedding.load(tmp_path / "again.pt")
+    np.testing.assert_array_equal(again.transform(graph), est.embedding_)
     weighted = nx.les_miserables_graph()
-    with pytest.raises(GraphInputError, match="model 'sage-mlp' does not use edge weights yet"):
+    with pytest.raises(GraphInputError, match=r"model 'sage-mlp' \(its sage layers\) does not use edge weights yet"):
         DAMEmbedding(model="sage-mlp", dim=8, epochs=2).fit(weighted)

@@ -63,3 +63,17 @@ def test_ogb_speed_times_both_sides_on_the_same_parameters(tmp_path, small_ogb_r
     assert float(rows["ogb-reference"]["ratio"]) == 1.0
     ratio = float(rows["damgraph"]["s_per_step"]) / float(rows["ogb-reference"]["s_per_step"])
     assert float(rows["damgraph"]["ratio"]) == pytest.approx(ratio)
+
+
+@pytest.mark.parametrize("change, variant", [({}, "preset"), (dict(gate_inputs=False), "gate_inputs=False"),
+                                             (dict(val_every=1), "val_every=1"), (dict(lr=0.01), "lr=0.01"),
+                                             (dict(rewind_epochs="all"), "rewind_epochs=all")])
+def test_ogb_report_names_every_setting_that_departs_from_the_preset(change, variant):
+    """A run that sets a preset's setting back to its neutral value (which
+    the config id leaves out) is not counted as the preset."""
+    from benchmarks.ogb_report import with_budget
+    from benchmarks.plan import run_id
+    from damgraph.config import model_config
+
+    row = {"model": "sage-mlp", "method": "dam", "config_id": run_id(model_config("sage-mlp", **change), "dam")}
+    assert with_budget([row])[0]["variant"] == variant
