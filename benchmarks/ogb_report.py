@@ -59,6 +59,9 @@ def with_budget(rows: Sequence[dict]) -> List[dict]:
         neutral = {k: str(v) for k, v in LATER_SETTINGS.items()}  # what an id leaves out
         variant = " ".join(f"{k}={settings.get(k, neutral.get(k))}" for k in sorted({*settings, *preset})
                            if settings.get(k, neutral.get(k)) != preset.get(k, neutral.get(k)))
+        lam = float(row["lam"]) if row.get("lam") not in (None, "") else None
+        if row["method"] != "fixed" and lam is not None and lam != model_config(row["model"]).lam:
+            variant = f"lam={lam:g} {variant}".strip()  # a penalty weight of the grid, not the preset's
         out.append({**row, "epochs_budget": cap, "variant": variant or "preset"})
     return out
 

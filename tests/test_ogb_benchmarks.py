@@ -77,3 +77,16 @@ def test_ogb_report_names_every_setting_that_departs_from_the_preset(change, var
 
     row = {"model": "sage-mlp", "method": "dam", "config_id": run_id(model_config("sage-mlp", **change), "dam")}
     assert with_budget([row])[0]["variant"] == variant
+
+
+def test_ogb_report_keeps_each_penalty_weight_of_a_grid_apart():
+    """An L1 run at a weight of its grid is its own row, named by the weight
+    (the config id leaves the weight out); DAM at the preset's weight is the preset."""
+    from benchmarks.ogb_report import with_budget
+    from benchmarks.plan import run_id
+    from damgraph.config import model_config
+
+    rows = [{"model": "sage-mlp", "method": method, "lam": lam,
+             "config_id": run_id(model_config("sage-mlp", gate=gate, lam=float(lam)), method)}
+            for method, gate, lam in (("l1", "l1", "0.003"), ("l1", "l1", "0.03"), ("dam", "dam", "0.1"))]
+    assert [r["variant"] for r in with_budget(rows)] == ["lam=0.003", "lam=0.03", "preset"]
