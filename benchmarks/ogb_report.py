@@ -50,18 +50,18 @@ def with_budget(rows: Sequence[dict]) -> List[dict]:
     """The rows with their epoch cap (``epochs`` in the config id) as
     ``epochs_budget``, and as ``variant`` the other settings in which their
     config id departs from the model's preset."""
+    neutral = {k: str(v) for k, v in LATER_SETTINGS.items()}  # what an id leaves out
     out = []
     for row in rows:
-        settings = _settings(row["config_id"])
-        preset = _settings(run_id(model_config(row["model"]), row["method"]))
-        cap = settings.pop("epochs", str(model_config(row["model"]).epochs))
+        preset_config = model_config(row["model"])
+        settings = {**neutral, **_settings(row["config_id"])}
+        preset = {**neutral, **_settings(run_id(preset_config, row["method"]))}
+        cap = settings.pop("epochs", str(preset_config.epochs))
         preset.pop("epochs", None)
-        neutral = {k: str(v) for k, v in LATER_SETTINGS.items()}  # what an id leaves out
-        variant = " ".join(f"{k}={settings.get(k, neutral.get(k))}" for k in sorted({*settings, *preset})
-                           if settings.get(k, neutral.get(k)) != preset.get(k, neutral.get(k)))
-        lam = float(row["lam"]) if row.get("lam") not in (None, "") else None
-        if row["method"] != "fixed" and lam is not None and lam != model_config(row["model"]).lam:
-            variant = f"lam={lam:g} {variant}".strip()  # a penalty weight of the grid, not the preset's
+        variant = " ".join(f"{k}={settings.get(k)}" for k in sorted({*settings, *preset})
+                           if settings.get(k) != preset.get(k))
+        if row["method"] != "fixed" and row.get("lam") not in (None, "") and float(row["lam"]) != preset_config.lam:
+            variant = f"lam={float(row['lam']):g} {variant}".strip()  # a penalty weight of the grid, not the preset's
         out.append({**row, "epochs_budget": cap, "variant": variant or "preset"})
     return out
 

@@ -186,10 +186,9 @@ class DAMEmbedding(BaseEstimator):
         data = prepared.data
         if data.edge_index.size(1) == 0:
             raise GraphInputError("the graph has no edges (after removing self-loops); nothing to learn from")
-        if getattr(data, "edge_weight", None) is not None and (not AUTOENCODERS[self.model].takes_edge_weights
-                                                                or not LAYERS[config.conv].edge_weights):
-            what = (f"model {self.model!r}" if not AUTOENCODERS[self.model].takes_edge_weights
-                    else f"model {self.model!r} (its {config.conv} layers)")
+        family_weights = AUTOENCODERS[self.model].takes_edge_weights
+        if getattr(data, "edge_weight", None) is not None and not (family_weights and LAYERS[config.conv].edge_weights):
+            what = f"model {self.model!r}" + ("" if not family_weights else f" (its {config.conv} layers)")
             raise GraphInputError(f"{what} does not use edge weights yet; give the graph without weights or use "
                                   "model 'gae'")
         n_pairs = prepared.num_edges

@@ -360,10 +360,20 @@ def test_the_ogb_preset_fits_saves_and_loads_with_its_gated_table_and_hidden_lay
     est.save(tmp_path / "sage.pt")
     loaded = DAMEmbedding.load(tmp_path / "sage.pt")
     np.testing.assert_array_equal(loaded.transform(graph), est.embedding_)
-    assert loaded.gate_widths_ == est.gate_widths_ and est.history_[-1]["width"] == est.width_
+    assert loaded.gate_widths_ == est.gate_widths_
     loaded.save(tmp_path / "again.pt")  # a loaded compacted model saves again, with the same widths
     again = DAMEmbedding.load(tmp_path / "again.pt")
     np.testing.assert_array_equal(again.transform(graph), est.embedding_)
     weighted = nx.les_miserables_graph()
     with pytest.raises(GraphInputError, match=r"model 'sage-mlp' \(its sage layers\) does not use edge weights yet"):
         DAMEmbedding(model="sage-mlp", dim=8, epochs=2).fit(weighted)
+
+
+def test_the_history_reads_the_embedding_width_from_the_output_gate():
+    """history_'s width is the output gate's wherever it stands among the
+    gates (a gated node table and hidden layer come with the OGB presets)."""
+    from damgraph.estimator import _embedding_width
+
+    widths = {"net.encoder.hidden_gates.0": 12, "net.encoder.out_gate": 7, "inputs.gate": 5}
+    assert _embedding_width(widths, 16) == 7
+    assert _embedding_width({"encoder.out_gate": 9}, 16) == 9 and _embedding_width({}, 16) == 16
