@@ -11,6 +11,7 @@ from typing import Callable, Dict, List, Sequence, Tuple
 from benchmarks.sizing import METHODS, Job, Split, penalties
 from benchmarks.sweep import refuse_repeats, settings_or_usage_error
 from damgraph.config import LinkPredConfig, config_id, gateless, model_config, settings_from_args, with_settings
+from damgraph.datasets import DATASETS
 from damgraph.runtime import resolve_device
 from damgraph.splits import link_split
 
@@ -107,15 +108,52 @@ def run_id(config: LinkPredConfig, method: str) -> str:
     return config_id(config if METHODS[method].gated else gateless(config), PER_RUN)
 
 
+def dataset_config(base: LinkPredConfig, dataset: str, given: Sequence[str] = ()) -> Tuple[LinkPredConfig, Dict]:
+    """:obj:`base` with the settings that :obj:`dataset`'s protocol fixes
+    (:attr:`~damgraph.datasets.DatasetEntry.protocol`), each where no flag
+    in :obj:`given` sets it and the model takes it (MaskGAE trains on its
+    masked edges, not on mini-batches of them); and those it changed. A
+    name that is not registered (a graph file) has no protocol."""
+    config, applied = base, {}
+    entry = DATASETS.get(dataset.lower())
+    for name, value in (entry.protocol if entry else {}).items():
+        if name in given or getattr(config, name) == value:
+            continue
+        try:
+            config = with_settings(config, **{name: value})
+        except ValueError:  # a setting this model refuses
+            continue
+        applied[name] = value
+    return config, applied
+
+
+def dataset_configs(args: argparse.Namespace, base: LinkPredConfig) -> Dict[str, LinkPredConfig]:
+    """Each of ``--datasets``' :func:`dataset_config` under the flags given."""
+    given = list(settings_from_args(args, TRAINING_FLAGS))
+    return {d: dataset_config(base, d, given)[0] for d in args.datasets}
+
+
+def protocol_note(args: argparse.Namespace, base: LinkPredConfig, dataset: str) -> str:
+    """One line saying which settings :obj:`dataset`'s protocol set, and the flags that override them."""
+    _, applied = dataset_config(base, dataset, list(settings_from_args(args, TRAINING_FLAGS)))
+    if not applied:
+        return ""
+    flags = ", ".join("--" + name.replace("_", "-") for name in applied)
+    return (f"{dataset}: " + ", ".join(f"{k} {v}" for k, v in applied.items())
+            + f" (the dataset's protocol); {flags} override")
+
+
 def sweep_plan(args: argparse.Namespace, base: LinkPredConfig) -> List[dict]:
     """One entry per run: a method trained once per penalty weight starts
     from the largest size (``dam``, ``l1``, ``l0``); the others give every
     size (``dam-prefix`` and ``dam-nested`` once per ``--prefix-lam``); each
-    with its :func:`run_id` on :obj:`base`."""
+    with its :func:`run_id` on :obj:`base` with its dataset's protocol
+    (:func:`dataset_config`)."""
     largest = max(args.dims)
     methods = [METHODS[m] for m in args.methods]
+    configs = dataset_configs(args, base)
     return [{"dataset": d, "model": args.model, "method": m.name, "dim": dim, "seed": s, "lam": lam,
-             "config_id": run_id(base, m.name)}
+             "config_id": run_id(configs[d], m.name)}
             for d in args.datasets for s in args.seeds for m in methods
             for dim in ([largest] if m.from_largest else args.dims)
             for lam in (getattr(args, m.penalty.flag) if m.penalty else [0.0])]
@@ -132,12 +170,13 @@ def sweep_runner(args: argparse.Namespace, base: LinkPredConfig, data: Dict[str,
     models cached across entries."""
     splits: Dict[Tuple[str, int], Split] = {}
     cache: Dict = {}
+    configs = dataset_configs(args, base)
 
     def run(entry: dict) -> dict:
         name, seed = entry["dataset"], entry["seed"]
         if (name, seed) not in splits:
             splits[(name, seed)] = link_split(data[name], seed)
-        config = replace(base, dim=entry["dim"], seed=seed, lam=entry["lam"])
+        config = replace(configs[name], dim=entry["dim"], seed=seed, lam=entry["lam"])
         job = Job(splits[(name, seed)], config, args.dims, name, cache)
         return {k: v for k, v in METHODS[entry["method"]].run(job).items() if k not in entry}
 

@@ -15,12 +15,13 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
-from typing import Dict, List, Sequence
+from typing import Dict, List, Optional, Sequence
 
-from benchmarks.plan import NORMALIZED_FEATURES, run_id
+from benchmarks.plan import NORMALIZED_FEATURES, dataset_config, run_id
 from benchmarks.store import read_rows
 from benchmarks.tables import label_axes, mean_std, save_figure
 from damgraph.config import model_config
+from damgraph.datasets import DATASETS
 from damgraph.io import atomic_write_text
 
 def current_rows(rows: Sequence[dict]) -> List[dict]:
@@ -30,21 +31,31 @@ def current_rows(rows: Sequence[dict]) -> List[dict]:
         if row["method"] not in ("fixed", "dam"):
             continue
         preset = model_config(row["model"])
-        wanted = run_id(preset, row["method"])
+        wanted = run_id(dataset_config(preset, row["dataset"])[0], row["method"])
         if row["config_id"] in (wanted, wanted + NORMALIZED_FEATURES) and (
                 row["method"] == "fixed" or float(row["lam"]) == preset.lam):
             kept.append(row)
     return kept
 
 
-def one_percent_table(rows: Sequence[dict], score: str) -> List[dict]:
+def dataset_score(dataset: str) -> str:
+    """The column a dataset is compared on: its leaderboard's metric (AUC
+    unless its entry says otherwise, or where it has no entry)."""
+    entry = DATASETS.get(dataset.lower())
+    return f"test_{entry.metric if entry else 'auc'}"
+
+
+def one_percent_table(rows: Sequence[dict], score: Optional[str] = None) -> List[dict]:
+    """One entry per (dataset, model): the fixed curve of :obj:`score`
+    (default: :func:`dataset_score`), DAM's runs and the verdict."""
     table = []
     for dataset, model in dict.fromkeys((r["dataset"], r["model"]) for r in rows):
-        mine = [r for r in rows if r["dataset"] == dataset and r["model"] == model and r.get(score)]
+        column = score or dataset_score(dataset)
+        mine = [r for r in rows if r["dataset"] == dataset and r["model"] == model and r.get(column)]
         curve: Dict[int, List[float]] = {}
         for r in mine:
             if r["method"] == "fixed":
-                curve.setdefault(int(r["dim"]), []).append(float(r[score]))
+                curve.setdefault(int(r["dim"]), []).append(float(r[column]))
         dam = [r for r in mine if r["method"] == "dam"]
         if not curve or not dam:
             continue
@@ -54,10 +65,10 @@ def one_percent_table(rows: Sequence[dict], score: str) -> List[dict]:
         line = 0.99 * means[best_dim]
         smallest = min(d for d, m in means.items() if m >= line)
         widths = [float(r["width"]) for r in dam]
-        scores = [float(r[score]) for r in dam]
+        scores = [float(r[column]) for r in dam]
         capped = sum(int(float(r["epochs"])) >= model_config(model).epochs for r in mine)
         (width, width_std), (dam_score, score_std) = mean_std(widths), mean_std(scores)
-        table.append(dict(dataset=dataset, model=model, best_dim=best_dim, best=means[best_dim],
+        table.append(dict(dataset=dataset, model=model, column=column, best_dim=best_dim, best=means[best_dim],
                           best_std=stats[best_dim][1], seeds=len(dam), line=line, smallest=smallest,
                           width=width, width_std=width_std, score=dam_score, score_std=score_std,
                           passed=dam_score >= line and width <= smallest, capped=capped, runs=len(mine), curve=means,
@@ -65,20 +76,20 @@ def one_percent_table(rows: Sequence[dict], score: str) -> List[dict]:
     return table
 
 
-def format_table(table: Sequence[dict], score: str) -> str:
-    lines = [f"| dataset | model | seeds | best fixed model ({score}) | 1% line | smallest fixed size within 1% | "
-             "DAM: learned width | DAM: score | pass | runs at their epoch cap |", "|" + "---|" * 10]
+def format_table(table: Sequence[dict]) -> str:
+    lines = ["| dataset | model | score | seeds | best fixed model | 1% line | smallest fixed size within 1% | "
+             "DAM: learned width | DAM: score | pass | runs at their epoch cap |", "|" + "---|" * 11]
     for t in table:
         verdict = "yes" if t["passed"] else (
             "no: " + ("score below the line" if t["score"] < t["line"] else "wider than that size"))
-        lines.append(f"| {t['dataset']} | {t['model']} | {t['seeds']} | {t['best_dim']}: {t['best']:.4f} ± "
+        lines.append(f"| {t['dataset']} | {t['model']} | {t['column']} | {t['seeds']} | {t['best_dim']}: {t['best']:.4f} ± "
                      f"{t['best_std']:.4f} | {t['line']:.4f} | {t['smallest']} ({t['curve'][t['smallest']]:.4f}) | "
                      f"{t['width']:.1f} ± {t['width_std']:.1f} | {t['score']:.4f} ± {t['score_std']:.4f} | {verdict} | "
                      f"{t['capped']} of {t['runs']} |")
     return "\n".join(lines)
 
 
-def plot(t: dict, score: str, path: Path) -> None:
+def plot(t: dict, path: Path) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -93,7 +104,7 @@ def plot(t: dict, score: str, path: Path) -> None:
     ax.errorbar([t["width"]], [t["score"]], xerr=[t["width_std"]], yerr=[t["score_std"]], marker="D", color="C3",
                 capsize=3, linestyle="none", label="DAM default run (mean ± std)")
     ax.axhline(t["line"], color="grey", linestyle=":", label="1% below the best fixed model")
-    label_axes(ax, f"{t['dataset']}, {t['model'].upper()} ({t['seeds']} seeds)", "embedding size", score, log_base=2)
+    label_axes(ax, f"{t['dataset']}, {t['model'].upper()} ({t['seeds']} seeds)", "embedding size", t["column"], log_base=2)
     fig.tight_layout()
     save_figure(fig, path)
 
@@ -101,7 +112,9 @@ def plot(t: dict, score: str, path: Path) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m benchmarks.report", description=__doc__.split("\n\n")[0])
     p.add_argument("--folders", nargs="+", required=True, help="result folders holding a linkpred.csv")
-    p.add_argument("--score", default="test_auc", help="the score compared (default: test_auc)")
+    p.add_argument("--score", default=None,
+                   help="the score compared (default: each dataset's leaderboard metric: test_auc, test_hits@20 "
+                        "on ogbl-ddi)")
     p.add_argument("--out", default="results/report", help="output folder (default: results/report)")
     args = p.parse_args(argv)
     rows = []
@@ -115,10 +128,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     table = one_percent_table(rows, args.score)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    text = format_table(table, args.score)
+    text = format_table(table)
     atomic_write_text(out / "report.md", text + "\n")
     for t in table:
-        plot(t, args.score, out / f"{t['dataset']}-{t['model']}.png")
+        plot(t, out / f"{t['dataset']}-{t['model']}.png")
     print(text)
     print("\nwrote " + ", ".join([str(out / "report.md")] + [str(out / f"{t['dataset']}-{t['model']}.png")
                                                             for t in table]))

@@ -226,6 +226,11 @@ class LinkPredConfig:
         return self.dim if self.tie_widths else self.decoder_hidden
 
 
+#: Training edges per step in OGB's link-prediction example code (``ddi``,
+#: ``collab``, ``ppa`` and ``citation2`` all take batches of 64 x 1024).
+OGB_POSITIVE_BATCH = 65536
+
+
 #: OGB's GNN link predictor of ``ogbl-ddi`` (``examples/linkproppred/ddi/
 #: gnn.py``, Hu et al., NeurIPS 2020): a Xavier-started node table, two
 #: layers and an MLP predictor on :math:`z_i \odot z_j` (one hidden layer,
@@ -240,7 +245,7 @@ class LinkPredConfig:
 OGB_DDI_RECIPE: Dict[str, Any] = dict(
     conv="sage", dim=256, tie_widths=True, num_layers=2, dropout=0.5, dropout_input=False, inputs="learned",
     decoder="mlp", decoder_dropout=0.5, decoder_dropout_at="hidden", lr=0.005, epochs=200, patience=200,
-    pos_batch_size=65536, grad_clip=1.0, clip_per_part=True, val_metric="hits@20", val_every=5,
+    pos_batch_size=OGB_POSITIVE_BATCH, grad_clip=1.0, clip_per_part=True, val_metric="hits@20", val_every=5,
     gate_inputs=True, gate_hidden=True)
 
 #: Settings per model where they differ from :class:`LinkPredConfig`'s

@@ -8,12 +8,13 @@ from __future__ import annotations
 import hashlib
 import os
 import shutil
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Dict, List, Optional, Sequence, Union
+from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Union
 
 import torch
 
+from damgraph.config import OGB_POSITIVE_BATCH
 from damgraph.ogb_link import OGB_LINK_DATASETS, download_ogb_link, folder_name, read_ogb_link, required_files
 
 DATA_ENV = "DAMGRAPH_DATA"
@@ -113,7 +114,12 @@ class DatasetEntry:
     * :obj:`split`: ``"edges"``, a random edge split per seed, or
       ``"official"``, its own fixed split (``train_pos`` and the evaluation
       pairs on the graph, :func:`~damgraph.splits.official_split`);
-    * :obj:`metric`: the score its leaderboard reports first.
+    * :obj:`metric`: the score its leaderboard reports first;
+    * :obj:`protocol`: the training settings its benchmark's protocol fixes
+      (OGB's link sets: selection on their metric, mini-batches of 65,536
+      training edges, as OGB's example code trains); the harness applies
+      them where the model takes them and no flag sets them
+      (:func:`benchmarks.plan.dataset_config`).
     """
 
     name: str
@@ -122,6 +128,7 @@ class DatasetEntry:
     labels: bool = True
     split: str = "edges"
     metric: str = "auc"
+    protocol: Mapping[str, Any] = field(default_factory=dict)
 
 
 #: Every dataset by lower-case name (:func:`register_dataset` adds one).
@@ -253,4 +260,5 @@ for _key, (_, _, _metric) in OGB_LINK_DATASETS.items():
     register_dataset(DatasetEntry(
         _key, lambda root, normalize, download, k=_key: [load_ogb_link(k, root, download)],
         lambda k=_key: [str(f.relative_to(folder_name(k))) for f in required_files(Path(folder_name(k)))],
-        labels=False, split="official", metric=_metric))
+        labels=False, split="official", metric=_metric,
+        protocol={"val_metric": _metric, "pos_batch_size": OGB_POSITIVE_BATCH}))

@@ -90,3 +90,38 @@ def test_ogb_report_keeps_each_penalty_weight_of_a_grid_apart():
              "config_id": run_id(model_config("sage-mlp", gate=gate, lam=float(lam)), method)}
             for method, gate, lam in (("l1", "l1", "0.003"), ("l1", "l1", "0.03"), ("dam", "dam", "0.1"))]
     assert [r["variant"] for r in with_budget(rows)] == ["lam=0.003", "lam=0.03", "preset"]
+
+
+@pytest.mark.parametrize("model, given, applied", [
+    ("gae", (), {"val_metric": "hits@20", "pos_batch_size": 65536}),
+    ("gae", ("pos_batch_size",), {"val_metric": "hits@20"}),  # a flag wins
+    ("maskgae", (), {"val_metric": "hits@20"}),  # it trains on its masked edges, not on mini-batches of them
+    ("sage-mlp", (), {}),  # its preset is OGB's protocol already
+])
+def test_an_ogb_dataset_sets_its_protocol_where_no_flag_does_and_the_model_takes_it(model, given, applied):
+    from benchmarks.plan import dataset_config
+    from damgraph.config import model_config
+
+    base = model_config(model)
+    config, changed = dataset_config(base, "ogbl-ddi", given)
+    assert changed == applied
+    assert all(getattr(config, k) == v for k, v in applied.items())
+    assert dataset_config(base, "cora", given) == (base, {})
+    assert dataset_config(base, "my-graph.txt", given) == (base, {})  # no entry, no protocol
+
+
+def test_the_gae_on_an_ogb_dataset_runs_its_protocol_without_flags(tmp_path, small_ogb_root, capsys):
+    """No --val-metric or --pos-batch-size: the rows select on Hits@20, mini-batch the training edges, say so,
+    and are the report's current runs, compared on Hits@20."""
+    from benchmarks import linkpred, report
+
+    argv = ["--datasets", "ogbl-ddi", "--data-root", str(small_ogb_root), "--methods", "fixed", "--dims", "4", "8",
+            "--seeds", "0", "--out", str(tmp_path)]
+    assert linkpred.main(argv) == 0
+    assert ("ogbl-ddi: val_metric hits@20, pos_batch_size 65536 (the dataset's protocol); --val-metric, "
+            "--pos-batch-size override") in capsys.readouterr().err
+    with open(tmp_path / "linkpred.csv") as f:
+        rows = list(csv.DictReader(f))
+    assert {(r["val_metric"], r["pos_batch_size"]) for r in rows} == {("hits@20", "65536")}
+    assert len(report.current_rows(rows)) == 2
+    assert report.dataset_score("ogbl-ddi") == "test_hits@20" and report.dataset_score("cora") == "test_auc"

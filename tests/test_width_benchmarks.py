@@ -22,7 +22,7 @@ def test_report_keeps_the_current_defaults_runs_and_applies_the_one_percent_rule
     write_csv(tmp_path / "linkpred.csv", rows)
     assert report.main(["--folders", str(tmp_path), "--out", str(tmp_path / "out")]) == 0
     text = (tmp_path / "out" / "report.md").read_text()
-    assert "| g | gae | 2 | 32: 0.9600 ± 0.0000 | 0.9504 | 16 (0.9510) | 12.0 ± 1.4 | 0.9550 ± 0.0000 | yes | 0 of 8 |" \
+    assert "| g | gae | test_auc | 2 | 32: 0.9600 ± 0.0000 | 0.9504 | 16 (0.9510) | 12.0 ± 1.4 | 0.9550 ± 0.0000 | yes | 0 of 8 |" \
         in text
     assert (tmp_path / "out" / "g-gae.png").is_file()
     rows[-2]["test_auc"] = rows[-3]["test_auc"] = 0.94  # below the line now
