@@ -8,34 +8,60 @@ smallest fixed size that reaches it, DAM's default run (learned width and
 score, mean ± std over the seeds) and whether DAM passes (its mean score on
 or above the line, at a mean width no larger than that size). Runs that
 reached their epoch cap are counted: the patience had not ended them, so
-they may still have been improving. Trains nothing; writes ``OUT/report.md`` and ``OUT/<dataset>-<model>.png``.
+they may still have been improving. The figure adds the other methods'
+current runs: a curve for those with a point per size (PCA, Matryoshka,
+spectral), a separate point per penalty weight for the penalised ones (L1,
+L0), never joined. Trains nothing; writes ``OUT/report.md`` and
+``OUT/<dataset>-<model>.png``.
 """
 from __future__ import annotations
 
 import argparse
 import sys
 from pathlib import Path
-from typing import Dict, List, Optional, Sequence
+from typing import Dict, List, Optional, Sequence, Tuple
 
 from benchmarks.plan import NORMALIZED_FEATURES, dataset_config, run_id
-from benchmarks.store import read_rows
+from benchmarks.sizing import METHODS, penalised
+from benchmarks.store import has_value, read_rows
 from benchmarks.tables import label_axes, mean_std, save_figure
 from damgraph.config import model_config
 from damgraph.datasets import DATASETS
 from damgraph.io import atomic_write_text
 
 def current_rows(rows: Sequence[dict]) -> List[dict]:
-    """The fixed and dam rows whose config id is what the model's preset gives today."""
+    """The rows whose config id is what the model's preset gives today on
+    their dataset (:func:`~benchmarks.plan.dataset_config`); DAM's at the
+    preset's penalty weight only (its default run)."""
     kept = []
     for row in rows:
-        if row["method"] not in ("fixed", "dam"):
+        if row["method"] not in METHODS:
             continue
         preset = model_config(row["model"])
         wanted = run_id(dataset_config(preset, row["dataset"])[0], row["method"])
         if row["config_id"] in (wanted, wanted + NORMALIZED_FEATURES) and (
-                row["method"] == "fixed" or float(row["lam"]) == preset.lam):
+                row["method"] != "dam" or float(row["lam"]) == preset.lam):
             kept.append(row)
     return kept
+
+
+def other_methods(rows: Sequence[dict], column: str) -> Dict[str, List[Tuple[float, float, float, float]]]:
+    """The other methods' points, (mean width, its std, mean score, its std)
+    each: per size for the methods with a model or a curve point per size,
+    per penalty weight for the penalised ones (a point each, never joined)."""
+    groups: Dict[Tuple[str, str], List[dict]] = {}
+    for r in rows:
+        if r["method"] in ("fixed", "dam") or not has_value(r, column):
+            continue
+        penalised_method = r["method"] in penalised()
+        label = f"{r['method']} lam={float(r['lam']):g}" if penalised_method else r["method"]
+        groups.setdefault((label, "" if penalised_method else r["dim"]), []).append(r)
+    points: Dict[str, List[Tuple[float, float, float, float]]] = {}
+    for (label, _), members in groups.items():
+        width = mean_std([float(m["width"]) for m in members])
+        score = mean_std([float(m[column]) for m in members])
+        points.setdefault(label, []).append((*width, *score))
+    return {label: sorted(p) for label, p in points.items()}
 
 
 def dataset_score(dataset: str) -> str:
@@ -57,6 +83,7 @@ def one_percent_table(rows: Sequence[dict], score: Optional[str] = None) -> List
             if r["method"] == "fixed":
                 curve.setdefault(int(r["dim"]), []).append(float(r[column]))
         dam = [r for r in mine if r["method"] == "dam"]
+        others = other_methods(mine, column)
         if not curve or not dam:
             continue
         stats = {d: mean_std(v) for d, v in sorted(curve.items())}
@@ -66,12 +93,14 @@ def one_percent_table(rows: Sequence[dict], score: Optional[str] = None) -> List
         smallest = min(d for d, m in means.items() if m >= line)
         widths = [float(r["width"]) for r in dam]
         scores = [float(r[column]) for r in dam]
-        capped = sum(int(float(r["epochs"])) >= model_config(model).epochs for r in mine)
+        capped = sum(int(float(r["epochs"])) >= model_config(model).epochs for r in mine
+                     if r["method"] in ("fixed", "dam"))
         (width, width_std), (dam_score, score_std) = mean_std(widths), mean_std(scores)
         table.append(dict(dataset=dataset, model=model, column=column, best_dim=best_dim, best=means[best_dim],
                           best_std=stats[best_dim][1], seeds=len(dam), line=line, smallest=smallest,
                           width=width, width_std=width_std, score=dam_score, score_std=score_std,
-                          passed=dam_score >= line and width <= smallest, capped=capped, runs=len(mine), curve=means,
+                          passed=dam_score >= line and width <= smallest, capped=capped,
+                          runs=sum(r["method"] in ("fixed", "dam") for r in mine), curve=means, others=others,
                           curve_std={d: std for d, (_, std) in stats.items()}, points=list(zip(widths, scores))))
     return table
 
@@ -103,6 +132,14 @@ def plot(t: dict, path: Path) -> None:
                label="DAM, one run per seed")
     ax.errorbar([t["width"]], [t["score"]], xerr=[t["width_std"]], yerr=[t["score_std"]], marker="D", color="C3",
                 capsize=3, linestyle="none", label="DAM default run (mean ± std)")
+    for i, (label, pts) in enumerate(sorted(t["others"].items())):
+        style = dict(marker="s", capsize=2, color=f"C{(i % 7) + 4}", alpha=0.8, label=label)
+        if label in METHODS and len(pts) > 1:  # a point per size: its curve
+            style["linestyle"] = "--"
+        else:  # a penalised run: one point, never joined to the others
+            style["linestyle"] = "none"
+        ax.errorbar([p[0] for p in pts], [p[2] for p in pts], xerr=[p[1] for p in pts], yerr=[p[3] for p in pts],
+                    **style)
     ax.axhline(t["line"], color="grey", linestyle=":", label="1% below the best fixed model")
     label_axes(ax, f"{t['dataset']}, {t['model'].upper()} ({t['seeds']} seeds)", "embedding size", t["column"], log_base=2)
     fig.tight_layout()

@@ -55,3 +55,21 @@ def test_synthetic_graphs_by_name_and_the_knee_rule():
     rows.append({"graph": "sbm-8", "method": "dam", "dim": 128, "width": 9, "test_auc": 0.849})
     (s,) = synthetic.summary(rows)
     assert (s["knee"], s["in_range"], s["within"], s["at_knee"]) == (8, True, True, True)
+
+
+def test_report_gives_the_other_methods_a_point_per_size_or_per_penalty_weight():
+    """PCA at 8 and 16 is a curve of two points; L1 at two weights is two points, each its seeds' mean and std;
+    fixed and DAM are not among them, nor a row without the score."""
+    from benchmarks.report import other_methods
+
+    rows = [_stored("g", "gae", "pca", d, s, d, auc, "x") for s in (0, 1) for d, auc in ((8, 0.8), (16, 0.9))]
+    rows += [_stored("g", "gae", "l1", 128, s, w, auc, "x", lam=lam)
+             for lam, s, w, auc in ((0.01, 0, 30, 0.90), (0.01, 1, 34, 0.92), (0.03, 0, 10, 0.85))]
+    rows += [_stored("g", "gae", "fixed", 8, 0, 8, 0.9, "x"), _stored("g", "gae", "dam", 128, 0, 12, 0.9, "x"),
+             _stored("g", "gae", "l0", 128, 0, 12, "", "x", lam=0.01)]
+    points = other_methods(rows, "test_auc")
+    assert points["pca"] == [(8.0, 0.0, 0.8, 0.0), (16.0, 0.0, 0.9, 0.0)]
+    (w, w_std, auc, auc_std), = points["l1 lam=0.01"]
+    assert (w, auc) == pytest.approx((32.0, 0.91)) and (w_std, auc_std) == pytest.approx((2 ** 1.5, 0.02 ** 0.5 * 0.1))
+    assert points["l1 lam=0.03"] == [(10.0, 0.0, 0.85, 0.0)]
+    assert set(points) == {"pca", "l1 lam=0.01", "l1 lam=0.03"}
