@@ -124,7 +124,7 @@ def plot(t: dict, path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(5.5, 4.2))
+    fig, ax = plt.subplots(figsize=(8.0 if t["others"] else 5.5, 4.2))
     dims = list(t["curve"])
     ax.errorbar(dims, [t["curve"][d] for d in dims], yerr=[t["curve_std"][d] for d in dims], marker="o",
                 capsize=3, label="fixed size (mean ± std)")
@@ -132,8 +132,9 @@ def plot(t: dict, path: Path) -> None:
                label="DAM, one run per seed")
     ax.errorbar([t["width"]], [t["score"]], xerr=[t["width_std"]], yerr=[t["score_std"]], marker="D", color="C3",
                 capsize=3, linestyle="none", label="DAM default run (mean ± std)")
+    colours = [c for i, c in enumerate(plt.get_cmap("tab20").colors) if i not in (0, 1, 6, 7)]  # not fixed's or DAM's
     for i, (label, pts) in enumerate(sorted(t["others"].items())):
-        style = dict(marker="s", capsize=2, color=f"C{(i % 7) + 4}", alpha=0.8, label=label)
+        style = dict(marker="svo^<>Dp"[i % 8], capsize=2, color=colours[i % len(colours)], alpha=0.8, label=label)
         if label in METHODS and len(pts) > 1:  # a point per size: its curve
             style["linestyle"] = "--"
         else:  # a penalised run: one point, never joined to the others
@@ -142,6 +143,8 @@ def plot(t: dict, path: Path) -> None:
                     **style)
     ax.axhline(t["line"], color="grey", linestyle=":", label="1% below the best fixed model")
     label_axes(ax, f"{t['dataset']}, {t['model'].upper()} ({t['seeds']} seeds)", "embedding size", t["column"], log_base=2)
+    if t["others"]:  # beside the panel, not over the points
+        ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.02, 1.0))
     fig.tight_layout()
     save_figure(fig, path)
 
