@@ -22,6 +22,8 @@ from typing import Any, Dict, Optional, Sequence
 #: ``ogbl-ddi`` examples (Hu et al., NeurIPS 2020), a learned node table,
 #: two GraphSAGE or GCN layers and an MLP on the Hadamard product.
 MODELS = ("gae", "vgae", "maskgae", "sage-mlp", "gcn-mlp")
+#: ``rewind_gains``: what the open units of a rewound DAM gate pass.
+REWIND_GAINS = ("gate", "one")
 #: Size gates: DAM, and the baselines L1 (a penalised scale) and L0 (hard concrete).
 GATES = ("dam", "l1", "l0")
 #: Message-passing layers: GCN (Kipf and Welling, 2017), GraphSAGE with mean
@@ -130,6 +132,9 @@ class LinkPredConfig:
     rewind_epochs: str = setting("rest", "with rewind: the rewound weights train for the run's remaining epochs "
                                          "(rest) or for all the epochs again, a fixed model's budget, the sizing "
                                          "epochs on top (all)", choices=("rest", "all"))
+    rewind_gains: str = setting("gate", "with rewind: the open units keep the gate's gains (gate), or pass at gain "
+                                        "1 (one: the learned width trained as a fixed model of that width)",
+                                choices=REWIND_GAINS)
     lr: float = setting(0.01, "Adam learning rate of the weights", low=0)
     beta_lr: float = setting(0.2, "learning rate of the gates' parameters (DAM's beta)", low=0)
     weight_decay: float = setting(0.0, "Adam weight decay of the weights (never of the gates)", low=0)
@@ -351,7 +356,7 @@ def check_settings(config: Any) -> None:
 #: The settings that act on the size gates alone: a run without a gate
 #: (a fixed-width model) is the same whatever they are, so its config id
 #: takes them at their neutral values (:func:`gateless`).
-GATE_SETTINGS = ("gate_alpha", "gate_delay", "settle", "rewind", "rewind_epochs")
+GATE_SETTINGS = ("gate_alpha", "gate_delay", "settle", "rewind", "rewind_epochs", "rewind_gains")
 
 #: Settings added after result files were stored, with the value that
 #: reproduces the earlier behaviour: :func:`config_id` leaves them out at
@@ -360,7 +365,8 @@ LATER_SETTINGS = {"min_epochs": 1, "val_window": 1, "val_tolerance": 0.0, "val_m
                   "inputs": "learned", "positives": "edges", "window": 5,
                   "gate_alpha": 1.0, "gate_delay": 0, "settle": 0, "rewind": False,
                   "dropout_input": True, "gate_inputs": False, "val_every": 1, "input_dim": 64, "tie_widths": False,
-                  "decoder_dropout_at": "input", "clip_per_part": False, "rewind_epochs": "rest"}
+                  "decoder_dropout_at": "input", "clip_per_part": False, "rewind_epochs": "rest",
+                  "rewind_gains": "gate"}
 
 
 def gateless(config: Any) -> Any:

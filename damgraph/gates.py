@@ -44,6 +44,11 @@ class SizeGate(nn.Module):
         """Put the gate's parameters back into their allowed set; training
         calls it after every optimiser step (default: every value allowed)."""
 
+    def harden_(self) -> None:
+        """Let the open units pass at gain 1, the closed ones staying shut
+        (a frozen gate's width trained as a fixed model of that width)."""
+        raise NotImplementedError(f"{type(self).__name__} has no hard form")
+
     @property
     def num_open(self) -> int:
         """Number of open units (non-zero gate)."""
@@ -161,6 +166,19 @@ class DAMGate(SizeGate):
     def regularization(self) -> Tensor:
         """This layer's term of the DAM penalty: :math:`\\beta` itself."""
         return self.beta
+
+    #: :meth:`harden_`'s :math:`\\alpha^2 (\\mu_j + \\beta)` at the least open
+    #: unit: tanh(9) is 1 to float32's precision.
+    HARD_MARGIN = 9.0
+
+    @torch.no_grad()
+    def harden_(self) -> None:
+        """Steepen :math:`\\alpha` so that every open unit passes at gain 1
+        (to float32's precision) and the same units stay open."""
+        margins = self.mu + self.beta
+        least = margins[margins > 0].min() if self.num_open else None
+        if least is not None:
+            self.alpha.fill_(math.sqrt(self.HARD_MARGIN / float(least)))
 
     @property
     def beta_floor(self) -> float:

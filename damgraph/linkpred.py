@@ -353,7 +353,8 @@ class LinkPredTask:
                        grad_clip=config.grad_clip, min_epochs=config.min_epochs, val_window=config.val_window,
                        val_tolerance=config.val_tolerance, min_delta=config.val_min_delta,
                        gate_delay=config.gate_delay, settle=config.settle,
-                       rewind=config.rewind, rewind_epochs=config.rewind_epochs, val_every=config.val_every,
+                       rewind=config.rewind, rewind_epochs=config.rewind_epochs, rewind_gains=config.rewind_gains,
+                       val_every=config.val_every,
                        clip_parts=self.parts() if config.clip_per_part else None)
         finally:
             self._fitting, self._shared = False, None  # the last validation's forward pass is not needed

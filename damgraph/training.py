@@ -59,6 +59,7 @@ def fit(
     settle: int = 0,
     rewind: bool = False,
     rewind_epochs: str = "rest",
+    rewind_gains: str = "gate",
     val_every: int = 1,
     clip_parts: Optional[Sequence[nn.Module]] = None,
 ) -> TrainingRecord:
@@ -122,12 +123,16 @@ def fit(
     afresh, as a fixed model of that width would be: for the run's
     remaining epochs (:obj:`rewind_epochs` ``"rest"``), or for all of
     :obj:`epochs` again (``"all"``: a fixed model's budget, the sizing
-    epochs added on top).
+    epochs added on top); with :obj:`rewind_gains` ``"one"`` the open units
+    then pass at gain 1 (:meth:`~damgraph.gates.SizeGate.harden_`), so the
+    rewound model is a fixed model of the learned width.
 
     Large freed tensors are kept for reuse while it trains
     (:func:`~damgraph.runtime.reuse_freed_memory`)."""
     if rewind_epochs not in ("rest", "all"):
         raise ValueError(f"rewind_epochs must be 'rest' or 'all', got {rewind_epochs!r}")
+    if rewind_gains not in ("gate", "one"):
+        raise ValueError(f"rewind_gains must be 'gate' or 'one', got {rewind_gains!r}")
     if min(epochs, patience, steps_per_epoch, min_epochs, val_window, val_every) < 1:
         raise ValueError(f"epochs, patience, steps_per_epoch, min_epochs, val_window and val_every must be >= 1, "
                          f"got {epochs}, {patience}, {steps_per_epoch}, {min_epochs}, {val_window} and {val_every}")
@@ -201,7 +206,7 @@ def fit(
                 epoch >= sizing_cap or (epoch - gate_delay >= settle and _width_settled(trajectory, settle))):
             settled_epoch = epoch  # the gates are held from the next epoch on
             if start_state is not None:
-                _rewind(model, optimizer, start_state, gates)
+                _rewind(model, optimizer, start_state, gates, hard=rewind_gains == "one")
                 last = epoch + epochs if rewind_epochs == "all" else last
             min_epochs = max(min_epochs, min(epoch + 1, last))  # the last epoch stays a candidate
         if desc is not None:
@@ -250,15 +255,18 @@ def fit(
 
 
 def _rewind(model: nn.Module, optimizer: torch.optim.Optimizer, start: Dict[str, object],
-            gates: Dict[str, SizeGate]) -> None:
+            gates: Dict[str, SizeGate], hard: bool = False) -> None:
     """Put every weight back to :obj:`start` and forget the optimiser's
-    moments, keeping the gates as they are: the rest of the run trains the
-    learned width afresh (Liu et al., ICLR 2019, "Rethinking the value of
-    network pruning")."""
+    moments, keeping the gates as they are (:obj:`hard`: their open units
+    at gain 1): the rest of the run trains the learned width afresh (Liu et
+    al., ICLR 2019, "Rethinking the value of network pruning")."""
     current = model.state_dict()
     kept = {k for k in current if any(k == n or k.startswith(n + ".") for n in gates)}
     model.load_state_dict({k: current[k] if k in kept else v for k, v in start.items()})
     optimizer.state.clear()
+    if hard:
+        for gate in gates.values():
+            gate.harden_()
 
 
 #: The share of the width a settled gate may still lose over the settling window.

@@ -65,6 +65,7 @@ LINKPRED_WRONG_TYPES = {
     "decoder_dropout_at": (0, "decoder_dropout_at must be a string, got 0"),
     "clip_per_part": ("yes", "clip_per_part must be True or False, got 'yes'"),
     "rewind_epochs": (1, "rewind_epochs must be a string, got 1"),
+    "rewind_gains": (1, "rewind_gains must be a string, got 1"),
 }
 
 # Values out of range, and the ValueError they raise (the range in the message).
@@ -119,6 +120,7 @@ LINKPRED_UNKNOWN_CHOICES = [
     ("positives", "paths", "unknown positives 'paths': use one of edges, walks"),
     ("decoder_dropout_at", "output", "unknown decoder_dropout_at 'output': use one of input, hidden"),
     ("rewind_epochs", "some", "unknown rewind_epochs 'some': use one of rest, all"),
+    ("rewind_gains", "half", "unknown rewind_gains 'half': use one of gate, one"),
 ]
 
 
@@ -291,7 +293,7 @@ def test_config_id_excludes_the_per_run_fields_and_is_stable():
                                                      "pos_batch_size", "inputs", "positives", "window",
                                                      "dropout_input", "gate_inputs", "val_every", "input_dim",
                                                      "tie_widths", "decoder_dropout_at", "clip_per_part",
-                                                     "rewind_epochs"})
+                                                     "rewind_epochs", "rewind_gains"})
     assert "hidden=None" in linkpred and "gate=dam" in linkpred
     assert config_id(LinkPredConfig(seed=5), []) != linkpred
     assert "|val_window=10|" in config_id(LinkPredConfig(val_window=10), ["seed"])
@@ -299,6 +301,7 @@ def test_config_id_excludes_the_per_run_fields_and_is_stable():
     assert "|val_min_delta=0.01|" in config_id(LinkPredConfig(val_min_delta=0.01), ["seed"])
     assert "|val_metric=hits@20|" in config_id(LinkPredConfig(val_metric="hits@20"), ["seed"])
     assert "min_epochs=50" in config_id(LinkPredConfig(min_epochs=50), ["seed"])
+    assert "|rewind_gains=one|" in config_id(LinkPredConfig(rewind_gains="one"), ["seed"])
     assert "|pos_batch_size=4096|" in config_id(LinkPredConfig(pos_batch_size=4096), ["seed"])
     assert "|positives=walks|" in config_id(LinkPredConfig(positives="walks"), ["seed"])
     assert config_id(LinkPredConfig(window=3), ["seed"]).endswith("|window=3")

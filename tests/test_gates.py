@@ -249,3 +249,19 @@ def test_helpers_find_every_kind_of_gate_and_average_their_penalties():
     assert [p.shape for p in gate_parameters(model)] == [(), (4,), (3,)]
     plain = torch.nn.Linear(3, 4)
     assert gate_penalty(plain).item() == 0.0 and dam_penalty(plain).item() == 0.0 and gate_widths(plain) == {}
+
+
+def test_a_hardened_dam_gate_passes_its_open_units_at_gain_one_and_keeps_them():
+    from damgraph.gates import DAMGate, L1Scale
+
+    gate = DAMGate(128, alpha=2.0)
+    with torch.no_grad():
+        gate.beta.fill_(-4.4)  # 15 units open, the lowest at gain 0.056
+    before = gate.values().detach()
+    assert gate.num_open == 15 and before[gate.open_slice].min() < 0.1
+    gate.harden_()
+    after = gate.values().detach()
+    assert gate.num_open == 15 and torch.equal(after == 0, before == 0)
+    assert torch.allclose(after[gate.open_slice], torch.ones(15), atol=1e-6)
+    with pytest.raises(NotImplementedError, match="L1Scale has no hard form"):
+        L1Scale(4).harden_()

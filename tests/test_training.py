@@ -400,3 +400,20 @@ def test_val_every_scores_every_nth_epoch_and_the_last():
     assert record.val_epochs == [3, 6, 9, 11] and record.val_scores == [0.5, 0.9, 0.6, 0.7]
     assert record.best_epoch == 6 and record.epochs == 11 and len(record.losses) == 11
     assert model[1].beta.item() == betas[1]  # the weights of epoch 6 are back
+
+
+def test_rewind_gains_one_passes_the_open_units_at_gain_one_from_the_rewind():
+    """rewind_gains 'one': the rewound model's open units pass at gain 1 (a fixed model of the learned width),
+    the same units open; 'gate' keeps the ramp; a bad value is one error."""
+    gains = {}
+    for mode in ("gate", "one"):
+        model, optimizer, loss = _settling_setup()  # no penalty: every unit stays open, on the gate's ramp
+        record = fit(model, optimizer, loss, lambda: 0.5, lam=0.0, epochs=100, patience=100, settle=10, rewind=True,
+                     rewind_gains=mode)
+        gate = model[1]
+        assert gate.num_open == record.width_trajectory[record.settled_epoch - 1]["1"]  # the learned width kept
+        gains[mode] = gate.values().detach()[gate.open_slice]
+    assert len(gains["one"]) == len(gains["gate"]) == 40
+    assert gains["gate"].min() < 0.9 and torch.allclose(gains["one"], torch.ones_like(gains["one"]), atol=1e-6)
+    with pytest.raises(ValueError, match="rewind_gains must be 'gate' or 'one', got 'half'"):
+        fit(*_settling_setup(), lambda: 0.5, lam=0.1, epochs=4, patience=4, rewind=True, rewind_gains="half")
