@@ -407,9 +407,11 @@ def test_rewind_gains_one_passes_the_open_units_at_gain_one_from_the_rewind():
     the same units open; 'gate' keeps the ramp; a bad value is one error."""
     gains = {}
     for mode in ("gate", "one"):
-        model, optimizer, loss = _settling_setup()  # no penalty: every unit stays open, on the gate's ramp
-        record = fit(model, optimizer, loss, lambda: 0.5, lam=0.0, epochs=100, patience=100, settle=10, rewind=True,
-                     rewind_gains=mode)
+        model, optimizer, _ = _settling_setup()
+        x = torch.randn(8, 3)
+        # a loss that does not reach the gate and no penalty: every unit stays open, on the gate's ramp
+        record = fit(model, optimizer, lambda step: model[0](x).pow(2).mean(), lambda: 0.5, lam=0.0, epochs=100,
+                     patience=100, settle=10, rewind=True, rewind_gains=mode)
         gate = model[1]
         assert gate.num_open == record.width_trajectory[record.settled_epoch - 1]["1"]  # the learned width kept
         gains[mode] = gate.values().detach()[gate.open_slice]
