@@ -18,7 +18,7 @@ from typing import Dict, Sequence
 
 from benchmarks.curves import format_summary, format_validation_choice, plot_curves, summary, validation_choice
 from benchmarks.plan import (GROUP, KEYS, METRICS, NORMALIZED_FEATURES, TRAINING_FLAGS, add_method_arguments,
-                             base_config, finish_arguments, protocol_note, sweep_plan, sweep_runner)
+                             base_config, dataset_configs, finish_arguments, protocol_note, sweep_plan, sweep_runner)
 from benchmarks.sizing import model_unit, penalised
 from benchmarks.store import ResultFileError, has_value
 from benchmarks.sweep import add_sweep_arguments, finish_sweep, parallel_options, run_sweep, start_sweep
@@ -76,10 +76,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"error: {err}", file=sys.stderr)
         return 2
 
-    for name in args.datasets:
-        note = protocol_note(args, base, name)
-        if note:
-            print(note, file=sys.stderr)
+    for name, (_, applied) in dataset_configs(args, base).items():
+        if applied:
+            print(protocol_note(name, applied), file=sys.stderr)
     plan = sweep_plan(args, base)
     for entry in plan:  # normalised features: runs of their own
         entry["config_id"] += NORMALIZED_FEATURES if normalized[entry["dataset"]] else ""

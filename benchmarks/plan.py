@@ -127,17 +127,14 @@ def dataset_config(base: LinkPredConfig, dataset: str, given: Sequence[str] = ()
     return config, applied
 
 
-def dataset_configs(args: argparse.Namespace, base: LinkPredConfig) -> Dict[str, LinkPredConfig]:
+def dataset_configs(args: argparse.Namespace, base: LinkPredConfig) -> Dict[str, Tuple[LinkPredConfig, Dict]]:
     """Each of ``--datasets``' :func:`dataset_config` under the flags given."""
     given = list(settings_from_args(args, TRAINING_FLAGS))
-    return {d: dataset_config(base, d, given)[0] for d in args.datasets}
+    return {d: dataset_config(base, d, given) for d in args.datasets}
 
 
-def protocol_note(args: argparse.Namespace, base: LinkPredConfig, dataset: str) -> str:
-    """One line saying which settings :obj:`dataset`'s protocol set, and the flags that override them."""
-    _, applied = dataset_config(base, dataset, list(settings_from_args(args, TRAINING_FLAGS)))
-    if not applied:
-        return ""
+def protocol_note(dataset: str, applied: Dict) -> str:
+    """One line naming the settings :obj:`dataset`'s protocol set (``applied``) and the flags that override them."""
     flags = ", ".join("--" + name.replace("_", "-") for name in applied)
     return (f"{dataset}: " + ", ".join(f"{k} {v}" for k, v in applied.items())
             + f" (the dataset's protocol); {flags} override")
@@ -153,7 +150,7 @@ def sweep_plan(args: argparse.Namespace, base: LinkPredConfig) -> List[dict]:
     methods = [METHODS[m] for m in args.methods]
     configs = dataset_configs(args, base)
     return [{"dataset": d, "model": args.model, "method": m.name, "dim": dim, "seed": s, "lam": lam,
-             "config_id": run_id(configs[d], m.name)}
+             "config_id": run_id(configs[d][0], m.name)}
             for d in args.datasets for s in args.seeds for m in methods
             for dim in ([largest] if m.from_largest else args.dims)
             for lam in (getattr(args, m.penalty.flag) if m.penalty else [0.0])]
@@ -176,7 +173,7 @@ def sweep_runner(args: argparse.Namespace, base: LinkPredConfig, data: Dict[str,
         name, seed = entry["dataset"], entry["seed"]
         if (name, seed) not in splits:
             splits[(name, seed)] = link_split(data[name], seed)
-        config = replace(configs[name], dim=entry["dim"], seed=seed, lam=entry["lam"])
+        config = replace(configs[name][0], dim=entry["dim"], seed=seed, lam=entry["lam"])
         job = Job(splits[(name, seed)], config, args.dims, name, cache)
         return {k: v for k, v in METHODS[entry["method"]].run(job).items() if k not in entry}
 

@@ -33,12 +33,15 @@ def current_rows(rows: Sequence[dict]) -> List[dict]:
     """The rows whose config id is what the model's preset gives today on
     their dataset (:func:`~benchmarks.plan.dataset_config`); DAM's at the
     preset's penalty weight only (its default run)."""
-    kept = []
+    kept, configs = [], {}
     for row in rows:
         if row["method"] not in METHODS:
             continue
-        preset = model_config(row["model"])
-        wanted = run_id(dataset_config(preset, row["dataset"])[0], row["method"])
+        key = (row["model"], row["dataset"])
+        if key not in configs:  # one preset per model and dataset, not one per row
+            configs[key] = dataset_config(model_config(row["model"]), row["dataset"])[0]
+        preset = configs[key]
+        wanted = run_id(preset, row["method"])
         if row["config_id"] in (wanted, wanted + NORMALIZED_FEATURES) and (
                 row["method"] != "dam" or float(row["lam"]) == preset.lam):
             kept.append(row)
