@@ -31,7 +31,7 @@ from benchmarks.sizing import model_unit
 from benchmarks.store import ResultFileError, has_value, read_rows
 from benchmarks.sweep import (add_sweep_arguments, finish_sweep, parallel_options, refuse_repeats, run_sweep,
                               settings_or_usage_error, start_sweep)
-from damgraph.config import MODELS, NodeClfConfig, add_config_arguments, config_id, with_settings
+from damgraph.config import MODEL_FAMILIES, NodeClfConfig, add_config_arguments, config_id, with_settings
 from damgraph.datasets import load_dataset
 from damgraph.nodeclf import train_node_classifier
 
@@ -50,10 +50,10 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         epilog="example: python -m benchmarks.nodeclf --quick --out results/nc",
     )
     p.add_argument("--parts", nargs="+", choices=PARTS, default=list(PARTS))
-    p.add_argument("--model", choices=list(MODELS), default="gae",
+    p.add_argument("--model", choices=list(MODEL_FAMILIES), default="gae",
                    help="the autoencoder whose embeddings the probe reads (default: gae)")
     linkpred_plan.add_method_arguments(p)
-    p.add_argument("--gcn-lam", nargs="+", type=float, default=list(GCN_LAMBDA_GRID),
+    p.add_argument("--gcn-lams", nargs="+", type=float, default=list(GCN_LAMBDA_GRID),
                    help="DAM penalty weights of the supervised GCN "
                         f"(default: {' '.join(f'{v:g}' for v in GCN_LAMBDA_GRID)})")
     p.add_argument("--reuse-linkpred", default=None, metavar="CSV",
@@ -67,9 +67,9 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p.set_defaults(seeds=None)  # linkpred_plan.finish_arguments fills it in
     args = p.parse_args(argv)
     linkpred_plan.finish_arguments(p, args)
-    refuse_repeats(p, args, ("parts", "gcn_lam"))
+    refuse_repeats(p, args, ("parts", "gcn_lams"))
     gcn = settings_or_usage_error(p, lambda: gcn_config(args))
-    settings_or_usage_error(p, lambda: [with_settings(gcn, lam=lam) for lam in args.gcn_lam], "--gcn-lam")
+    settings_or_usage_error(p, lambda: [with_settings(gcn, lam=lam) for lam in args.gcn_lams], "--gcn-lams")
     settings_or_usage_error(p, lambda: [with_settings(gcn, hidden=h) for h in args.dims], "--dims")
     args.parallel = parallel_options(p, args, "nodeclf")
     return args
@@ -137,7 +137,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                   "lam": lam, "config_id": cid}
                  for d in args.datasets for s in args.seeds for m in ("gcn-fixed", "gcn-dam")
                  for h in ([largest] if m == "gcn-dam" else args.dims)
-                 for lam in (args.gcn_lam if m == "gcn-dam" else [0.0])]
+                 for lam in (args.gcn_lams if m == "gcn-dam" else [0.0])]
     probe_run = linkpred_plan.sweep_runner(args, lp_base, {name: d["raw"] for name, d in data.items()})
 
     def run(entry: dict) -> dict:

@@ -48,10 +48,10 @@ def finish_arguments(p: argparse.ArgumentParser, args: argparse.Namespace) -> No
     for name, value in defaults.items():  # flags given explicitly win
         if getattr(args, name) is None:
             setattr(args, name, value)
-    if args.lam is None:
-        args.lam = list(dam_grid(args.model))
-    if args.prefix_lam is None:
-        args.prefix_lam = [min(args.lam)]
+    if args.lams is None:
+        args.lams = list(dam_grid(args.model))
+    if args.prefix_lams is None:
+        args.prefix_lams = [min(args.lams)]
     flags = [penalty.flag for penalty in penalties()]
     refuse_repeats(p, args, ("datasets", "seeds", "dims", "methods", *flags))
     base = settings_or_usage_error(p, lambda: base_config(args))
@@ -65,7 +65,7 @@ def finish_arguments(p: argparse.ArgumentParser, args: argparse.Namespace) -> No
 
 def dam_grid(model: str) -> Sequence[float]:
     """The dam method's default penalty weight: the model preset's one
-    ``lam`` (one default run per seed; ``--lam`` gives a grid)."""
+    ``lam`` (one default run per seed; ``--lams`` gives a grid)."""
     return (model_config(model).lam,)
 
 
@@ -143,7 +143,7 @@ def protocol_note(dataset: str, applied: Dict) -> str:
 def sweep_plan(args: argparse.Namespace, base: LinkPredConfig) -> List[dict]:
     """One entry per run: a method trained once per penalty weight starts
     from the largest size (``dam``, ``l1``, ``l0``); the others give every
-    size (``dam-prefix`` and ``dam-nested`` once per ``--prefix-lam``); each
+    size (``dam-prefix`` and ``dam-nested`` once per ``--prefix-lams``); each
     with its :func:`run_id` on :obj:`base` with its dataset's protocol
     (:func:`dataset_config`)."""
     largest = max(args.dims)

@@ -1,6 +1,6 @@
 """Settings of a training run, in one place: :class:`LinkPredConfig` and
 :class:`NodeClfConfig`, the choices each setting takes, the model presets
-(:data:`MODEL_SETTINGS`) and the checks every path shares.
+(:data:`MODEL_FAMILIES`) and the checks every path shares.
 
 Each field carries its help text, its choices and its valid range, so the
 command-line flags of ``damgraph embed`` and of the benchmarks are derived
@@ -16,12 +16,6 @@ import re
 from dataclasses import MISSING, asdict, dataclass, field, fields, replace
 from typing import Any, Dict, Optional, Sequence
 
-#: ``gae`` (Kipf and Welling, 2016), ``vgae`` (its variational form),
-#: ``maskgae`` (the GAE trained on a masked-edge pretext task, Li et al., KDD
-#: 2023), and ``sage-mlp`` / ``gcn-mlp``: the link predictors of OGB's
-#: ``ogbl-ddi`` examples (Hu et al., NeurIPS 2020), a learned node table,
-#: two GraphSAGE or GCN layers and an MLP on the Hadamard product.
-MODELS = ("gae", "vgae", "maskgae", "sage-mlp", "gcn-mlp")
 #: ``rewind_gains``: what the open units of a rewound DAM gate pass.
 REWIND_GAINS = ("gate", "one")
 #: Size gates: DAM, and the baselines L1 (a penalised scale) and L0 (hard concrete).
@@ -60,6 +54,75 @@ INPUTS = ("learned", "spectral", "spectral-fixed", "projection")
 #: 2017; :class:`~damgraph.walks.ContextSampler`). MaskGAE reconstructs its
 #: masked edges either way.
 POSITIVES = ("edges", "walks")
+
+
+#: Training edges per step in OGB's link-prediction example code (``ddi``,
+#: ``collab``, ``ppa`` and ``citation2`` all take batches of 64 x 1024).
+OGB_POSITIVE_BATCH = 65536
+
+
+#: OGB's GNN link predictor of ``ogbl-ddi`` (``examples/linkproppred/ddi/
+#: gnn.py``, Hu et al., NeurIPS 2020): a Xavier-started node table, two
+#: layers and an MLP predictor on :math:`z_i \odot z_j` (one hidden layer,
+#: ReLU then dropout), all 256 wide; dropout 0.5 between layers; Adam at
+#: 0.005 for 200 epochs of mini-batches of 65,536 training edges, each with
+#: as many uniform negatives; every gradient norm (table, encoder,
+#: predictor) clipped to 1.0 on its own; validation Hits@20 every 5 epochs
+#: selects the epoch (no early stop). OGB's leaderboard: GraphSAGE 53.90 +-
+#: 4.74 test Hits@20 with 1,421,057 parameters, GCN 37.07 +- 5.07 with
+#: 1,289,985. With a DAM gate, the node table and the hidden layer are
+#: gated too.
+OGB_DDI_RECIPE: Dict[str, Any] = dict(
+    conv="sage", dim=256, tie_widths=True, num_layers=2, dropout=0.5, dropout_input=False, inputs="learned",
+    decoder="mlp", decoder_dropout=0.5, decoder_dropout_at="hidden", lr=0.005, epochs=200, patience=200,
+    pos_batch_size=OGB_POSITIVE_BATCH, grad_clip=1.0, clip_per_part=True, val_metric="hits@20", val_every=5,
+    gate_inputs=True, gate_hidden=True)
+
+@dataclass(frozen=True)
+class ModelFamily:
+    """A model name's entry in :data:`MODEL_FAMILIES`: the autoencoder class
+    that builds it (``"module:Class"``, imported by
+    :func:`damgraph.models.autoencoder_class` so that this module stays
+    light), its preset (the settings where it differs from
+    :class:`LinkPredConfig`'s defaults) and whether it reconstructs edges
+    hidden from its encoder (MaskGAE: the masking settings and the degree
+    head apply to it; walk positives and mini-batched positives do not)."""
+
+    autoencoder: str
+    preset: Dict[str, Any] = field(default_factory=dict)
+    masks_edges: bool = False
+
+
+#: The model families by name, one entry each (:func:`register_model` adds
+#: one): ``gae`` (Kipf and Welling, 2016), ``vgae`` (its variational form),
+#: ``maskgae`` (the GAE trained on a masked-edge pretext task, Li et al., KDD
+#: 2023), and ``sage-mlp`` / ``gcn-mlp``: the link predictors of OGB's
+#: ``ogbl-ddi`` examples (Hu et al., NeurIPS 2020), GAEs with
+#: :data:`OGB_DDI_RECIPE`. ``maskgae``'s preset follows MaskGAE (path
+#: masking, MLP decoder, degree head, batch norm, ELU, gradient clipping),
+#: chosen on validation AUC only, on Cora seed 0 at 128 dimensions
+#: (docs/results/maskgae-selection). ``lam`` is one default for every model.
+MODEL_FAMILIES: Dict[str, ModelFamily] = {
+    "gae": ModelFamily("damgraph.models:DAMGAE"),
+    "vgae": ModelFamily("damgraph.models:DAMVGAE"),
+    "maskgae": ModelFamily(
+        "damgraph.models:MaskGAE", masks_edges=True,
+        preset=dict(decoder="mlp", decoder_hidden=32, decoder_dropout=0.3, masking="path", mask_ratio=0.7,
+                    degree_weight=2e-3, dropout=0.5, hidden=128, batch_norm=True, activation="elu",
+                    weight_decay=5e-5, grad_clip=1.0, epochs=800, patience=300)),
+    "sage-mlp": ModelFamily("damgraph.models:DAMGAE", OGB_DDI_RECIPE),
+    "gcn-mlp": ModelFamily("damgraph.models:DAMGAE", {**OGB_DDI_RECIPE, "conv": "gcn"}),
+}
+
+
+def register_model(name: str, family: ModelFamily) -> None:
+    """Add a model family under :obj:`name` (``--model name`` everywhere)."""
+    if name in MODEL_FAMILIES:
+        raise ValueError(f"model {name!r} is registered already")
+    unknown = sorted(set(family.preset) - {f.name for f in fields(LinkPredConfig)})
+    if unknown:
+        raise TypeError(f"unknown setting(s) {', '.join(unknown)} in the preset of {name!r}; see LinkPredConfig")
+    MODEL_FAMILIES[name] = family
 
 
 #: Where the user's path (:class:`~damgraph.DAMEmbedding`, ``damgraph embed``)
@@ -101,11 +164,11 @@ DEVICE_PATTERN = r"cpu|cuda(:\d+)?"
 @dataclass
 class LinkPredConfig:
     """Settings of one link-prediction run (defaults: the GAE's; other models'
-    presets in :data:`MODEL_SETTINGS`, applied by :func:`model_config`).
+    presets in :data:`MODEL_FAMILIES`, applied by :func:`model_config`).
     Values are checked when the config is made: a bad one raises a
     :class:`ValueError` (or :class:`TypeError`) that names the setting."""
 
-    model: str = setting("gae", "the autoencoder", choices=MODELS)
+    model: str = setting("gae", "the autoencoder", choices=MODEL_FAMILIES)
     dim: int = setting(128, "embedding width; the starting width when gated", low=1)
     hidden: Optional[int] = setting(None, "hidden width of the encoder (unset: 2 x dim)", low=1, optional=True)
     num_layers: int = setting(2, "message-passing layers of the encoder", low=1)
@@ -189,16 +252,18 @@ class LinkPredConfig:
 
     def __post_init__(self) -> None:
         check_settings(self)
-        if self.degree_weight > 0 and self.model != "maskgae":
-            raise ValueError("degree_weight needs model 'maskgae' (it regresses the masked degrees); "
-                             "set it to 0 or use model 'maskgae'")
-        if self.positives == "walks" and (self.model == "maskgae" or self.mode != "full"
-                                          or self.pos_batch_size is not None):
-            raise ValueError("positives 'walks' trains models 'gae' and 'vgae' in mode 'full' with all positives "
-                             "in one step (model 'maskgae' reconstructs its masked edges); use positives 'edges'")
-        if self.pos_batch_size is not None and (self.mode != "full" or self.model == "maskgae"):
-            raise ValueError("pos_batch_size mini-batches the training edges of models 'gae' and 'vgae' in mode "
-                             "'full'; unset it (mode 'precomputed' takes batch_size)")
+        masks_edges = MODEL_FAMILIES[self.model].masks_edges
+        if self.degree_weight > 0 and not masks_edges:
+            raise ValueError(f"degree_weight needs a model that masks edges, such as 'maskgae' (it regresses the "
+                             f"masked degrees), not {self.model!r}; set it to 0 or use model 'maskgae'")
+        if self.positives == "walks" and (masks_edges or self.mode != "full" or self.pos_batch_size is not None):
+            raise ValueError("positives 'walks' trains a model on its given positives (not one that masks edges, "
+                             "such as 'maskgae') in mode 'full' with all positives in one step; use positives "
+                             "'edges'")
+        if self.pos_batch_size is not None and (self.mode != "full" or masks_edges):
+            raise ValueError("pos_batch_size mini-batches the training edges of a model trained on them (not one "
+                             "that masks edges, such as 'maskgae') in mode 'full'; unset it (mode 'precomputed' "
+                             "takes batch_size)")
         if self.tie_widths:
             defaults = {f.name: f.default for f in fields(self)}
             for name in ("hidden", "input_dim", "decoder_hidden"):
@@ -231,55 +296,15 @@ class LinkPredConfig:
         return self.dim if self.tie_widths else self.decoder_hidden
 
 
-#: Training edges per step in OGB's link-prediction example code (``ddi``,
-#: ``collab``, ``ppa`` and ``citation2`` all take batches of 64 x 1024).
-OGB_POSITIVE_BATCH = 65536
-
-
-#: OGB's GNN link predictor of ``ogbl-ddi`` (``examples/linkproppred/ddi/
-#: gnn.py``, Hu et al., NeurIPS 2020): a Xavier-started node table, two
-#: layers and an MLP predictor on :math:`z_i \odot z_j` (one hidden layer,
-#: ReLU then dropout), all 256 wide; dropout 0.5 between layers; Adam at
-#: 0.005 for 200 epochs of mini-batches of 65,536 training edges, each with
-#: as many uniform negatives; every gradient norm (table, encoder,
-#: predictor) clipped to 1.0 on its own; validation Hits@20 every 5 epochs
-#: selects the epoch (no early stop). OGB's leaderboard: GraphSAGE 53.90 +-
-#: 4.74 test Hits@20 with 1,421,057 parameters, GCN 37.07 +- 5.07 with
-#: 1,289,985. With a DAM gate, the node table and the hidden layer are
-#: gated too.
-OGB_DDI_RECIPE: Dict[str, Any] = dict(
-    conv="sage", dim=256, tie_widths=True, num_layers=2, dropout=0.5, dropout_input=False, inputs="learned",
-    decoder="mlp", decoder_dropout=0.5, decoder_dropout_at="hidden", lr=0.005, epochs=200, patience=200,
-    pos_batch_size=OGB_POSITIVE_BATCH, grad_clip=1.0, clip_per_part=True, val_metric="hits@20", val_every=5,
-    gate_inputs=True, gate_hidden=True)
-
-#: Settings per model where they differ from :class:`LinkPredConfig`'s
-#: defaults (the GAE's). ``maskgae``'s follow MaskGAE (Li et al., KDD 2023:
-#: path masking, MLP decoder, degree head, batch norm, ELU, gradient
-#: clipping) and were chosen on validation AUC only, on Cora seed 0 at 128
-#: dimensions (docs/results/maskgae-selection). ``lam`` is one default for
-#: every model, 0.1 (the MaskGAE selection's largest penalty within 0.01
-#: validation AUC of the widest model; docs/results.md measures it).
-MODEL_SETTINGS: Dict[str, Dict[str, Any]] = {
-    "gae": {},
-    "vgae": {},
-    "maskgae": dict(decoder="mlp", decoder_hidden=32, decoder_dropout=0.3, masking="path", mask_ratio=0.7,
-                    degree_weight=2e-3, dropout=0.5, hidden=128, batch_norm=True, activation="elu",
-                    weight_decay=5e-5, grad_clip=1.0, epochs=800, patience=300),
-    "sage-mlp": OGB_DDI_RECIPE,
-    "gcn-mlp": {**OGB_DDI_RECIPE, "conv": "gcn"},
-}
-
-
 def model_config(model: str = "gae", **settings: Any) -> LinkPredConfig:
     """A :class:`LinkPredConfig` with :obj:`model`'s preset
-    (:data:`MODEL_SETTINGS`), :obj:`settings` taking precedence."""
-    if model not in MODEL_SETTINGS:
-        raise ValueError(f"unknown model {model!r}: use one of {', '.join(MODELS)}")
+    (:data:`MODEL_FAMILIES`), :obj:`settings` taking precedence."""
+    if model not in MODEL_FAMILIES:
+        raise ValueError(f"unknown model {model!r}: use one of {', '.join(MODEL_FAMILIES)}")
     unknown = sorted(set(settings) - {f.name for f in fields(LinkPredConfig)})
     if unknown:
         raise TypeError(f"unknown setting(s) {', '.join(unknown)}; see damgraph.LinkPredConfig")
-    return LinkPredConfig(**{**MODEL_SETTINGS[model], **settings, "model": model})
+    return LinkPredConfig(**{**MODEL_FAMILIES[model].preset, **settings, "model": model})
 
 
 @dataclass
@@ -385,7 +410,7 @@ def config_id(config: Any, per_run: Sequence[str]) -> str:
 
 def _preset_text(name: str) -> str:
     default = next(f.default for f in fields(LinkPredConfig) if f.name == name)
-    values = {m: MODEL_SETTINGS[m].get(name, default) for m in MODELS}
+    values = {m: family.preset.get(name, default) for m, family in MODEL_FAMILIES.items()}
     if len(set(map(str, values.values()))) == 1:
         return f"default: {default}"
     return "default: " + ", ".join(f"{m} {v}" for m, v in values.items())

@@ -13,14 +13,14 @@ from torch_geometric.data import Data
 from torch_geometric.nn import GAE
 
 from damgraph.compaction import compact
-from damgraph.config import ESTIMATOR_SETTINGS, MODELS, USER_DEFAULTS, USER_POSITIVES, LinkPredConfig, model_config
+from damgraph.config import ESTIMATOR_SETTINGS, MODEL_FAMILIES, USER_DEFAULTS, USER_POSITIVES, LinkPredConfig, model_config
 from damgraph.gates import DAMGate, gate_widths
 from damgraph.graphs import GraphInputError, prepare_graph
 from damgraph.inputs import LearnedInput, trained_modules
 from damgraph.io import OutputSet, jsonable, load_checkpoint, save_checkpoint, versions
 from damgraph.layers import LAYERS
 from damgraph.linkpred import LinkPredTask
-from damgraph.models import AUTOENCODERS, build_autoencoder
+from damgraph.models import autoencoder_class, build_autoencoder
 from damgraph.runtime import deterministic
 from damgraph.splits import holdout_split
 
@@ -40,7 +40,7 @@ class DAMEmbedding(BaseEstimator):
     It trains through the same :class:`~damgraph.linkpred.LinkPredTask` as
     the benchmark harness: with the same graph, split, settings and seed
     both give the same numbers. The settings left at ``None`` take the
-    model's preset (:data:`damgraph.config.MODEL_SETTINGS`).
+    model's preset (:data:`damgraph.config.MODEL_FAMILIES`).
 
     Args:
         dim (int, optional): Starting embedding width (preset: 128); DAM
@@ -156,9 +156,9 @@ class DAMEmbedding(BaseEstimator):
         """The run's settings: the model's preset with the parameters set
         here; a bad value raises an error that names the parameter (so a
         caller can check the parameters before reading a graph)."""
-        if self.model not in MODELS:
-            raise ValueError(f"model must be one of {', '.join(MODELS)}, got {self.model!r}")
-        family = AUTOENCODERS[self.model]
+        if self.model not in MODEL_FAMILIES:
+            raise ValueError(f"model must be one of {', '.join(MODEL_FAMILIES)}, got {self.model!r}")
+        family = MODEL_FAMILIES[self.model]
         if family.masks_edges and self.directed:
             raise ValueError(f"model {self.model!r} masks undirected edges; use directed=False or model 'gae'")
         if isinstance(self.val_fraction, bool) or not isinstance(self.val_fraction, (int, float)) \
@@ -186,7 +186,7 @@ class DAMEmbedding(BaseEstimator):
         data = prepared.data
         if data.edge_index.size(1) == 0:
             raise GraphInputError("the graph has no edges (after removing self-loops); nothing to learn from")
-        family_weights = AUTOENCODERS[self.model].takes_edge_weights
+        family_weights = autoencoder_class(self.model).takes_edge_weights
         if getattr(data, "edge_weight", None) is not None and not (family_weights and LAYERS[config.conv].edge_weights):
             what = f"model {self.model!r}" + ("" if not family_weights else f" (its {config.conv} layers)")
             raise GraphInputError(f"{what} does not use edge weights yet; give the graph without weights or use "

@@ -17,13 +17,13 @@ from torch import Tensor, nn
 from torch_geometric.data import Data
 
 from damgraph.compaction import compacted_size
-from damgraph.config import LinkPredConfig
+from damgraph.config import MODEL_FAMILIES, LinkPredConfig
 from damgraph.encoders import Features, Graph
 from damgraph.evaluation import score_embeddings, validation_score
 from damgraph.gates import SizeGate, gate_widths
 from damgraph.inputs import LearnedInput, trained_modules
 from damgraph.masking import make_masker, split_masked
-from damgraph.models import AUTOENCODERS, build_autoencoder, count_parameters, make_optimizer
+from damgraph.models import autoencoder_class, build_autoencoder, count_parameters, make_optimizer
 from damgraph.projection import random_projection
 from damgraph.propagation import SparseOperator, feature_operator, gcn_adjacency, propagate_features, remember_pairs
 from damgraph.runtime import check_memory, deterministic, resolve_device, seed_everything
@@ -84,7 +84,8 @@ def training_memory(config: LinkPredConfig, num_nodes: int, num_edges: int, num_
     if config.mode == "precomputed":
         num_nodes, num_edges = min(num_nodes, 4 * config.batch_size), 0
     hidden = config.hidden_width
-    widths = [hidden] * (config.num_layers - 1) + [config.dim * (2 if AUTOENCODERS[config.model].variational else 1)]
+    heads = 2 if autoencoder_class(config.model).variational else 1
+    widths = [hidden] * (config.num_layers - 1) + [config.dim * heads]
     activations = 4 * 4 * num_nodes * sum(widths)  # output, activation, dropout mask and gradient
     adjacency = 2 * 12 * (num_edges + num_nodes)  # CSR index and value per entry, self-loops included
     pair_width = config.decoder_width if config.decoder == "mlp" else config.dim
@@ -148,7 +149,7 @@ class LinkPredTask:
         train = self.split[0]
         self.num_nodes = train.num_nodes
         featureless = getattr(train, "x", None) is None
-        if not AUTOENCODERS[config.model].takes_edge_weights and getattr(train, "edge_weight", None) is not None:
+        if not autoencoder_class(config.model).takes_edge_weights and getattr(train, "edge_weight", None) is not None:
             raise ValueError(f"model {config.model!r} does not use edge weights yet; drop them or use model 'gae'")
         if featureless and config.mode == "precomputed":
             raise ValueError("mode 'precomputed' propagates node features and the graph has none; "
@@ -193,7 +194,7 @@ class LinkPredTask:
             remember_pairs(part.neg_edge_label_index)
         self.negatives = NegativeSampler(train.edge_index, self.num_nodes)
         self.masker = (make_masker(self.train_pos, self.num_nodes, config.masking, config.mask_ratio,
-                                   config.walk_length) if self.model.masks_edges else None)
+                                   config.walk_length) if MODEL_FAMILIES[config.model].masks_edges else None)
         self._batches: List[Tensor] = []
         self._epoch = 0
         self.reuse_forward = reuse_forward and self._forward_is_deterministic()

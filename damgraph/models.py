@@ -4,6 +4,8 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any, Optional, Union
 
+import importlib
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
@@ -11,7 +13,7 @@ from torch_geometric.nn import GAE, VGAE
 from torch_geometric.nn.models.autoencoder import MAX_LOGSTD
 from torch_geometric.nn.models.autoencoder import InnerProductDecoder as _PyGInnerProductDecoder
 
-from damgraph.config import LinkPredConfig, model_config
+from damgraph.config import MODEL_FAMILIES, LinkPredConfig, model_config
 from damgraph.encoders import GNNEncoder, SIGNEncoder
 from damgraph.gates import SizeGate, gate_parameters
 from damgraph.propagation import pair_dot
@@ -106,13 +108,13 @@ class DegreeDecoder(_TwoLayerMLP):
 class DAMGAE(GAE):
     """PyG's :class:`~torch_geometric.nn.GAE` (Kipf and Welling, 2016) with
     what damgraph's task asks of every autoencoder: whether its encoder is
-    :attr:`variational`, whether it :attr:`masks_edges` (reconstructs the
-    edges hidden from its encoder instead of the given positives), whether
-    it :attr:`takes_edge_weights`, and the loss terms beside the
-    reconstruction (:meth:`regularization_loss`; none for the GAE)."""
+    :attr:`variational`, whether it :attr:`takes_edge_weights`, and the loss
+    terms beside the reconstruction (:meth:`regularization_loss`; none for
+    the GAE). Whether a family masks edges is its
+    :class:`~damgraph.config.ModelFamily` entry's to say: the settings'
+    checks read it."""
 
     variational = False
-    masks_edges = False
     takes_edge_weights = True
 
     def regularization_loss(self, z: Tensor, hidden_edges: Optional[Tensor], num_nodes: int) -> Tensor:
@@ -145,7 +147,6 @@ class DAMVGAE(VGAE):
     """
 
     variational = True
-    masks_edges = False
     takes_edge_weights = True
 
     def __init__(self, encoder: GNNEncoder, decoder: Optional[nn.Module] = None):
@@ -189,7 +190,6 @@ class MaskGAE(GAE):
     degree decoder's inputs."""
 
     variational = False
-    masks_edges = True
     takes_edge_weights = False
 
     def __init__(self, encoder: nn.Module, decoder: Optional[nn.Module] = None,
@@ -246,24 +246,25 @@ def build_autoencoder(config: Union[LinkPredConfig, str], in_channels: int, dim:
             in_channels, config.dim, hidden_channels=config.hidden_width, num_layers=config.num_layers,
             dropout=config.dropout, dropout_input=config.dropout_input, gate_output=config.gate is not None,
             gate_hidden=config.gate is not None and config.gate_hidden,
-            variational=AUTOENCODERS[config.model].variational,
+            variational=autoencoder_class(config.model).variational,
             beta_init=beta_init, gate_alpha=config.gate_alpha, gate=config.gate or "dam", conv=config.conv,
             batch_norm=config.batch_norm,
             activation=config.activation)
     decoder = (MLPEdgeDecoder(config.dim, config.decoder_width, config.decoder_dropout, config.decoder_dropout_at)
                if config.decoder == "mlp" else InnerProductDecoder())
-    family = AUTOENCODERS[config.model]
-    if family.masks_edges:
+    family = autoencoder_class(config.model)
+    if MODEL_FAMILIES[config.model].masks_edges:
         degree = (DegreeDecoder(config.dim, config.decoder_width, config.decoder_dropout, config.decoder_dropout_at)
                   if config.degree_weight > 0 else None)
         return family(encoder, decoder, degree, config.degree_weight)
     return family(encoder, decoder)
 
 
-#: The autoencoder class of each model name (:data:`damgraph.config.MODELS`).
-#: ``sage-mlp`` and ``gcn-mlp`` are GAEs: OGB's ddi predictors train on the
-#: reconstruction loss alone (their presets: :data:`damgraph.config.OGB_DDI_RECIPE`).
-AUTOENCODERS = {"gae": DAMGAE, "vgae": DAMVGAE, "maskgae": MaskGAE, "sage-mlp": DAMGAE, "gcn-mlp": DAMGAE}
+def autoencoder_class(model: str) -> type:
+    """The autoencoder class of a model name: its
+    :class:`~damgraph.config.ModelFamily` entry's ``"module:Class"``."""
+    module, name = MODEL_FAMILIES[model].autoencoder.split(":")
+    return getattr(importlib.import_module(module), name)
 
 
 def build_classifier(

@@ -9,7 +9,7 @@ from benchmarks.store import read_rows
 
 def test_linkpred_writes_one_row_per_run_and_resumes(tmp_path, data_root, capsys):
     out = tmp_path / "lp"
-    common = ["--datasets", "cora", "--dims", "8", "--methods", "fixed", "dam", "--lam", "0.03",
+    common = ["--datasets", "cora", "--dims", "8", "--methods", "fixed", "dam", "--lams", "0.03",
               "--data-root", str(data_root), "--out", str(out), "--quiet"]
     assert linkpred.main(common + ["--seeds", "0", "1", "--epochs", "5"]) == 0
     rows = read_rows(out / "linkpred.csv")
@@ -52,7 +52,7 @@ def test_unwritable_output_exits_2(tmp_path, capsys, data_root):
 @pytest.mark.parametrize("module, bad, message", [
     (linkpred, ["--epochs", "0"], "epochs must be >= 1, got 0"),
     (linkpred, ["--dims", "0"], "dim must be >= 1, got 0"),
-    (linkpred, ["--lam", "-1"], "lam must be >= 0, got -1.0"),
+    (linkpred, ["--lams", "-1"], "lam must be >= 0, got -1.0"),
     (linkpred, ["--dropout", "1"], "dropout must be in [0, 1), got 1.0"),
     (linkpred, ["--model", "gat"], "invalid choice: 'gat'"),
     (nodeclf, ["--parts", "probe", "probe"], "--parts lists probe more than once"),
@@ -73,7 +73,7 @@ def test_bad_arguments_exit_2_with_one_line(module, bad, message, capsys):
 def test_nodeclf_runs_the_probe_and_the_supervised_part(tmp_path, data_root):
     out = tmp_path / "nc"
     assert nodeclf.main(["--datasets", "cora", "--dims", "4", "8", "--methods", "fixed", "dam", "pca",
-                         "--lam", "0.03", "--gcn-lam", "0.05", "0.1", "--seeds", "0", "--epochs", "5",
+                         "--lams", "0.03", "--gcn-lams", "0.05", "0.1", "--seeds", "0", "--epochs", "5",
                          "--data-root", str(data_root), "--out", str(out), "--quiet"]) == 0
     rows = read_rows(out / "nodeclf.csv")
     assert [(r["part"], r["method"], r["dim"], r["lam"]) for r in rows] == [

@@ -63,7 +63,7 @@ def test_the_installed_command_exits_2_without_traceback(tmp_path):
 def test_embed_flags_are_the_estimator_settings():
     from damgraph.cli import build_parser
     from damgraph import DAMEmbedding
-    from damgraph.config import ESTIMATOR_SETTINGS, MODELS, USER_DEFAULTS
+    from damgraph.config import ESTIMATOR_SETTINGS, MODEL_FAMILIES, USER_DEFAULTS
 
     embed = build_parser()._subparsers._group_actions[0].choices["embed"]
     flags = {a.dest: a for a in embed._actions}
@@ -73,7 +73,7 @@ def test_embed_flags_are_the_estimator_settings():
     assert flags["decoder"].default == "inner"  # embeddings whose inner product is the model's score
     assert flags["inputs"].default == "projection" and flags["val_tolerance"].default == 0.01
     assert {k: getattr(DAMEmbedding(), k) for k in USER_DEFAULTS} == USER_DEFAULTS  # the estimator's own
-    assert tuple(flags["model"].choices) == MODELS
+    assert tuple(flags["model"].choices) == tuple(MODEL_FAMILIES)
     assert "maskgae 800" in flags["epochs"].help and "(default: 0.1)" in flags["lam"].help  # one lam for every model
     from damgraph.datasets import DATASET_NAMES
 
@@ -162,3 +162,41 @@ def test_help_answers_without_loading_torch():
               "print('torch' in sys.modules, 'torch_geometric' in sys.modules)")
     result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
     assert result.stdout.strip().splitlines()[-1] == "False False"
+
+
+COMMANDS = ("benchmarks.linkpred", "benchmarks.nodeclf", "benchmarks.embed", "benchmarks.stability",
+            "benchmarks.synthetic", "benchmarks.speed", "benchmarks.scale", "benchmarks.ogb_speed",
+            "damgraph.distributed")
+
+
+def test_every_flag_has_one_shape_across_commands(monkeypatch):
+    """A flag name means one number (or word) everywhere, or a list everywhere."""
+    import argparse
+    import importlib
+
+    from damgraph.cli import build_parser
+
+    class Parsed(Exception):
+        pass
+
+    parsers = {"damgraph embed": build_parser()._subparsers._group_actions[0].choices["embed"]}
+
+    def catch(self, *args, **kwargs):
+        raise Parsed(self)
+
+    monkeypatch.setattr(argparse.ArgumentParser, "parse_args", catch)
+    for command in COMMANDS:
+        with pytest.raises(Parsed) as caught:
+            importlib.import_module(command).parse_args([])
+        parsers[command] = caught.value.args[0]
+    shapes = {}
+    for command, parser in parsers.items():
+        for action in parser._actions:
+            shape = "list" if action.nargs in ("+", "*") or isinstance(action.nargs, int) else "one"
+            for flag in action.option_strings:
+                shapes.setdefault(flag, {}).setdefault(shape, []).append(command)
+    assert len(parsers) == len(COMMANDS) + 1
+    assert shapes["--lam"] == {"one": ["damgraph embed", "benchmarks.embed", "damgraph.distributed"]}
+    assert set(shapes["--lams"]) == {"list"}
+    mixed = {flag: by_shape for flag, by_shape in shapes.items() if len(by_shape) > 1}
+    assert not mixed, mixed

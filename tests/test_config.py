@@ -6,7 +6,7 @@ from dataclasses import fields
 
 import pytest
 
-from damgraph.config import (CONVS, DECODERS, GATES, MODEL_SETTINGS, MODELS, LinkPredConfig, NodeClfConfig,
+from damgraph.config import (CONVS, DECODERS, GATES, MODEL_FAMILIES, LinkPredConfig, NodeClfConfig,
                              add_config_arguments, config_id, model_config, settings_from_args, with_settings)
 
 LINKPRED_FIELDS = [f.name for f in fields(LinkPredConfig)]
@@ -159,7 +159,7 @@ def test_values_at_the_edges_of_the_ranges_are_accepted():
         choices = next(f.metadata["choices"] for f in fields(LinkPredConfig) if f.name == name)
         for choice in choices:
             assert getattr(LinkPredConfig(**{name: choice}), name) == choice
-    assert (MODELS, GATES, tuple(CONVS), DECODERS) == (("gae", "vgae", "maskgae", "sage-mlp", "gcn-mlp"),
+    assert (tuple(MODEL_FAMILIES), GATES, tuple(CONVS), DECODERS) == (("gae", "vgae", "maskgae", "sage-mlp", "gcn-mlp"),
                                                        ("dam", "l1", "l0"), ("gcn", "sage", "gat"), ("inner", "mlp"))
 
 
@@ -177,7 +177,7 @@ def test_precomputed_mode_refuses_what_the_sign_encoder_lacks(name, value):
 
 def test_degree_weight_needs_maskgae():
     for model in ("gae", "vgae"):
-        with pytest.raises(ValueError, match="^degree_weight needs model 'maskgae' .*set it to 0 or use model"):
+        with pytest.raises(ValueError, match="^degree_weight needs a model that masks edges.*set it to 0 or use model"):
             LinkPredConfig(model=model, degree_weight=0.1)
     assert LinkPredConfig(model="maskgae", degree_weight=0.1).degree_weight == 0.1
 
@@ -229,7 +229,7 @@ def test_nodeclf_defaults():
 
 
 # -- presets ------------------------------------------------------------------
-@pytest.mark.parametrize("model", MODELS)
+@pytest.mark.parametrize("model", list(MODEL_FAMILIES))
 def test_model_config_applies_the_preset(model):
     config = model_config(model)
     defaults = LinkPredConfig()
@@ -237,7 +237,7 @@ def test_model_config_applies_the_preset(model):
     for f in fields(LinkPredConfig):
         if f.name == "model":
             continue
-        expected = MODEL_SETTINGS[model].get(f.name, getattr(defaults, f.name))
+        expected = MODEL_FAMILIES[model].preset.get(f.name, getattr(defaults, f.name))
         assert getattr(config, f.name) == expected, f.name
 
 
@@ -249,14 +249,14 @@ def test_maskgae_preset_values():
         (0.002, 0.5, 128, True, "elu")
     assert (config.weight_decay, config.grad_clip, config.epochs, config.patience, config.lam) == \
         (5e-5, 1.0, 800, 300, 0.1)
-    assert MODEL_SETTINGS["gae"] == MODEL_SETTINGS["vgae"] == {}
+    assert MODEL_FAMILIES["gae"].preset == MODEL_FAMILIES["vgae"].preset == {}
 
 
 def test_explicit_settings_win_over_the_preset():
     config = model_config("maskgae", lam=0.5, decoder="inner", epochs=3, dim=16)
     assert (config.lam, config.decoder, config.epochs, config.dim) == (0.5, "inner", 3, 16)
     assert config.batch_norm and config.masking == "path"  # the rest of the preset stays
-    with pytest.raises(ValueError, match="^degree_weight needs model 'maskgae'"):
+    with pytest.raises(ValueError, match="^degree_weight needs a model that masks edges"):
         model_config("gae", degree_weight=0.002)
 
 
@@ -348,7 +348,7 @@ def test_help_lists_the_per_model_presets_where_they_differ():
     assert actions["dim"].help.endswith("(default: gae 128, vgae 128, maskgae 128, sage-mlp 256, gcn-mlp 256)")
     assert actions["weight_decay"].help.endswith("(default: gae 0.0, vgae 0.0, maskgae 5e-05, sage-mlp 0.0, gcn-mlp 0.0)")
     assert actions["mask_ratio"].help.endswith("(default: 0.7)")  # in maskgae's preset, but the same value
-    for name in set(LINKPRED_FIELDS) - set(MODEL_SETTINGS["maskgae"]) - set(MODEL_SETTINGS["sage-mlp"]):
+    for name in set(LINKPRED_FIELDS) - set(MODEL_FAMILIES["maskgae"].preset) - set(MODEL_FAMILIES["sage-mlp"].preset):
         assert "maskgae" not in actions[name].help.split("(default:")[-1], name
     nodeclf = _actions(_parser(NODECLF_FIELDS, NodeClfConfig))
     assert nodeclf["hidden"].help == "hidden width of the GCN; the starting width when gated (default: 64)"
@@ -403,3 +403,22 @@ def test_tied_widths_refuse_a_width_they_would_ignore(name, value):
                                          f"unset {name} or set tie_widths False$"):
         model_config("sage-mlp", **{name: value})
     assert getattr(model_config("sage-mlp", **{name: value}, tie_widths=False), name) == value
+
+
+def test_a_registered_model_family_is_a_choice_with_its_preset_and_its_checks():
+    from damgraph.config import ModelFamily, register_model
+    from damgraph.models import MaskGAE, autoencoder_class
+
+    register_model("toy-masked", ModelFamily("damgraph.models:MaskGAE", {"epochs": 7}, masks_edges=True))
+    try:
+        assert model_config("toy-masked").epochs == 7 and autoencoder_class("toy-masked") is MaskGAE
+        assert LinkPredConfig(model="toy-masked", degree_weight=0.1).degree_weight == 0.1  # masks edges
+        with pytest.raises(ValueError, match="positives 'walks' trains a model on its given positives"):
+            LinkPredConfig(model="toy-masked", positives="walks")
+        with pytest.raises(ValueError, match="registered already"):
+            register_model("toy-masked", ModelFamily("damgraph.models:DAMGAE"))
+    finally:
+        del MODEL_FAMILIES["toy-masked"]
+    with pytest.raises(TypeError, match="unknown setting.*widht"):
+        register_model("toy", ModelFamily("damgraph.models:DAMGAE", {"widht": 3}))
+    assert "toy" not in MODEL_FAMILIES

@@ -65,21 +65,21 @@ def test_default_plan_gated_methods_start_from_the_largest_size_over_their_grids
     assert args.dims == [2, 4, 8, 16, 32, 64, 128] and args.datasets == ["cora", "citeseer"]
     plan = linkpred.sweep_plan(args, linkpred.base_config(args))
     one = [e for e in plan if e["dataset"] == "cora" and e["seed"] == 0]
-    assert args.lam == [0.1]  # DAM: one default run per seed, at the preset's weight
-    for method, grid in (("dam", args.lam), ("l1", args.l1_lam), ("l0", args.l0_lam)):
+    assert args.lams == [0.1]  # DAM: one default run per seed, at the preset's weight
+    for method, grid in (("dam", args.lams), ("l1", args.l1_lams), ("l0", args.l0_lams)):
         assert [(e["dim"], e["lam"]) for e in one if e["method"] == method] == [(128, lam) for lam in grid]
     for method in ("fixed", "pca", "matryoshka", "spectral", "dam-prefix", "dam-nested"):
         assert [e["dim"] for e in one if e["method"] == method] == args.dims
     # the one DAM model of dam-prefix and dam-nested: the smallest penalty of the dam grid, unless given
-    assert {e["lam"] for e in one if e["method"] in ("dam-prefix", "dam-nested")} == {min(args.lam)}
-    grid = linkpred.parse_args(["--lam", "0.03", "0.1", "0.3"])
+    assert {e["lam"] for e in one if e["method"] in ("dam-prefix", "dam-nested")} == {min(args.lams)}
+    grid = linkpred.parse_args(["--lams", "0.03", "0.1", "0.3"])
     assert [e["lam"] for e in linkpred.sweep_plan(grid, linkpred.base_config(grid)) if e["method"] == "dam" and e["seed"] == 0
             and e["dataset"] == "cora"] == [0.03, 0.1, 0.3]
     # the methods without a gate carry the id without the gate settings (the ids stored before those settings)
     ids = {m: {e["config_id"] for e in one if e["method"] == m} for m in ("fixed", "pca", "dam", "l1")}
     assert ids["fixed"] == ids["pca"] and ids["dam"] == ids["l1"] and len(ids["fixed"] | ids["dam"]) == 2
     assert "settle=" not in next(iter(ids["fixed"])) and "|settle=50|" in next(iter(ids["dam"]))
-    prefix = linkpred.parse_args(["--prefix-lam", "0.1"])
+    prefix = linkpred.parse_args(["--prefix-lams", "0.1"])
     assert {e["lam"] for e in linkpred.sweep_plan(prefix, linkpred.base_config(prefix))
             if e["method"] == "dam-prefix"} == {0.1}
 

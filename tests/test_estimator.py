@@ -222,11 +222,11 @@ def test_hits_at_k_selection_reports_its_score_and_the_validation_auc():
 
 
 def test_maskgae_trains_with_its_preset(community_graph):
-    from damgraph.config import MODEL_SETTINGS
+    from damgraph.config import MODEL_FAMILIES
 
     est = DAMEmbedding(model="maskgae", decoder=None, dim=16, epochs=3, seed=0).fit(
         nx.Graph(list(community_graph.edges())))
-    preset = MODEL_SETTINGS["maskgae"]
+    preset = MODEL_FAMILIES["maskgae"].preset
     assert est.config_.patience == preset["patience"] == 300 and est.config_.lam == 0.1 and "lam" not in preset
     assert est.config_.decoder == "mlp" and est.config_.masking == "path" and est.config_.epochs == 3
     assert DAMEmbedding(model="maskgae").build_config().epochs == 800

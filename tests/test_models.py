@@ -17,9 +17,9 @@ from damgraph.models import DAMGAE, DAMVGAE, DegreeDecoder, InnerProductDecoder,
 
 def test_gae_is_pyg_gae_on_a_gated_gcn_encoder_with_the_inner_product():
     model = build_autoencoder("gae", 5, 8)
-    # PyG's GAE with the model's own answers (no extra loss term, not variational, no masking)
+    # PyG's GAE with the model's own answers (no extra loss term, not variational, edge weights taken)
     assert type(model) is DAMGAE and isinstance(model, GAE) and type(model.encoder) is GNNEncoder
-    assert not model.variational and not model.masks_edges and model.takes_edge_weights
+    assert not model.variational and model.takes_edge_weights
     assert model.regularization_loss(torch.ones(3, 8), None, 3).item() == 0.0
     assert type(model.decoder) is InnerProductDecoder and isinstance(model.decoder, PyGInnerProductDecoder)
     encoder = model.encoder

@@ -209,7 +209,7 @@ def test_a_curve_methods_points_are_one_unit_and_other_runs_their_own():
     from benchmarks.sizing import model_unit
 
     args = linkpred.parse_args(["--datasets", "cora", "--methods", "fixed", "dam", "pca", "dam-nested", "--dims",
-                                "4", "8", "16", "--lam", "0.01", "0.1", "--seeds", "0", "1"])
+                                "4", "8", "16", "--lams", "0.01", "0.1", "--seeds", "0", "1"])
     plan = linkpred.sweep_plan(args, linkpred.base_config(args))
     units = units_of(plan, model_unit)
     # per seed: 3 fixed runs, 2 dam runs, one pca curve, one dam-nested curve
@@ -307,7 +307,7 @@ def test_jobs_2_gives_the_rows_of_jobs_1(tmp_path, data_root):
     for jobs in ("1", "2"):
         out = tmp_path / f"jobs{jobs}"
         command = [sys.executable, "-m", "benchmarks.linkpred", "--datasets", "cora", "--methods", "fixed", "dam",
-                   "--dims", "4", "8", "--lam", "0.03", "--seeds", "0", "1", "--epochs", "5", "--data-root",
+                   "--dims", "4", "8", "--lams", "0.03", "--seeds", "0", "1", "--epochs", "5", "--data-root",
                    str(data_root), "--out", str(out), "--quiet", "--jobs", jobs]
         done = subprocess.run(command, capture_output=True, text=True, timeout=600)
         assert done.returncode == 0, done.stderr

@@ -53,9 +53,9 @@ def test_nodes_without_edges_start_no_walk_and_dead_ends_stay():
 
 
 @pytest.mark.parametrize("settings, message", [
-    (dict(model="maskgae"), "positives 'walks' trains models 'gae' and 'vgae' in mode 'full'"),
-    (dict(mode="precomputed"), "positives 'walks' trains models 'gae' and 'vgae' in mode 'full'"),
-    (dict(pos_batch_size=128), "positives 'walks' trains models 'gae' and 'vgae' in mode 'full'"),
+    (dict(model="maskgae"), "positives 'walks' trains a model on its given positives"),
+    (dict(mode="precomputed"), "positives 'walks' trains a model on its given positives"),
+    (dict(pos_batch_size=128), "positives 'walks' trains a model on its given positives"),
 ])
 def test_walk_positives_need_a_full_batch_gae(settings, message):
     with pytest.raises(ValueError, match=message):

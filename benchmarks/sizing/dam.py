@@ -5,8 +5,8 @@ from benchmarks.sizing.job import trained_row
 from benchmarks.sizing.method import Penalty, SizingMethod, register
 
 
-#: The dam method's penalty flag (``--lam``); unset, the model preset's one weight.
-LAM = Penalty("lam", "penalty weights of the dam method (default: the model preset's, 0.1; a grid such as "
+#: The dam method's penalty flag (``--lams``); unset, the model preset's one weight.
+LAM = Penalty("lams", "penalty weights of the dam method (default: the model preset's, 0.1; a grid such as "
                      "0.01 0.03 0.1 0.3 runs one model per weight)")
 
 

@@ -3,7 +3,7 @@ index up and its open gates rise with the index (Bu et al., NeurIPS 2021),
 so the open units carry an order; the k-dimensional embedding is the top
 block of the k highest gates, scored without retraining (with an MLP
 decoder, the decoder cut to those k inputs). One model per seed is trained
-from the largest size at one penalty weight (``--prefix-lam``); sizes above
+from the largest size at one penalty weight (``--prefix-lams``); sizes above
 its learned width report the whole learned embedding.
 
 ``dam-nested`` is the same with the Matryoshka loss (Kusupati et al.,
@@ -38,10 +38,10 @@ def run_nested(job) -> dict:
     return run(job, nested=True)
 
 
-#: The one penalty weight of dam-prefix's and dam-nested's models (``--prefix-lam``).
-PREFIX_LAM = Penalty("prefix_lam", "penalty weight of the dam-prefix and dam-nested models (default: the smallest "
-                                   "of --lam)")
-register(SizingMethod("dam-prefix", run, "one DAM model per seed (--prefix-lam), its top-k gates at each size",
+#: The one penalty weight of dam-prefix's and dam-nested's models (``--prefix-lams``).
+PREFIX_LAM = Penalty("prefix_lams", "penalty weight of the dam-prefix and dam-nested models (default: the smallest "
+                                   "of --lams)")
+register(SizingMethod("dam-prefix", run, "one DAM model per seed (--prefix-lams), its top-k gates at each size",
                       gated=True, curve=True, penalty=PREFIX_LAM))
 register(SizingMethod("dam-nested", run_nested, "the same trained with a Matryoshka loss on the nested top "
                                                 "blocks", gated=True, curve=True, penalty=PREFIX_LAM))

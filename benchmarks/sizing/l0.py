@@ -19,4 +19,4 @@ def run(job) -> dict:
 # Grid chosen on Cora seed 0 from 128 dimensions by the learned widths and validation AUC (never test):
 # 0.003/0.01/0.03 -> 94/32/13 units (0.1 collapses: validation AUC 0.85).
 register(SizingMethod("l0", run, "hard-concrete L0 gates from the largest size, one run per penalty weight",
-                      gated=True, penalty=Penalty("l0_lam", "penalty weights of the l0 method", (0.003, 0.01, 0.03))))
+                      gated=True, penalty=Penalty("l0_lams", "penalty weights of the l0 method", (0.003, 0.01, 0.03))))

@@ -17,4 +17,4 @@ def run(job) -> dict:
 # 0.003/0.01/0.03 -> 84/33/93 units (at 0.1 and up every scale shrinks alike and all 128 stay above the
 # relative threshold).
 register(SizingMethod("l1", run, "L1-scaled units from the largest size, one run per penalty weight", gated=True,
-                      penalty=Penalty("l1_lam", "penalty weights of the l1 method", (0.003, 0.01, 0.03))))
+                      penalty=Penalty("l1_lams", "penalty weights of the l1 method", (0.003, 0.01, 0.03))))

@@ -10,7 +10,7 @@ from benchmarks.sizing.job import Job
 
 @dataclass(frozen=True)
 class Penalty:
-    """A flag of penalty weights (``--l1-lam``: attribute ``l1_lam``), a list
+    """A flag of penalty weights (``--l1-lams``: attribute ``l1_lams``), a list
     of numbers: one run per weight."""
 
     flag: str
