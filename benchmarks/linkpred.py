@@ -17,13 +17,13 @@ from pathlib import Path
 from typing import Dict, Sequence
 
 from benchmarks.curves import format_summary, format_validation_choice, plot_curves, summary, validation_choice
-from benchmarks.plan import (GROUP, KEYS, METRICS, NORMALIZED_FEATURES, TRAINING_FLAGS, add_method_arguments,
-                             base_config, dataset_configs, finish_arguments, protocol_note, sweep_plan, sweep_runner)
+from benchmarks.plan import (FEATURE_CHOICES, GROUP, KEYS, METRICS, NORMALIZED_FEATURES, TRAINING_FLAGS,
+                             add_method_arguments, base_config, dataset_configs, finish_arguments, load_for_sweep,
+                             protocol_note, sweep_plan, sweep_runner)
 from benchmarks.sizing import model_unit, penalised
 from benchmarks.store import ResultFileError, has_value
 from benchmarks.sweep import add_sweep_arguments, finish_sweep, parallel_options, run_sweep, start_sweep
 from damgraph.config import MODEL_FAMILIES, add_config_arguments
-from damgraph.datasets import load_dataset
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
@@ -51,27 +51,13 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
 
 
 #: ``--features``: the value of ``load_dataset``'s ``normalize_features``.
-FEATURE_CHOICES = {"auto": None, "raw": False, "normalized": True}
-
-
-def load_for_sweep(name: str, args: argparse.Namespace, normalized: Dict[str, bool]):
-    """Dataset :obj:`name`'s graph with ``--features`` applied (the decision
-    printed where the data made it, and kept in :obj:`normalized`)."""
-    dataset = load_dataset(name, root=args.data_root, normalize_features=FEATURE_CHOICES[args.features])
-    note = getattr(dataset, "feature_note", None)
-    if note:
-        print(f"{note}; --features raw keeps them as they are", file=sys.stderr)
-    data = dataset[0]
-    normalized[name] = args.features == "normalized" or note is not None
-    return data
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     base = base_config(args)
     try:
         normalized: Dict[str, bool] = {}
-        data = start_sweep("linkpred", args, base, argv, lambda name: load_for_sweep(name, args, normalized))
+        data = start_sweep("linkpred", args, base, argv,
+                           lambda name: load_for_sweep(name, args.data_root, args.features, normalized))
     except (OSError, ValueError) as err:  # DatasetNotFoundError is an OSError
         print(f"error: {err}", file=sys.stderr)
         return 2

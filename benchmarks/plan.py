@@ -5,13 +5,14 @@ sweep's settings, one entry per run, and the function that runs an entry."""
 from __future__ import annotations
 
 import argparse
+import sys
 from dataclasses import replace
 from typing import Callable, Dict, List, Sequence, Tuple
 
 from benchmarks.sizing import METHODS, Job, Split, penalties
 from benchmarks.sweep import refuse_repeats, settings_or_usage_error
 from damgraph.config import LinkPredConfig, config_id, gateless, model_config, settings_from_args, with_settings
-from damgraph.datasets import DATASETS
+from damgraph.datasets import DATASETS, load_dataset
 from damgraph.runtime import resolve_device
 from damgraph.splits import link_split
 
@@ -98,6 +99,22 @@ QUICK = dict(datasets=["cora"], seeds=[0, 1], dims=[4, 16, 64], methods=list(MET
 
 #: What a run on row-normalised features adds to its config id.
 NORMALIZED_FEATURES = "|features=normalized"
+#: ``--features``: the dataset entry's decision (``auto``), the features as
+#: they are (``raw``) or row-normalised (``normalized``).
+FEATURE_CHOICES = {"auto": None, "raw": False, "normalized": True}
+
+
+def load_for_sweep(name: str, root, features: str, normalized: Dict[str, bool]):
+    """Dataset :obj:`name`'s graph with :obj:`features` (a
+    :data:`FEATURE_CHOICES` key) applied: the decision printed where the
+    data made it, and kept in :obj:`normalized` (a run on normalised
+    features adds :data:`NORMALIZED_FEATURES` to its config id)."""
+    dataset = load_dataset(name, root=root, normalize_features=FEATURE_CHOICES[features])
+    note = getattr(dataset, "feature_note", None)
+    if note:
+        print(f"{note}; --features raw keeps them as they are", file=sys.stderr)
+    normalized[name] = features == "normalized" or note is not None
+    return dataset[0]
 
 
 def run_id(config: LinkPredConfig, method: str) -> str:

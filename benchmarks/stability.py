@@ -18,11 +18,11 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Dict, List, Sequence
 
+from benchmarks.plan import NORMALIZED_FEATURES, load_for_sweep
 from benchmarks.store import read_rows
 from benchmarks.sweep import add_sweep_arguments, parallel_options, run_sweep, start_sweep
 from benchmarks.tables import label_axes, panels, save_figure, write_report
 from damgraph.config import MODEL_FAMILIES, config_id, model_config
-from damgraph.datasets import load_dataset
 from damgraph.linkpred import train_link_prediction
 from damgraph.splits import link_split
 
@@ -92,12 +92,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     base = model_config(args.model, **SCHEDULES[args.schedule])
     try:
-        data = start_sweep("stability", args, base, argv, lambda name: load_dataset(name, root=args.data_root)[0])
+        normalized: Dict[str, bool] = {}  # the features as the dataset's entry decides (linkpred's --features auto)
+        data = start_sweep("stability", args, base, argv,
+                           lambda name: load_for_sweep(name, args.data_root, "auto", normalized))
     except (OSError, ValueError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
     plan = [{"dataset": d, "model": args.model, "schedule": args.schedule, "change": c, "seed": s,
-             "config_id": config_id(changed(base, c), ("seed",))}
+             "config_id": config_id(changed(base, c), ("seed",)) + (NORMALIZED_FEATURES if normalized[d] else "")}
             for d in args.datasets for s in args.seeds for c in CHANGES]
 
     def run(entry: dict) -> dict:
@@ -113,7 +115,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     stored = read_rows(out / "stability.csv")
     current = {config_id(changed(model_config(model, **SCHEDULES[name]), c), ("seed",))
                for model in {r["model"] for r in stored} for name in SCHEDULES for c in CHANGES}
-    rows = [r for r in stored if r["config_id"] in current]
+    rows = [r for r in stored if r["config_id"].removesuffix(NORMALIZED_FEATURES) in current]
     write_report(out, "stability", table(rows), lambda path: plot(rows, path))
     return 0
 

@@ -264,6 +264,9 @@ class LinkPredConfig:
             raise ValueError("pos_batch_size mini-batches the training edges of a model trained on them (not one "
                              "that masks edges, such as 'maskgae') in mode 'full'; unset it (mode 'precomputed' "
                              "takes batch_size)")
+        if self.clip_per_part and self.grad_clip == 0:
+            raise ValueError("clip_per_part clips each part's gradient norm to grad_clip, and grad_clip 0 clips "
+                             "nothing; set grad_clip > 0 or clip_per_part False")
         if self.tie_widths:
             defaults = {f.name: f.default for f in fields(self)}
             for name in ("hidden", "input_dim", "decoder_hidden"):

@@ -13,7 +13,8 @@ from torch_geometric.data import Data
 from torch_geometric.nn import GAE
 
 from damgraph.compaction import compact
-from damgraph.config import ESTIMATOR_SETTINGS, MODEL_FAMILIES, USER_DEFAULTS, USER_POSITIVES, LinkPredConfig, model_config
+from damgraph.config import (ESTIMATOR_SETTINGS, MODEL_FAMILIES, USER_DEFAULTS, USER_POSITIVES, LinkPredConfig,
+                             model_config)
 from damgraph.gates import DAMGate, gate_widths
 from damgraph.graphs import GraphInputError, prepare_graph
 from damgraph.inputs import LearnedInput, trained_modules

@@ -422,3 +422,9 @@ def test_a_registered_model_family_is_a_choice_with_its_preset_and_its_checks():
     with pytest.raises(TypeError, match="unknown setting.*widht"):
         register_model("toy", ModelFamily("damgraph.models:DAMGAE", {"widht": 3}))
     assert "toy" not in MODEL_FAMILIES
+
+
+def test_clipping_per_part_needs_a_clipping_norm():
+    with pytest.raises(ValueError, match="^clip_per_part clips each part's gradient norm to grad_clip, and grad_clip 0"):
+        LinkPredConfig(clip_per_part=True)
+    assert LinkPredConfig(clip_per_part=True, grad_clip=1.0).clip_per_part

@@ -73,3 +73,22 @@ def test_report_gives_the_other_methods_a_point_per_size_or_per_penalty_weight()
     assert (w, auc) == pytest.approx((32.0, 0.91)) and (w_std, auc_std) == pytest.approx((2 ** 1.5, 0.02 ** 0.5 * 0.1))
     assert points["l1 lam=0.03"] == [(10.0, 0.0, 0.85, 0.0)]
     assert set(points) == {"pca", "l1 lam=0.01", "l1 lam=0.03"}
+
+
+def test_the_sweeps_record_the_datasets_feature_decision(data_root, capsys):
+    """benchmarks.linkpred and benchmarks.stability load through one helper, so a run on features the
+    dataset's entry row-normalised gets the ``features=normalized`` suffix in both (Photo: count rows)."""
+    import torch
+
+    from benchmarks.plan import load_for_sweep
+
+    if not (data_root / "Photo" / "raw").is_dir():
+        pytest.skip(f"photo is not in the data root {data_root}")
+    normalized = {}
+    photo = load_for_sweep("photo", data_root, "auto", normalized)
+    load_for_sweep("cora", data_root, "auto", normalized)
+    load_for_sweep("citeseer", data_root, "normalized", normalized)
+    assert normalized == {"photo": True, "cora": False, "citeseer": True}
+    mass = photo.x.sum(1)[photo.x.sum(1) > 0]
+    assert torch.allclose(mass, torch.ones_like(mass))  # rows of mass one
+    assert "photo: node features row-normalised" in capsys.readouterr().err
