@@ -198,10 +198,6 @@ class LinkPredConfig:
     rewind_gains: str = setting("gate", "with rewind: the open units keep the gate's gains (gate), or pass at gain "
                                         "1 (one: the learned width trained as a fixed model of that width)",
                                 choices=REWIND_GAINS)
-    width_tolerance: float = setting(0.0, "with settle: once the gates have settled, set them back to the narrowest "
-                                          "sizing epoch whose validation score is within this share of the best "
-                                          "sizing epoch's (0.01: 1 percent; 0: the penalty's equilibrium)",
-                                     low=0, high=1, high_open=True)
     lr: float = setting(0.01, "Adam learning rate of the weights", low=0)
     beta_lr: float = setting(0.2, "learning rate of the gates' parameters (DAM's beta)", low=0)
     weight_decay: float = setting(0.0, "Adam weight decay of the weights (never of the gates)", low=0)
@@ -388,7 +384,7 @@ def check_settings(config: Any) -> None:
 #: The settings that act on the size gates alone: a run without a gate
 #: (a fixed-width model) is the same whatever they are, so its config id
 #: takes them at their neutral values (:func:`gateless`).
-GATE_SETTINGS = ("gate_alpha", "gate_delay", "settle", "rewind", "rewind_epochs", "rewind_gains", "width_tolerance")
+GATE_SETTINGS = ("gate_alpha", "gate_delay", "settle", "rewind", "rewind_epochs", "rewind_gains")
 
 #: Settings added after result files were stored, with the value that
 #: reproduces the earlier behaviour: :func:`config_id` leaves them out at
@@ -398,7 +394,7 @@ LATER_SETTINGS = {"min_epochs": 1, "val_window": 1, "val_tolerance": 0.0, "val_m
                   "gate_alpha": 1.0, "gate_delay": 0, "settle": 0, "rewind": False,
                   "dropout_input": True, "gate_inputs": False, "val_every": 1, "input_dim": 64, "tie_widths": False,
                   "decoder_dropout_at": "input", "clip_per_part": False, "rewind_epochs": "rest",
-                  "rewind_gains": "gate", "width_tolerance": 0.0}
+                  "rewind_gains": "gate"}
 
 
 def gateless(config: Any) -> Any:

@@ -355,7 +355,7 @@ class LinkPredTask:
                        val_tolerance=config.val_tolerance, min_delta=config.val_min_delta,
                        gate_delay=config.gate_delay, settle=config.settle,
                        rewind=config.rewind, rewind_epochs=config.rewind_epochs, rewind_gains=config.rewind_gains,
-                       width_tolerance=config.width_tolerance, val_every=config.val_every,
+                       val_every=config.val_every,
                        clip_parts=self.parts() if config.clip_per_part else None)
         finally:
             self._fitting, self._shared = False, None  # the last validation's forward pass is not needed

@@ -60,7 +60,6 @@ def fit(
     rewind: bool = False,
     rewind_epochs: str = "rest",
     rewind_gains: str = "gate",
-    width_tolerance: float = 0.0,
     val_every: int = 1,
     clip_parts: Optional[Sequence[nn.Module]] = None,
 ) -> TrainingRecord:
@@ -126,12 +125,7 @@ def fit(
     :obj:`epochs` again (``"all"``: a fixed model's budget, the sizing
     epochs added on top); with :obj:`rewind_gains` ``"one"`` the open units
     then pass at gain 1 (:meth:`~damgraph.gates.SizeGate.harden_`), so the
-    rewound model is a fixed model of the learned width. With a positive
-    :obj:`width_tolerance` the settled gates are set back to the narrowest
-    scored sizing epoch whose validation rank (the trailing mean of
-    :obj:`val_window` scores) is within that share of the best sizing
-    epoch's (the knee of the validation curve the narrowing gates traced),
-    so that the penalty only has to close units past it.
+    rewound model is a fixed model of the learned width.
 
     Large freed tensors are kept for reuse while it trains
     (:func:`~damgraph.runtime.reuse_freed_memory`)."""
@@ -146,8 +140,6 @@ def fit(
         raise ValueError(f"val_tolerance must be >= 0, got {val_tolerance}")
     if not min_delta >= 0:
         raise ValueError(f"min_delta must be >= 0, got {min_delta}")
-    if not 0 <= width_tolerance < 1:
-        raise ValueError(f"width_tolerance must be in [0, 1), got {width_tolerance}")
     min_epochs = min(min_epochs, epochs)
     gates = {name: m for name, m in model.named_modules() if isinstance(m, SizeGate)}
     gate_list = list(gates.values())
@@ -172,7 +164,6 @@ def fit(
     restart_epoch, restart_rank = 0, -float("inf")  # the patience counts from this kept epoch
     scores: List[float] = []
     scored_epochs: List[int] = []
-    sized: List[tuple] = []  # with width_tolerance: (score, width, gate states) of each scored sizing epoch
     trajectory: List[Dict[str, int]] = []
     losses: List[float] = []
     last = epochs  # the last epoch the run may reach (moved on by a rewind with rewind_epochs "all")
@@ -214,8 +205,6 @@ def fit(
         if sizing and settled_epoch is None and epoch > gate_delay and (
                 epoch >= sizing_cap or (epoch - gate_delay >= settle and _width_settled(trajectory, settle))):
             settled_epoch = epoch  # the gates are held from the next epoch on
-            if sized:
-                _narrowest_within(sized, width_tolerance, gates)
             if start_state is not None:
                 _rewind(model, optimizer, start_state, gates, hard=rewind_gains == "one")
                 last = epoch + epochs if rewind_epochs == "all" else last
@@ -229,9 +218,6 @@ def fit(
         if sizing and settled_epoch is None:  # still sizing: no selection yet
             scores.append(val_score())
             scored_epochs.append(epoch)
-            if width_tolerance > 0:  # ranked as selection ranks: the trailing mean of val_window scores
-                sized.append((sum(scores[-val_window:]) / len(scores[-val_window:]), sum(trajectory[-1].values()),
-                              {name: snapshot(gate) for name, gate in gates.items()}))
             continue
         score = val_score()
         scores.append(score)
@@ -281,17 +267,6 @@ def _rewind(model: nn.Module, optimizer: torch.optim.Optimizer, start: Dict[str,
     if hard:
         for gate in gates.values():
             gate.harden_()
-
-
-def _narrowest_within(sized: List[tuple], tolerance: float, gates: Dict[str, SizeGate]) -> None:
-    """Load into :obj:`gates` the states of the narrowest sizing epoch in
-    :obj:`sized` (score, width, gate states) whose score is within
-    :obj:`tolerance` (a share) of the best one's; of equal widths, the best."""
-    best = max(score for score, _, _ in sized)
-    _, _, states = min((item for item in sized if item[0] >= best - tolerance * abs(best)),
-                       key=lambda item: (item[1], -item[0]))
-    for name, gate in gates.items():
-        gate.load_state_dict(states[name])
 
 
 #: The share of the width a settled gate may still lose over the settling window.

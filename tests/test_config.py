@@ -66,7 +66,6 @@ LINKPRED_WRONG_TYPES = {
     "clip_per_part": ("yes", "clip_per_part must be True or False, got 'yes'"),
     "rewind_epochs": (1, "rewind_epochs must be a string, got 1"),
     "rewind_gains": (1, "rewind_gains must be a string, got 1"),
-    "width_tolerance": ("1%", "width_tolerance must be a number, got '1%'"),
 }
 
 # Values out of range, and the ValueError they raise (the range in the message).
@@ -90,7 +89,6 @@ LINKPRED_OUT_OF_RANGE = [
     ("min_epochs", 0, "min_epochs must be >= 1, got 0"),
     ("val_window", -1, "val_window must be >= 1, got -1"),
     ("val_tolerance", -0.01, "val_tolerance must be >= 0, got -0.01"),
-    ("width_tolerance", 1.0, "width_tolerance must be in \\[0, 1\\), got 1.0"),
     ("val_min_delta", -0.001, "val_min_delta must be >= 0, got -0.001"),
     ("seed", -1, "seed must be in \\[0, 4294967295\\], got -1"),
     ("seed", 2 ** 32, "seed must be in \\[0, 4294967295\\], got 4294967296"),
@@ -295,7 +293,7 @@ def test_config_id_excludes_the_per_run_fields_and_is_stable():
                                                      "pos_batch_size", "inputs", "positives", "window",
                                                      "dropout_input", "gate_inputs", "val_every", "input_dim",
                                                      "tie_widths", "decoder_dropout_at", "clip_per_part",
-                                                     "rewind_epochs", "rewind_gains", "width_tolerance"})
+                                                     "rewind_epochs", "rewind_gains"})
     assert "hidden=None" in linkpred and "gate=dam" in linkpred
     assert config_id(LinkPredConfig(seed=5), []) != linkpred
     assert "|val_window=10|" in config_id(LinkPredConfig(val_window=10), ["seed"])
