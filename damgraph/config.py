@@ -18,8 +18,9 @@ from typing import Any, Dict, Optional, Sequence
 
 #: ``rewind_gains``: what the open units of a rewound DAM gate pass.
 REWIND_GAINS = ("gate", "one")
-#: Size gates: DAM, and the baselines L1 (a penalised scale) and L0 (hard concrete).
-GATES = ("dam", "l1", "l0")
+#: Size gates: DAM, and the baselines L1 (a penalised scale) and L0 (hard
+#: concrete); :func:`damgraph.gates.register_gate` adds a kind here.
+GATES = ["dam", "l1", "l0"]
 #: Message-passing layers: GCN (Kipf and Welling, 2017), GraphSAGE with mean
 #: aggregation (Hamilton et al., 2017), single-head GAT (Velickovic et al., 2018);
 #: :func:`damgraph.layers.register_layer` adds a kind here.

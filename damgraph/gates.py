@@ -7,10 +7,12 @@ from __future__ import annotations
 
 import bisect
 import math
-from typing import Dict, List, Optional, Sequence, Union
+from typing import Callable, Dict, List, Optional, Sequence, Union
 
 import torch
 from torch import Tensor, nn
+
+from damgraph import config
 
 
 
@@ -284,21 +286,33 @@ class HardConcreteGate(SizeGate):
         return torch.sigmoid(self.log_alpha - self.BETA * math.log(-self.GAMMA / self.ZETA)).sum()
 
 
-#: The kinds of size gate: DAM, and the baselines L1 and L0.
-GATES = ("dam", "l1", "l0")
+#: Every kind of size gate by name (the ``gate`` setting's choices,
+#: :data:`damgraph.config.GATES`): a function of the width, DAM's starting
+#: :math:`\beta` and its steepness :math:`\alpha` giving the gate.
+GATE_KINDS: Dict[str, Callable[[int, float, float], SizeGate]] = {}
+
+
+def register_gate(name: str, make: Callable[[int, float, float], SizeGate]) -> None:
+    """Add a kind of size gate; ``gate=name`` then builds it wherever a gate goes."""
+    if name in GATE_KINDS:
+        raise ValueError(f"a gate kind named {name!r} is registered already")
+    GATE_KINDS[name] = make
+    if name not in config.GATES:
+        config.GATES.append(name)
+
+
+register_gate("dam", lambda width, beta_init, alpha: DAMGate(width, beta_init=beta_init, alpha=alpha))
+register_gate("l1", lambda width, beta_init, alpha: L1Scale(width))
+register_gate("l0", lambda width, beta_init, alpha: HardConcreteGate(width))
 
 
 def make_gate(kind: str, width: int, beta_init: float = 1.0, alpha: float = 1.0) -> SizeGate:
-    """A gate of :obj:`kind` (one of :data:`GATES`) over :obj:`width` units;
-    :obj:`beta_init` and :obj:`alpha` are DAM's starting :math:`\\beta`
-    and steepness."""
-    if kind == "dam":
-        return DAMGate(width, beta_init=beta_init, alpha=alpha)
-    if kind == "l1":
-        return L1Scale(width)
-    if kind == "l0":
-        return HardConcreteGate(width)
-    raise ValueError(f"unknown gate {kind!r}: choose one of {', '.join(GATES)}")
+    """A gate of :obj:`kind` (one of :data:`GATE_KINDS`) over :obj:`width`
+    units; :obj:`beta_init` and :obj:`alpha` are DAM's starting
+    :math:`\\beta` and steepness."""
+    if kind not in GATE_KINDS:
+        raise ValueError(f"unknown gate {kind!r}: choose one of {', '.join(GATE_KINDS)}")
+    return GATE_KINDS[kind](width, beta_init, alpha)
 
 
 def dam_gates(model: nn.Module) -> List[DAMGate]:

@@ -159,7 +159,7 @@ def test_values_at_the_edges_of_the_ranges_are_accepted():
         choices = next(f.metadata["choices"] for f in fields(LinkPredConfig) if f.name == name)
         for choice in choices:
             assert getattr(LinkPredConfig(**{name: choice}), name) == choice
-    assert (tuple(MODEL_FAMILIES), GATES, tuple(CONVS), DECODERS) == (("gae", "vgae", "maskgae", "sage-mlp", "gcn-mlp"),
+    assert (tuple(MODEL_FAMILIES), tuple(GATES), tuple(CONVS), DECODERS) == (("gae", "vgae", "maskgae", "sage-mlp", "gcn-mlp"),
                                                        ("dam", "l1", "l0"), ("gcn", "sage", "gat"), ("inner", "mlp"))
 
 

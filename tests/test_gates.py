@@ -265,3 +265,23 @@ def test_a_hardened_dam_gate_passes_its_open_units_at_gain_one_and_keeps_them():
     assert torch.allclose(after[gate.open_slice], torch.ones(15), atol=1e-6)
     with pytest.raises(NotImplementedError, match="L1Scale has no hard form"):
         L1Scale(4).harden_()
+
+
+def test_a_registered_gate_kind_is_a_setting_choice_and_built_wherever_a_gate_goes():
+    from damgraph import config
+    from damgraph.config import LinkPredConfig
+    from damgraph.encoders import GNNEncoder
+    from damgraph.gates import GATE_KINDS, register_gate
+
+    register_gate("toy-scale", lambda width, beta_init, alpha: L1Scale(width))
+    try:
+        assert LinkPredConfig(gate="toy-scale").gate == "toy-scale"
+        encoder = GNNEncoder(5, 8, gate="toy-scale", gate_hidden=True)
+        assert isinstance(encoder.out_gate, L1Scale) and isinstance(encoder.hidden_gates[0], L1Scale)
+        with pytest.raises(ValueError, match="registered already"):
+            register_gate("toy-scale", lambda width, beta_init, alpha: L1Scale(width))
+    finally:
+        del GATE_KINDS["toy-scale"]
+        config.GATES.remove("toy-scale")
+    with pytest.raises(ValueError, match="unknown gate 'toy-scale'"):
+        LinkPredConfig(gate="toy-scale")
