@@ -32,6 +32,9 @@ class SizeGate(nn.Module):
     #: when a scale or a logit crosses its threshold, late in a run, so the
     #: sizing schedule does not apply to them.
     settles = False
+    #: Whether the open units are always the top block of the layer (DAM's
+    #: order), so that the block alone can be read and its top units nest.
+    top_block = False
 
     def values(self) -> Tensor:
         raise NotImplementedError
@@ -107,6 +110,7 @@ class DAMGate(SizeGate):
 
     MU_SCALE = 5.0
     settles = True
+    top_block = True
 
     def __init__(self, width: int, beta_init: float = 1.0, alpha: float = 1.0, min_open: int = 1):
         super().__init__()

@@ -312,7 +312,7 @@ class LinkPredTask:
             else:
                 pos = self._share(self.train_pos) if self.batch_size is None else self._batch(step)
             neg = self.negatives(pos.size(1))
-        top = config.gate == "dam"  # DAM's nested blocks are its top gates
+        top = getattr(model.encoder.out_gate, "top_block", False)  # DAM's nested blocks are its top gates
         # the decoder on DAM's open block alone where it reads one (its closed units are zeros): sliced, not padded
         block = top and model.decoder.reads_top_block
         width = model.encoder.out_gate.num_open if block else config.dim
