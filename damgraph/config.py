@@ -79,6 +79,7 @@ OGB_DDI_RECIPE: Dict[str, Any] = dict(
     pos_batch_size=OGB_POSITIVE_BATCH, grad_clip=1.0, clip_per_part=True, val_metric="hits@20", val_every=5,
     gate_inputs=True, gate_hidden=True)
 
+
 @dataclass(frozen=True)
 class ModelFamily:
     """A model name's entry in :data:`MODEL_FAMILIES`: the autoencoder class
