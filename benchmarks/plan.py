@@ -104,15 +104,16 @@ NORMALIZED_FEATURES = "|features=normalized"
 FEATURE_CHOICES = {"auto": None, "raw": False, "normalized": True}
 
 
-def load_for_sweep(name: str, root, features: str, normalized: Dict[str, bool]):
+def load_for_sweep(name: str, root, features: str, normalized: Dict[str, bool], override: str = "--features raw"):
     """Dataset :obj:`name`'s graph with :obj:`features` (a
     :data:`FEATURE_CHOICES` key) applied: the decision printed where the
-    data made it, and kept in :obj:`normalized` (a run on normalised
-    features adds :data:`NORMALIZED_FEATURES` to its config id)."""
+    data made it (with the command's :obj:`override`, if it has one), and
+    kept in :obj:`normalized` (a run on normalised features adds
+    :data:`NORMALIZED_FEATURES` to its config id)."""
     dataset = load_dataset(name, root=root, normalize_features=FEATURE_CHOICES[features])
     note = getattr(dataset, "feature_note", None)
     if note:
-        print(f"{note}; --features raw keeps them as they are", file=sys.stderr)
+        print(note + (f"; {override} keeps them as they are" if override else ""), file=sys.stderr)
     normalized[name] = features == "normalized" or note is not None
     return dataset[0]
 

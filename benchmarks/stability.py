@@ -94,7 +94,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         normalized: Dict[str, bool] = {}  # the features as the dataset's entry decides (linkpred's --features auto)
         data = start_sweep("stability", args, base, argv,
-                           lambda name: load_for_sweep(name, args.data_root, "auto", normalized))
+                           lambda name: load_for_sweep(name, args.data_root, "auto", normalized, override=""))
     except (OSError, ValueError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
@@ -111,11 +111,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     out = Path(args.out)
     run_sweep(out / "stability.csv", plan, run, KEYS, quiet=args.quiet, numeric=("width", "test_auc"),
               parallel=args.parallel)
-    # the report covers the stored runs of both schedules as the presets give them today
+    # the report covers the stored runs of both schedules as the presets give them today, and of a dataset loaded
+    # here only those on the features it gets now (not an earlier run on its raw features beside the new one)
     stored = read_rows(out / "stability.csv")
     current = {config_id(changed(model_config(model, **SCHEDULES[name]), c), ("seed",))
                for model in {r["model"] for r in stored} for name in SCHEDULES for c in CHANGES}
-    rows = [r for r in stored if r["config_id"].removesuffix(NORMALIZED_FEATURES) in current]
+    rows = [r for r in stored if r["config_id"].removesuffix(NORMALIZED_FEATURES) in current and (
+        r["dataset"] not in normalized or r["config_id"].endswith(NORMALIZED_FEATURES) == normalized[r["dataset"]])]
     write_report(out, "stability", table(rows), lambda path: plot(rows, path))
     return 0
 

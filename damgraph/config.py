@@ -121,10 +121,15 @@ def register_model(name: str, family: ModelFamily) -> None:
     """Add a model family under :obj:`name` (``--model name`` everywhere)."""
     if name in MODEL_FAMILIES:
         raise ValueError(f"model {name!r} is registered already")
-    unknown = sorted(set(family.preset) - {f.name for f in fields(LinkPredConfig)})
-    if unknown:
-        raise TypeError(f"unknown setting(s) {', '.join(unknown)} in the preset of {name!r}; see LinkPredConfig")
+    _check_setting_names(family.preset, f" in the preset of {name!r}")
     MODEL_FAMILIES[name] = family
+
+
+def _check_setting_names(names: Any, where: str = "") -> None:
+    """Refuse any of :obj:`names` that is no :class:`LinkPredConfig` field."""
+    unknown = sorted(set(names) - {f.name for f in fields(LinkPredConfig)})
+    if unknown:
+        raise TypeError(f"unknown setting(s) {', '.join(unknown)}{where}; see damgraph.LinkPredConfig")
 
 
 #: Where the user's path (:class:`~damgraph.DAMEmbedding`, ``damgraph embed``)
@@ -306,9 +311,7 @@ def model_config(model: str = "gae", **settings: Any) -> LinkPredConfig:
     (:data:`MODEL_FAMILIES`), :obj:`settings` taking precedence."""
     if model not in MODEL_FAMILIES:
         raise ValueError(f"unknown model {model!r}: use one of {', '.join(MODEL_FAMILIES)}")
-    unknown = sorted(set(settings) - {f.name for f in fields(LinkPredConfig)})
-    if unknown:
-        raise TypeError(f"unknown setting(s) {', '.join(unknown)}; see damgraph.LinkPredConfig")
+    _check_setting_names(settings)
     return LinkPredConfig(**{**MODEL_FAMILIES[model].preset, **settings, "model": model})
 
 

@@ -54,8 +54,8 @@ class DAMEmbedding(BaseEstimator):
             ``"mlp"``: an MLP on their product (MaskGAE's decoder), whose
             scores come from :meth:`predict`; ``None``: the model's preset.
         lam (float, optional): DAM penalty weight :math:`\\lambda` (preset:
-            0.03; maskgae 0.1).
-        epochs (int, optional): Most training epochs (preset: 400; maskgae 800).
+            0.1 for every model).
+        epochs (int, optional): Most training epochs (preset: 2000; maskgae 800).
         patience (int, optional): Epochs without a better validation AUC
             before stopping (preset: 100; maskgae 300).
         min_epochs (int, optional): No epoch before this one is kept

@@ -15,7 +15,6 @@ from torch import Tensor, nn
 from damgraph import config
 
 
-
 class SizeGate(nn.Module):
     """A per-unit gate that decides how many units of a layer are used.
 
@@ -35,6 +34,10 @@ class SizeGate(nn.Module):
     #: Whether the open units are always the top block of the layer (DAM's
     #: order), so that the block alone can be read and its top units nest.
     top_block = False
+    #: Whether the gate passes the same values in training as in evaluation
+    #: (DAM's; L1's scale is thresholded in evaluation only, and L0 samples
+    #: in training), so that validation's forward pass can serve the next step.
+    same_in_training = False
 
     def values(self) -> Tensor:
         raise NotImplementedError
@@ -111,6 +114,7 @@ class DAMGate(SizeGate):
     MU_SCALE = 5.0
     settles = True
     top_block = True
+    same_in_training = True
 
     def __init__(self, width: int, beta_init: float = 1.0, alpha: float = 1.0, min_open: int = 1):
         super().__init__()

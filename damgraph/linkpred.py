@@ -20,7 +20,7 @@ from damgraph.compaction import compacted_size
 from damgraph.config import MODEL_FAMILIES, LinkPredConfig
 from damgraph.encoders import Features, Graph
 from damgraph.evaluation import score_embeddings, validation_score
-from damgraph.gates import SizeGate, gate_widths
+from damgraph.gates import SizeGate, gate_widths, size_gates
 from damgraph.inputs import LearnedInput, trained_modules
 from damgraph.masking import make_masker, split_masked
 from damgraph.models import autoencoder_class, build_autoencoder, count_parameters, make_optimizer
@@ -214,7 +214,8 @@ class LinkPredTask:
         evaluation-mode encoding that validation scores."""
         config, (train, val) = self.config, self.split[:2]
         return (config.mode == "full" and self.masker is None and not self.model.variational and config.dropout == 0
-                and not config.batch_norm and config.gate in (None, "dam") and self.world_size == 1
+                and not config.batch_norm and all(g.same_in_training for g in size_gates(self.model))
+                and self.world_size == 1
                 and val is not None and self.encoder_inputs(val) is self.encoder_inputs(train))  # same graph
 
     def _versions(self) -> Tuple[int, ...]:

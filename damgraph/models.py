@@ -1,10 +1,9 @@
 """Graph autoencoders (GAE/VGAE) and the GCN classifier with DAM-gated widths."""
 from __future__ import annotations
 
+import pkgutil
 from dataclasses import replace
 from typing import Any, Optional, Union
-
-import importlib
 
 import torch
 import torch.nn.functional as F
@@ -238,6 +237,7 @@ def build_autoencoder(config: Union[LinkPredConfig, str], in_channels: int, dim:
     if dim is not None:
         settings["dim"] = dim
     config = model_config(config, **settings) if isinstance(config, str) else replace(config, **settings)
+    family = autoencoder_class(config.model)
     if config.mode == "precomputed":
         encoder: nn.Module = SIGNEncoder(in_channels, config.dim, config.hops, config.hidden_width, config.gate,
                                          beta_init=beta_init, gate_alpha=config.gate_alpha)
@@ -246,13 +246,12 @@ def build_autoencoder(config: Union[LinkPredConfig, str], in_channels: int, dim:
             in_channels, config.dim, hidden_channels=config.hidden_width, num_layers=config.num_layers,
             dropout=config.dropout, dropout_input=config.dropout_input, gate_output=config.gate is not None,
             gate_hidden=config.gate is not None and config.gate_hidden,
-            variational=autoencoder_class(config.model).variational,
+            variational=family.variational,
             beta_init=beta_init, gate_alpha=config.gate_alpha, gate=config.gate or "dam", conv=config.conv,
             batch_norm=config.batch_norm,
             activation=config.activation)
     decoder = (MLPEdgeDecoder(config.dim, config.decoder_width, config.decoder_dropout, config.decoder_dropout_at)
                if config.decoder == "mlp" else InnerProductDecoder())
-    family = autoencoder_class(config.model)
     if MODEL_FAMILIES[config.model].masks_edges:
         degree = (DegreeDecoder(config.dim, config.decoder_width, config.decoder_dropout, config.decoder_dropout_at)
                   if config.degree_weight > 0 else None)
@@ -263,8 +262,7 @@ def build_autoencoder(config: Union[LinkPredConfig, str], in_channels: int, dim:
 def autoencoder_class(model: str) -> type:
     """The autoencoder class of a model name: its
     :class:`~damgraph.config.ModelFamily` entry's ``"module:Class"``."""
-    module, name = MODEL_FAMILIES[model].autoencoder.split(":")
-    return getattr(importlib.import_module(module), name)
+    return pkgutil.resolve_name(MODEL_FAMILIES[model].autoencoder)
 
 
 def build_classifier(

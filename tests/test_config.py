@@ -419,9 +419,12 @@ def test_a_registered_model_family_is_a_choice_with_its_preset_and_its_checks():
             register_model("toy-masked", ModelFamily("damgraph.models:DAMGAE"))
     finally:
         del MODEL_FAMILIES["toy-masked"]
-    with pytest.raises(TypeError, match="unknown setting.*widht"):
-        register_model("toy", ModelFamily("damgraph.models:DAMGAE", {"widht": 3}))
-    assert "toy" not in MODEL_FAMILIES
+    try:
+        with pytest.raises(TypeError, match="unknown setting.*widht"):
+            register_model("toy", ModelFamily("damgraph.models:DAMGAE", {"widht": 3}))
+        assert "toy" not in MODEL_FAMILIES
+    finally:
+        MODEL_FAMILIES.pop("toy", None)
 
 
 def test_clipping_per_part_needs_a_clipping_norm():

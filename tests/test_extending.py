@@ -9,14 +9,14 @@ import pytest
 
 @pytest.fixture
 def toy_method():
-    """A gated toy method: DAM with the paper's gentler gate, one run per --toy-lam weight."""
+    """A gated toy method: DAM with the paper's gentler gate, one run per --toy-lams weight."""
     from benchmarks.sizing import METHODS, Penalty, SizingMethod, register, trained_row
 
     def run(job):
         return trained_row(job, replace(job.config, gate="dam", gate_alpha=1.0))
 
     method = register(SizingMethod("toy-dam", run, "DAM at alpha 1", gated=True,
-                                   penalty=Penalty("toy_lam", "penalty weights of toy-dam", (0.05, 0.5))))
+                                   penalty=Penalty("toy_lams", "penalty weights of toy-dam", (0.05, 0.5))))
     yield method
     del METHODS["toy-dam"]
 
@@ -26,11 +26,11 @@ def test_a_sizing_method_added_outside_the_package_runs_through_the_harness(toy_
     from benchmarks.plan import run_id
 
     args = linkpred.parse_args(["--methods", "toy-dam", "--datasets", "cora"])
-    assert args.toy_lam == [0.05, 0.5]  # its flag, with its default grid
+    assert args.toy_lams == [0.05, 0.5]  # its flag, with its default grid
     with pytest.raises(SystemExit):
-        linkpred.parse_args(["--methods", "toy-dam", "--toy-lam", "-1"])  # checked like the built-in grids
+        linkpred.parse_args(["--methods", "toy-dam", "--toy-lams", "-1"])  # checked like the built-in grids
     argv = ["--datasets", "cora", "--data-root", str(data_root), "--methods", "toy-dam", "fixed", "--dims", "4", "8",
-            "--seeds", "0", "--epochs", "3", "--toy-lam", "0.05", "0.5", "--out", str(tmp_path)]
+            "--seeds", "0", "--epochs", "3", "--toy-lams", "0.05", "0.5", "--out", str(tmp_path)]
     assert linkpred.main(argv) == 0
     with open(tmp_path / "linkpred.csv") as f:
         rows = list(csv.DictReader(f))

@@ -285,3 +285,11 @@ def test_a_registered_gate_kind_is_a_setting_choice_and_built_wherever_a_gate_go
         config.GATES.remove("toy-scale")
     with pytest.raises(ValueError, match="unknown gate 'toy-scale'"):
         LinkPredConfig(gate="toy-scale")
+
+
+def test_the_settings_choices_are_the_registries():
+    from damgraph import config
+    from damgraph.gates import GATE_KINDS
+    from damgraph.layers import LAYERS
+
+    assert config.GATES == list(GATE_KINDS) and config.CONVS == list(LAYERS)

@@ -76,8 +76,8 @@ def test_report_gives_the_other_methods_a_point_per_size_or_per_penalty_weight()
 
 
 def test_the_sweeps_record_the_datasets_feature_decision(data_root, capsys):
-    """benchmarks.linkpred and benchmarks.stability load through one helper, so a run on features the
-    dataset's entry row-normalised gets the ``features=normalized`` suffix in both (Photo: count rows)."""
+    """The helper benchmarks.linkpred and benchmarks.stability load through records whether the features
+    were row-normalised (Photo's count rows by its entry's decision), which decides the ids' suffix."""
     import torch
 
     from benchmarks.plan import load_for_sweep
