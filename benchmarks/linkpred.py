@@ -23,7 +23,7 @@ from benchmarks.plan import (FEATURE_CHOICES, GROUP, KEYS, METRICS, NORMALIZED_F
 from benchmarks.sizing import model_unit, penalised
 from benchmarks.store import ResultFileError, has_value
 from benchmarks.sweep import add_sweep_arguments, finish_sweep, parallel_options, run_sweep, start_sweep
-from damgraph.config import MODEL_FAMILIES, add_config_arguments
+from damgraph.config import add_config_arguments
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
@@ -33,7 +33,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
                     "85/5/10 edge split.",
         epilog="example: python -m benchmarks.linkpred --datasets cora --seeds 0 1 --out results/lp",
     )
-    p.add_argument("--model", choices=list(MODEL_FAMILIES), default="gae", help="the autoencoder (default: gae)")
+    add_config_arguments(p, ("model",), defaults={"model": "gae"})
     add_method_arguments(p)
     p.add_argument("--out", default="results/linkpred", help="output folder (default: results/linkpred)")
     p.add_argument("--features", choices=list(FEATURE_CHOICES), default="auto",

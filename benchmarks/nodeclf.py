@@ -31,7 +31,7 @@ from benchmarks.sizing import model_unit
 from benchmarks.store import ResultFileError, has_value, read_rows
 from benchmarks.sweep import (add_sweep_arguments, finish_sweep, parallel_options, refuse_repeats, run_sweep,
                               settings_or_usage_error, start_sweep)
-from damgraph.config import MODEL_FAMILIES, NodeClfConfig, add_config_arguments, config_id, with_settings
+from damgraph.config import NodeClfConfig, add_config_arguments, config_id, with_settings
 from damgraph.datasets import load_dataset
 from damgraph.nodeclf import train_node_classifier
 
@@ -50,8 +50,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         epilog="example: python -m benchmarks.nodeclf --quick --out results/nc",
     )
     p.add_argument("--parts", nargs="+", choices=PARTS, default=list(PARTS))
-    p.add_argument("--model", choices=list(MODEL_FAMILIES), default="gae",
-                   help="the autoencoder whose embeddings the probe reads (default: gae)")
+    add_config_arguments(p, ("model",), defaults={"model": "gae"},
+                         model="the autoencoder whose embeddings the probe reads")
     linkpred_plan.add_method_arguments(p)
     p.add_argument("--gcn-lams", nargs="+", type=float, default=list(GCN_LAMBDA_GRID),
                    help="DAM penalty weights of the supervised GCN "

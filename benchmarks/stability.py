@@ -22,7 +22,7 @@ from benchmarks.plan import NORMALIZED_FEATURES, load_for_sweep
 from benchmarks.store import read_rows
 from benchmarks.sweep import add_sweep_arguments, parallel_options, run_sweep, start_sweep
 from benchmarks.tables import label_axes, panels, save_figure, write_report
-from damgraph.config import MODEL_FAMILIES, config_id, model_config
+from damgraph.config import add_config_arguments, config_id, model_config
 from damgraph.linkpred import train_link_prediction
 from damgraph.splits import link_split
 
@@ -41,7 +41,7 @@ STABLE_SHARE, STABLE_UNITS = 0.25, 2
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python -m benchmarks.stability", description=__doc__.split("\n\n")[0])
-    p.add_argument("--model", choices=list(MODEL_FAMILIES), default="gae", help="the autoencoder (default: gae)")
+    add_config_arguments(p, ("model",), defaults={"model": "gae"})
     p.add_argument("--schedule", choices=list(SCHEDULES), default="settled",
                    help="settled: the presets' gate schedule; joint: gates and selection together, alpha 1")
     p.add_argument("--out", default="results/stability", help="output folder (default: results/stability)")

@@ -31,7 +31,7 @@ import torch.distributed as dist
 from torch import Tensor, nn
 from torch.nn.parallel import DistributedDataParallel
 
-from damgraph.config import MODEL_FAMILIES, LinkPredConfig, add_config_arguments, model_config, settings_from_args
+from damgraph.config import LinkPredConfig, add_config_arguments, model_config, settings_from_args
 from damgraph.datasets import DATA_ENV, DATASET_NAMES, load_graph
 from damgraph.io import atomic_write_text, check_outputs, versions
 from damgraph.linkpred import LinkPredTask
@@ -99,7 +99,7 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
         description="Data-parallel (DDP) DAM-GAE link prediction; launch with torchrun.")
     p.add_argument("--dataset", default="cora", help=f"{', '.join(DATASET_NAMES)} or synthetic-<nodes>")
     p.add_argument("--data-root", default=None, help=f"data root (default: ${DATA_ENV}, else data/)")
-    p.add_argument("--model", choices=list(MODEL_FAMILIES), default="gae", help="the autoencoder (default: gae)")
+    add_config_arguments(p, ("model",), defaults={"model": "gae"})
     add_config_arguments(p, FLAGS)
     add_config_arguments(p, ("device",), defaults={"device": "cpu"},
                          device="cpu or cuda (each rank takes cuda:LOCAL_RANK)")
