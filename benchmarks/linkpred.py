@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Dict, Sequence
 
 from benchmarks.curves import format_summary, format_validation_choice, plot_curves, summary, validation_choice
-from benchmarks.plan import (FEATURE_CHOICES, GROUP, KEYS, METRICS, NORMALIZED_FEATURES, TRAINING_FLAGS,
+from benchmarks.plan import (GROUP, KEYS, METRICS, NORMALIZED_FEATURES, TRAINING_FLAGS, add_features_argument,
                              add_method_arguments, base_config, dataset_configs, finish_arguments, load_for_sweep,
                              protocol_note, sweep_plan, sweep_runner)
 from benchmarks.sizing import model_unit, penalised
@@ -36,11 +36,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     add_config_arguments(p, ("model",), defaults={"model": "gae"})
     add_method_arguments(p)
     p.add_argument("--out", default="results/linkpred", help="output folder (default: results/linkpred)")
-    p.add_argument("--features", choices=list(FEATURE_CHOICES), default="auto",
-                   help="node features: row-normalised where their rows' mean mass exceeds 50 (auto: Photo and CS, "
-                        "whose dense rows saturate the GAE's first steps; not Cora or CiteSeer, whose binary features "
-                        "the GAE paper uses as they are), or as they are (raw), or row-normalised (normalized); "
-                        "normalised runs get their own config id (default: auto)")
+    add_features_argument(p)
     add_sweep_arguments(p)
     add_config_arguments(p, TRAINING_FLAGS)
     p.set_defaults(seeds=None)  # finish_arguments fills it in

@@ -104,16 +104,24 @@ NORMALIZED_FEATURES = "|features=normalized"
 FEATURE_CHOICES = {"auto": None, "raw": False, "normalized": True}
 
 
-def load_for_sweep(name: str, root, features: str, normalized: Dict[str, bool], override: str = "--features raw"):
-    """Dataset :obj:`name`'s graph with :obj:`features` (a
+def add_features_argument(p: argparse.ArgumentParser) -> None:
+    """``--features``, read by :func:`load_for_sweep`."""
+    p.add_argument("--features", choices=list(FEATURE_CHOICES), default="auto",
+                   help="node features: row-normalised where their rows' mean mass exceeds 50 (auto: Photo and CS, "
+                        "whose dense rows saturate the GAE's first steps; not Cora or CiteSeer, whose binary features "
+                        "the GAE paper uses as they are), or as they are (raw), or row-normalised (normalized); "
+                        "normalised runs get their own config id (default: auto)")
+
+
+def load_for_sweep(name: str, root, features: str, normalized: Dict[str, bool]):
+    """Dataset :obj:`name`'s graph with ``--features`` :obj:`features` (a
     :data:`FEATURE_CHOICES` key) applied: the decision printed where the
-    data made it (with the command's :obj:`override`, if it has one), and
-    kept in :obj:`normalized` (a run on normalised features adds
-    :data:`NORMALIZED_FEATURES` to its config id)."""
+    data made it, and kept in :obj:`normalized` (a run on normalised
+    features adds :data:`NORMALIZED_FEATURES` to its config id)."""
     dataset = load_dataset(name, root=root, normalize_features=FEATURE_CHOICES[features])
     note = getattr(dataset, "feature_note", None)
     if note:
-        print(note + (f"; {override} keeps them as they are" if override else ""), file=sys.stderr)
+        print(f"{note}; --features raw keeps them as they are", file=sys.stderr)
     normalized[name] = features == "normalized" or note is not None
     return dataset[0]
 

@@ -18,7 +18,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Dict, List, Sequence
 
-from benchmarks.plan import NORMALIZED_FEATURES, load_for_sweep
+from benchmarks.plan import NORMALIZED_FEATURES, add_features_argument, load_for_sweep
 from benchmarks.store import read_rows
 from benchmarks.sweep import add_sweep_arguments, parallel_options, run_sweep, start_sweep
 from benchmarks.tables import label_axes, panels, save_figure, write_report
@@ -45,6 +45,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p.add_argument("--schedule", choices=list(SCHEDULES), default="settled",
                    help="settled: the presets' gate schedule; joint: gates and selection together, alpha 1")
     p.add_argument("--out", default="results/stability", help="output folder (default: results/stability)")
+    add_features_argument(p)
     add_sweep_arguments(p)
     args = p.parse_args(argv)
     args.datasets = args.datasets or ["cora"]
@@ -92,9 +93,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     base = model_config(args.model, **SCHEDULES[args.schedule])
     try:
-        normalized: Dict[str, bool] = {}  # the features as the dataset's entry decides (linkpred's --features auto)
+        normalized: Dict[str, bool] = {}
         data = start_sweep("stability", args, base, argv,
-                           lambda name: load_for_sweep(name, args.data_root, "auto", normalized, override=""))
+                           lambda name: load_for_sweep(name, args.data_root, args.features, normalized))
     except (OSError, ValueError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
@@ -112,7 +113,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     run_sweep(out / "stability.csv", plan, run, KEYS, quiet=args.quiet, numeric=("width", "test_auc"),
               parallel=args.parallel)
     # the report covers the stored runs of both schedules as the presets give them today, and of a dataset loaded
-    # here only those on the features it gets now (not an earlier run on its raw features beside the new one)
+    # here only those on the features it was given now (not runs on its other features beside them)
     stored = read_rows(out / "stability.csv")
     current = {config_id(changed(model_config(model, **SCHEDULES[name]), c), ("seed",))
                for model in {r["model"] for r in stored} for name in SCHEDULES for c in CHANGES}

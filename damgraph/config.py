@@ -16,6 +16,8 @@ import re
 from dataclasses import MISSING, asdict, dataclass, field, fields, replace
 from typing import Any, Dict, Optional, Sequence
 
+#: ``rewind_epochs``: how long the rewound weights train.
+REWIND_EPOCHS = ("rest", "all")
 #: ``rewind_gains``: what the open units of a rewound DAM gate pass.
 REWIND_GAINS = ("gate", "one")
 #: Size gates: DAM, and the baselines L1 (a penalised scale) and L0 (hard
@@ -201,7 +203,7 @@ class LinkPredConfig:
                                   "start at that width (the gates kept as they are)")
     rewind_epochs: str = setting("rest", "with rewind: the rewound weights train for the run's remaining epochs "
                                          "(rest) or for all the epochs again, a fixed model's budget, the sizing "
-                                         "epochs on top (all)", choices=("rest", "all"))
+                                         "epochs on top (all)", choices=REWIND_EPOCHS)
     rewind_gains: str = setting("gate", "with rewind: the open units keep the gate's gains (gate), or pass at gain "
                                         "1 (one: the learned width trained as a fixed model of that width)",
                                 choices=REWIND_GAINS)

@@ -12,6 +12,7 @@ from typing import Any, Callable, Dict, List, Optional, Sequence
 import torch
 from torch import Tensor, nn
 
+from damgraph.config import REWIND_EPOCHS, REWIND_GAINS
 from damgraph.gates import DAMGate, SizeGate, gate_penalty
 from damgraph.runtime import reuse_freed_memory
 
@@ -129,10 +130,10 @@ def fit(
 
     Large freed tensors are kept for reuse while it trains
     (:func:`~damgraph.runtime.reuse_freed_memory`)."""
-    if rewind_epochs not in ("rest", "all"):
-        raise ValueError(f"rewind_epochs must be 'rest' or 'all', got {rewind_epochs!r}")
-    if rewind_gains not in ("gate", "one"):
-        raise ValueError(f"rewind_gains must be 'gate' or 'one', got {rewind_gains!r}")
+    for name, value, choices in (("rewind_epochs", rewind_epochs, REWIND_EPOCHS),
+                                 ("rewind_gains", rewind_gains, REWIND_GAINS)):
+        if value not in choices:
+            raise ValueError(f"{name} must be {' or '.join(map(repr, choices))}, got {value!r}")
     if min(epochs, patience, steps_per_epoch, min_epochs, val_window, val_every) < 1:
         raise ValueError(f"epochs, patience, steps_per_epoch, min_epochs, val_window and val_every must be >= 1, "
                          f"got {epochs}, {patience}, {steps_per_epoch}, {min_epochs}, {val_window} and {val_every}")

@@ -92,3 +92,23 @@ def test_the_sweeps_record_the_datasets_feature_decision(data_root, capsys):
     mass = photo.x.sum(1)[photo.x.sum(1) > 0]
     assert torch.allclose(mass, torch.ones_like(mass))  # rows of mass one
     assert "photo: node features row-normalised" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("features, suffixed", [("normalized", True), ("raw", False)])
+def test_stability_runs_on_normalised_features_get_their_own_ids(data_root, tmp_path, monkeypatch, features,
+                                                                  suffixed):
+    from benchmarks import stability
+    from benchmarks.plan import NORMALIZED_FEATURES
+
+    class Planned(Exception):
+        pass
+
+    def capture(path, plan, *args, **kwargs):
+        raise Planned(plan)
+
+    monkeypatch.setattr(stability, "run_sweep", capture)
+    with pytest.raises(Planned) as planned:
+        stability.main(["--datasets", "cora", "--seeds", "0", "--features", features, "--data-root", str(data_root),
+                        "--out", str(tmp_path)])
+    ids = [entry["config_id"] for entry in planned.value.args[0]]
+    assert ids and all(i.endswith(NORMALIZED_FEATURES) == suffixed for i in ids)
