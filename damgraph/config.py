@@ -20,8 +20,6 @@ from typing import Any, Dict, Optional, Sequence
 REWIND_EPOCHS = ("rest", "all")
 #: ``rewind_gains``: what the open units of a rewound DAM gate pass.
 REWIND_GAINS = ("gate", "one")
-#: ``gate_objective``: what the gates' parameters learn from.
-GATE_OBJECTIVES = ("train", "validation")
 #: Size gates: DAM, and the baselines L1 (a penalised scale) and L0 (hard
 #: concrete); :func:`damgraph.gates.register_gate` adds a kind here.
 GATES = ["dam", "l1", "l0"]
@@ -209,9 +207,6 @@ class LinkPredConfig:
     rewind_gains: str = setting("gate", "with rewind: the open units keep the gate's gains (gate), or pass at gain "
                                         "1 (one: the learned width trained as a fixed model of that width)",
                                 choices=REWIND_GAINS)
-    gate_objective: str = setting("train", "what the gates learn from: the training loss (train), or the "
-                                           "validation pairs' loss after Platt scaling (validation)",
-                                  choices=GATE_OBJECTIVES)
     lr: float = setting(0.01, "Adam learning rate of the weights", low=0)
     beta_lr: float = setting(0.2, "learning rate of the gates' parameters (DAM's beta)", low=0)
     weight_decay: float = setting(0.0, "Adam weight decay of the weights (never of the gates)", low=0)
@@ -332,9 +327,6 @@ class NodeClfConfig:
     dropout: float = setting(0.5, "dropout on the input of every layer", low=0, high=1, high_open=True)
     dam: bool = setting(True, "gate the hidden layer with DAM")
     lam: float = setting(0.05, "weight of the DAM penalty", low=0)
-    gate_objective: str = setting("train", "what the gates learn from: the training loss (train), or the "
-                                           "validation pairs' loss after Platt scaling (validation)",
-                                  choices=GATE_OBJECTIVES)
     lr: float = setting(0.01, "Adam learning rate of the weights", low=0)
     beta_lr: float = setting(0.2, "learning rate of DAM's beta", low=0)
     weight_decay: float = setting(5e-4, "Adam weight decay of the weights (never of beta)", low=0)
@@ -399,7 +391,7 @@ def check_settings(config: Any) -> None:
 #: The settings that act on the size gates alone: a run without a gate
 #: (a fixed-width model) is the same whatever they are, so its config id
 #: takes them at their neutral values (:func:`gateless`).
-GATE_SETTINGS = ("gate_alpha", "gate_delay", "settle", "rewind", "rewind_epochs", "rewind_gains", "gate_objective")
+GATE_SETTINGS = ("gate_alpha", "gate_delay", "settle", "rewind", "rewind_epochs", "rewind_gains")
 
 #: Settings added after result files were stored, with the value that
 #: reproduces the earlier behaviour: :func:`config_id` leaves them out at
@@ -409,7 +401,7 @@ LATER_SETTINGS = {"min_epochs": 1, "val_window": 1, "val_tolerance": 0.0, "val_m
                   "gate_alpha": 1.0, "gate_delay": 0, "settle": 0, "rewind": False,
                   "dropout_input": True, "gate_inputs": False, "val_every": 1, "input_dim": 64, "tie_widths": False,
                   "decoder_dropout_at": "input", "clip_per_part": False, "rewind_epochs": "rest",
-                  "rewind_gains": "gate", "gate_objective": "train"}
+                  "rewind_gains": "gate"}
 
 
 def gateless(config: Any) -> Any:

@@ -337,25 +337,6 @@ class LinkPredTask:
             z = self._shared[0].detach() if keep else self.encode(self.split[1])
             return validation_score(z, self.split[1], self.model.decoder, metric or self.config.val_metric)
 
-    def validation_loss(self) -> Tensor:
-        """The binary cross-entropy of the validation pairs' logits after
-        Platt scaling (a scale and a bias fitted to the detached logits), with
-        gradients: what the gates learn from with ``gate_objective=
-        "validation"``, so that a unit stays open where it helps held-out
-        pairs rank, not where it fits the training edges (Luketina et al.,
-        ICML 2016: regularisation hyperparameters trained on validation)."""
-        val = self.split[1]
-        was_training = self.module.training
-        self.module.eval()
-        z = self.encode(val)
-        self.module.train(was_training)
-        logits = torch.cat([self.model.decoder(z, val.pos_edge_label_index, sigmoid=False),
-                            self.model.decoder(z, val.neg_edge_label_index, sigmoid=False)])
-        labels = torch.cat([logits.new_ones(val.pos_edge_label_index.size(1)),
-                            logits.new_zeros(val.neg_edge_label_index.size(1))])
-        scale, bias = platt_scaling(logits.detach(), labels)
-        return torch.nn.functional.binary_cross_entropy_with_logits(scale * logits + bias, labels)
-
     def fit(self, epochs: Optional[int] = None, patience: Optional[int] = None, progress: bool = False,
             loss: Optional[Callable[[int], Tensor]] = None,
             validation_score: Optional[Callable[[], float]] = None) -> TrainingRecord:
@@ -376,8 +357,7 @@ class LinkPredTask:
                        gate_delay=config.gate_delay, settle=config.settle,
                        rewind=config.rewind, rewind_epochs=config.rewind_epochs, rewind_gains=config.rewind_gains,
                        val_every=config.val_every,
-                       clip_parts=self.parts() if config.clip_per_part else None,
-                       gate_loss=self.validation_loss if config.gate_objective == "validation" else None)
+                       clip_parts=self.parts() if config.clip_per_part else None)
         finally:
             self._fitting, self._shared = False, None  # the last validation's forward pass is not needed
 
@@ -393,22 +373,6 @@ class LinkPredTask:
         of the model as it is now."""
         self.module.eval()
         return score_embeddings(self.encode(self.split[2]), self.split[2], self.model.decoder)
-
-
-def platt_scaling(logits: Tensor, labels: Tensor, steps: int = 25) -> Tuple[float, float]:
-    """The scale and bias of the logistic regression of :obj:`labels` on
-    :obj:`logits` (Platt, 1999), by Newton's method from (1, 0)."""
-    x = torch.stack([logits.double(), torch.ones_like(logits, dtype=torch.float64)], dim=1)
-    y = labels.double()
-    w = torch.tensor([1.0, 0.0], dtype=torch.float64)
-    for _ in range(steps):
-        p = torch.sigmoid(x @ w)
-        hessian = (x * (p * (1 - p)).unsqueeze(1)).T @ x + 1e-6 * torch.eye(2, dtype=torch.float64)
-        step = torch.linalg.solve(hessian, x.T @ (p - y))
-        w = w - step
-        if step.abs().max() < 1e-8:
-            break
-    return float(w[0]), float(w[1])
 
 
 @dataclass

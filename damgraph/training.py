@@ -63,7 +63,6 @@ def fit(
     rewind_gains: str = "gate",
     val_every: int = 1,
     clip_parts: Optional[Sequence[nn.Module]] = None,
-    gate_loss: Optional[Callable[[], Tensor]] = None,
 ) -> TrainingRecord:
     """Train :obj:`model` for up to :obj:`epochs` epochs of
     :obj:`steps_per_epoch` optimiser steps each on ``loss(step) + lam *
@@ -187,19 +186,12 @@ def fit(
         for step in range(steps_per_epoch):
             optimizer.zero_grad()
             value = loss(step)
-            apart = gate_loss is not None and not held  # the gates learn from their own loss
-            if gate_list and not apart:
+            if gate_list:
                 value = value + lam * gate_penalty(gate_list)
             if not torch.isfinite(value):
                 raise FloatingPointError(f"the training loss became {value.item()} at epoch {epoch}; "
                                          "lower the learning rate or lam, or scale the features")
             value.backward()
-            if apart:
-                gate_value = gate_loss() + lam * gate_penalty(gate_list)
-                gate_params = [p for gate in gate_list for p in gate.parameters() if p.requires_grad]
-                grads = torch.autograd.grad(gate_value, gate_params, allow_unused=True)
-                for p, g in zip(gate_params, grads):
-                    p.grad = g
             if grad_clip > 0:
                 for part in clipped:
                     nn.utils.clip_grad_norm_(part, grad_clip)
