@@ -17,7 +17,7 @@ from torch import Tensor, nn
 from torch_geometric.data import Data
 
 from damgraph.compaction import compacted_size
-from damgraph.config import MODEL_FAMILIES, LinkPredConfig
+from damgraph.config import MODEL_FAMILIES, LinkPredConfig, penalty_weight
 from damgraph.encoders import Features, Graph
 from damgraph.evaluation import score_embeddings, validation_score
 from damgraph.gates import SizeGate, gate_widths, size_gates
@@ -349,7 +349,8 @@ class LinkPredTask:
             validation_score = self.validation_score
         self._fitting = True
         try:
-            return fit(self.module, self.optimizer, loss or self.loss, validation_score, config.lam,
+            lam = penalty_weight(config, self.train_pos.size(1))
+            return fit(self.module, self.optimizer, loss or self.loss, validation_score, lam,
                        epochs or config.epochs, patience or config.patience, steps_per_epoch=self.steps_per_epoch,
                        desc=f"{config.model} dim={config.dim} seed={config.seed}" if progress else None,
                        grad_clip=config.grad_clip, min_epochs=config.min_epochs, val_window=config.val_window,
