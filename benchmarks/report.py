@@ -19,20 +19,22 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
-from typing import Dict, List, Optional, Sequence, Tuple
+from dataclasses import replace
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from benchmarks.plan import NORMALIZED_FEATURES, dataset_config, run_id
 from benchmarks.sizing import METHODS, penalised
 from benchmarks.store import has_value, read_rows
 from benchmarks.tables import label_axes, mean_std, save_figure
-from damgraph.config import model_config
+from damgraph.config import LinkPredConfig, model_config, read_setting
 from damgraph.datasets import DATASETS
 from damgraph.io import atomic_write_text
 
-def current_rows(rows: Sequence[dict]) -> List[dict]:
+def current_rows(rows: Sequence[dict], dam_settings: Optional[Dict[str, Any]] = None) -> List[dict]:
     """The rows whose config id is what the model's preset gives today on
     their dataset (:func:`~benchmarks.plan.dataset_config`); DAM's at the
-    preset's penalty weight only (its default run)."""
+    preset's penalty weight only (its default run), or at the preset with
+    :obj:`dam_settings` (a setting under study, set for DAM's runs only)."""
     kept, configs = [], {}
     for row in rows:
         if row["method"] not in METHODS:
@@ -41,6 +43,8 @@ def current_rows(rows: Sequence[dict]) -> List[dict]:
         if key not in configs:  # one preset per model and dataset, not one per row
             configs[key] = dataset_config(model_config(row["model"]), row["dataset"])[0]
         preset = configs[key]
+        if row["method"] == "dam" and dam_settings:
+            preset = replace(preset, **dam_settings)
         wanted = run_id(preset, row["method"])
         if row["config_id"] in (wanted, wanted + NORMALIZED_FEATURES) and (
                 row["method"] != "dam" or float(row["lam"]) == preset.lam):
@@ -152,14 +156,34 @@ def plot(t: dict, path: Path) -> None:
     save_figure(fig, path)
 
 
+def parse_settings(items: Sequence[str]) -> Dict[str, Any]:
+    """``NAME=VALUE`` items as settings of :class:`~damgraph.LinkPredConfig`,
+    each value read with its field's type (checked by the config)."""
+    settings: Dict[str, Any] = {}
+    for item in items:
+        name, sep, text = item.partition("=")
+        if not sep:
+            raise ValueError(f"--dam-setting {item!r} is not NAME=VALUE (for example lam_edges=4096)")
+        settings[name] = read_setting(name, text)
+    LinkPredConfig(**settings)  # a bad value names its setting
+    return settings
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m benchmarks.report", description=__doc__.split("\n\n")[0])
     p.add_argument("--folders", nargs="+", required=True, help="result folders holding a linkpred.csv")
     p.add_argument("--score", default=None,
                    help="the score compared (default: each dataset's leaderboard metric: test_auc, test_hits@20 "
                         "on ogbl-ddi)")
+    p.add_argument("--dam-setting", nargs="+", default=[], metavar="NAME=VALUE",
+                   help="compare DAM's runs at the preset with these settings instead (for example lam_edges=4096)")
     p.add_argument("--out", default="results/report", help="output folder (default: results/report)")
     args = p.parse_args(argv)
+    try:
+        dam_settings = parse_settings(args.dam_setting)
+    except ValueError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
     rows = []
     for folder in args.folders:
         path = Path(folder) / "linkpred.csv"
@@ -167,7 +191,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"error: {path} does not exist; give folders written by python -m benchmarks.linkpred",
                   file=sys.stderr)
             return 2
-        rows += current_rows(read_rows(path))
+        rows += current_rows(read_rows(path), dam_settings)
     table = one_percent_table(rows, args.score)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)

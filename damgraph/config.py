@@ -371,6 +371,27 @@ def _kind(f: Any) -> type:
     return int if f.metadata.get("low") is not None else str
 
 
+def read_setting(name: str, text: str, config: type = None) -> Any:
+    """The value of setting :obj:`name` of :obj:`config` (default
+    :class:`LinkPredConfig`) written as :obj:`text`, in the setting's type
+    (``true``/``false`` for a switch, ``none`` for an unset optional one)."""
+    by_name = {f.name: f for f in fields(config or LinkPredConfig)}
+    if name not in by_name:
+        raise ValueError(f"unknown setting {name!r}: use one of {', '.join(by_name)}")
+    f, lowered = by_name[name], text.strip().lower()
+    if lowered == "none" and f.metadata.get("optional"):
+        return None
+    kind = _kind(f)
+    if kind is bool:
+        if lowered not in ("true", "false"):
+            raise ValueError(f"{name} must be true or false, got {text!r}")
+        return lowered == "true"
+    try:
+        return kind(text)
+    except ValueError:
+        raise ValueError(f"{name} must be {'an integer' if kind is int else 'a number'}, got {text!r}") from None
+
+
 def check_settings(config: Any) -> None:
     """Check every field of :obj:`config` against its type, choices and
     range; raise :class:`TypeError` / :class:`ValueError` naming the setting."""
