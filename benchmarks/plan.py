@@ -38,7 +38,7 @@ TRAINING_FLAGS = ("epochs", "patience", "min_epochs", "val_window", "val_toleran
                   "weight_decay", "grad_clip", "hidden", "num_layers", "dropout", "conv", "batch_norm", "activation",
                   "gate_hidden", "decoder", "decoder_hidden", "decoder_dropout", "masking", "mask_ratio", "walk_length",
                   "degree_weight", "device", "dropout_input", "gate_inputs", "val_every", "input_dim", "tie_widths",
-                  "decoder_dropout_at", "clip_per_part", "rewind_epochs", "rewind_gains", "lam_edges")
+                  "decoder_dropout_at", "clip_per_part", "rewind_epochs", "rewind_gains", "penalty_edges")
 
 
 def finish_arguments(p: argparse.ArgumentParser, args: argparse.Namespace) -> None:

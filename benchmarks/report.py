@@ -163,7 +163,7 @@ def parse_settings(items: Sequence[str]) -> Dict[str, Any]:
     for item in items:
         name, sep, text = item.partition("=")
         if not sep:
-            raise ValueError(f"--dam-setting {item!r} is not NAME=VALUE (for example lam_edges=4096)")
+            raise ValueError(f"--dam-setting {item!r} is not NAME=VALUE (for example penalty_edges=4096)")
         settings[name] = read_setting(name, text)
     LinkPredConfig(**settings)  # a bad value names its setting
     return settings
@@ -176,7 +176,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                    help="the score compared (default: each dataset's leaderboard metric: test_auc, test_hits@20 "
                         "on ogbl-ddi)")
     p.add_argument("--dam-setting", nargs="+", default=[], metavar="NAME=VALUE",
-                   help="compare DAM's runs at the preset with these settings instead (for example lam_edges=4096)")
+                   help="compare DAM's runs at the preset with these settings instead (for example penalty_edges=4096)")
     p.add_argument("--out", default="results/report", help="output folder (default: results/report)")
     args = p.parse_args(argv)
     try:

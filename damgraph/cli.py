@@ -25,6 +25,13 @@ class UsageError(Exception):
     """Bad input on the command line: printed as one line, exit code 2."""
 
 
+def penalty_text(config) -> str:
+    """How the penalty's weight was set, for the summary line."""
+    if not config.penalty_edges:
+        return f"lam {config.lam:g} as given, --penalty-edges 0"
+    return f"lam {config.lam:g} at {config.penalty_edges:,} training edges, scaled to this graph's; --penalty-edges 0 keeps lam"
+
+
 def read_graph(source: str, fmt: str = "auto", data_root: Optional[str] = None) -> Any:
     """A graph from a dataset name or a graph file, in a form :func:`prepare_graph` takes."""
     from damgraph.datasets import DATASET_NAMES, load_dataset
@@ -161,7 +168,8 @@ def cmd_embed(args: argparse.Namespace) -> int:
         val += f" (selected on val {est.config_.val_metric} {est.val_score_:.4f})"
     print(f"embedded {len(est.node_ids_)} nodes, {report['input_edges']} input edges "
           f"({report['self_loops']} self-loops, {report['duplicates']} duplicates merged, "
-          f"{report['isolated']} isolated): learned width {est.width_} of {est.config_.dim}, val AUC {val}, "
+          f"{report['isolated']} isolated): learned width {est.width_} of {est.config_.dim} (penalty weight "
+          f"{est.penalty_weight_:.4g}: {penalty_text(est.config_)}), val AUC {val}, "
           f"best epoch {est.best_epoch_}, {seconds:.1f} s training (reading and preparing the input {read_s:.1f} s)")
     if est.config_.decoder != "inner":
         print(f"note: {SCORE_NOTE[est.config_.decoder]}")

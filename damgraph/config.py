@@ -150,8 +150,8 @@ USER_POSITIVES = "walks"
 
 #: The settings :class:`~damgraph.DAMEmbedding` and ``damgraph embed`` take
 #: (``None``: the model's preset); the others keep the preset.
-ESTIMATOR_SETTINGS = ("dim", "model", "decoder", "lam", "epochs", "patience", "min_epochs", "val_window",
-                      "val_tolerance", "val_min_delta", "val_metric", "lr",
+ESTIMATOR_SETTINGS = ("dim", "model", "decoder", "lam", "penalty_edges", "epochs", "patience", "min_epochs",
+                      "val_window", "val_tolerance", "val_min_delta", "val_metric", "lr",
                       "beta_lr", "inputs", "positives", "window", "seed", "device")
 
 
@@ -190,11 +190,12 @@ class LinkPredConfig:
     gate_inputs: bool = setting(False, "graphs without features: gate the columns of the learned node table too")
     matryoshka: bool = setting(False, "sum the loss over the nested prefixes 2, 4, 8, ... of the embedding "
                                                "(with a DAM gate: its top blocks, the highest gates)")
-    lam: float = setting(0.1, "weight of the gate penalty (for DAM: lam * mean(beta))", low=0)
-    lam_edges: Optional[int] = setting(None, "the number of training edges at which lam is the penalty's weight: "
-                                             "on a graph of N training edges it is lam * sqrt(lam_edges / N), as "
-                                             "the gap between training and held-out loss shrinks (unset: lam on "
-                                             "every graph)", low=1, optional=True)
+    lam: float = setting(0.1, "weight of the gate penalty (for DAM: lam * mean(beta)) on a graph of "
+                              "penalty_edges training edges", low=0)
+    penalty_edges: int = setting(4096, "the number of training edges up to which lam is the penalty's weight: on "
+                                       "a graph of N more training edges it is lam * sqrt(penalty_edges / N), as "
+                                       "the gap between training and held-out loss shrinks (0: lam on every graph)",
+                                 low=0)
     gate_alpha: float = setting(2.0, "steepness alpha of DAM gates (the paper's 1: kept units ramp up over a fifth "
                                      "of the width; 2: over a twentieth, the kept block passing near gain 1)",
                                 low=0, low_open=True)
@@ -313,16 +314,20 @@ class LinkPredConfig:
 
 
 def penalty_weight(config: LinkPredConfig, num_edges: int) -> float:
-    """The gate penalty's weight on a graph of :obj:`num_edges` training
-    edges: ``lam``, scaled by :math:`\sqrt{\text{lam\_edges} / N}` when
-    ``lam_edges`` is set. A unit stays open while it lowers the mean training
-    loss by more than the penalty it costs; how much of that gain is fitted
-    noise shrinks as :math:`1/\sqrt{N}` (the generalisation gap's rate,
-    e.g. Bartlett and Mendelson, JMLR 2002), so a fixed weight closes large
-    graphs further than small ones at the same need for units."""
-    if config.lam_edges is None:
+    r"""The gate penalty's weight on a graph of :obj:`num_edges` training
+    edges: ``lam`` up to ``penalty_edges`` edges, and
+    :math:`\lambda \sqrt{\mathrm{penalty\_edges} / N}` on larger graphs (``lam``
+    everywhere when ``penalty_edges`` is 0). A unit stays open while it
+    lowers the mean training loss by more than the penalty it costs; the
+    more edges, the less of that gain is fitted noise (the gap between
+    training and held-out loss shrinks as :math:`1/\sqrt{N}`, e.g. Bartlett
+    and Mendelson, JMLR 2002), so one weight for every graph closes large
+    graphs further than small ones at the same need for units. The weight is
+    never raised above ``lam``: on graphs of a few hundred edges the
+    root's growth closes all but one or two units."""
+    if not config.penalty_edges:
         return config.lam
-    return config.lam * math.sqrt(config.lam_edges / max(num_edges, 1))
+    return config.lam * math.sqrt(config.penalty_edges / max(num_edges, config.penalty_edges))
 
 
 def model_config(model: str = "gae", **settings: Any) -> LinkPredConfig:
@@ -429,7 +434,7 @@ def check_settings(config: Any) -> None:
 #: The settings that act on the size gates alone: a run without a gate
 #: (a fixed-width model) is the same whatever they are, so its config id
 #: takes them at their neutral values (:func:`gateless`).
-GATE_SETTINGS = ("gate_alpha", "gate_delay", "settle", "rewind", "rewind_epochs", "rewind_gains", "lam_edges")
+GATE_SETTINGS = ("gate_alpha", "gate_delay", "settle", "rewind", "rewind_epochs", "rewind_gains", "penalty_edges")
 
 #: Settings added after result files were stored, with the value that
 #: reproduces the earlier behaviour: :func:`config_id` leaves them out at
@@ -439,7 +444,7 @@ LATER_SETTINGS = {"min_epochs": 1, "val_window": 1, "val_tolerance": 0.0, "val_m
                   "gate_alpha": 1.0, "gate_delay": 0, "settle": 0, "rewind": False,
                   "dropout_input": True, "gate_inputs": False, "val_every": 1, "input_dim": 64, "tie_widths": False,
                   "decoder_dropout_at": "input", "clip_per_part": False, "rewind_epochs": "rest",
-                  "rewind_gains": "gate", "lam_edges": None}
+                  "rewind_gains": "gate", "penalty_edges": 0}
 
 
 def gateless(config: Any) -> Any:

@@ -53,8 +53,12 @@ class DAMEmbedding(BaseEstimator):
             embeddings alone carry the score the model was selected on;
             ``"mlp"``: an MLP on their product (MaskGAE's decoder), whose
             scores come from :meth:`predict`; ``None``: the model's preset.
-        lam (float, optional): DAM penalty weight :math:`\\lambda` (preset:
-            0.1 for every model).
+        lam (float, optional): DAM penalty weight :math:`\\lambda` on a
+            graph of ``penalty_edges`` training edges (preset: 0.1 for every model).
+        penalty_edges (int, optional): On a graph of :math:`N` training edges
+            the weight is :math:`\\lambda \\sqrt{\\mathrm{penalty\\_edges} / N}`
+            (:func:`~damgraph.config.penalty_weight`; preset: 4096; 0: the
+            same weight on every graph).
         epochs (int, optional): Most training epochs (preset: 2000; maskgae 800).
         patience (int, optional): Epochs without a better validation AUC
             before stopping (preset: 100; maskgae 300).
@@ -110,6 +114,8 @@ class DAMEmbedding(BaseEstimator):
         node_index_ (dict): The row of each node id (and of its text).
         width_ (int): Learned width.
         gate_widths_ (dict): Open units of every gated layer, by name.
+        penalty_weight_ (float): The DAM penalty's weight this graph gave
+            (``lam`` scaled by its training edges).
         config_ (LinkPredConfig): The settings the model was trained with.
         val_auc_ (float or None): Validation AUC of the kept epoch.
         val_score_ (float or None): Its score of ``val_metric`` (the AUC
@@ -122,6 +128,7 @@ class DAMEmbedding(BaseEstimator):
 
     def __init__(self, dim: Optional[int] = None, model: str = "gae",
                  decoder: Optional[str] = USER_DEFAULTS["decoder"], lam: Optional[float] = None,
+                 penalty_edges: Optional[int] = None,
                  epochs: Optional[int] = None, patience: Optional[int] = None, min_epochs: Optional[int] = None,
                  val_window: Optional[int] = None, val_tolerance: Optional[float] = USER_DEFAULTS["val_tolerance"],
                  val_min_delta: Optional[float] = USER_DEFAULTS["val_min_delta"], val_metric: Optional[str] = None,
@@ -134,6 +141,7 @@ class DAMEmbedding(BaseEstimator):
         self.model = model
         self.decoder = decoder
         self.lam = lam
+        self.penalty_edges = penalty_edges
         self.epochs = epochs
         self.patience = patience
         self.min_epochs = min_epochs
@@ -218,6 +226,7 @@ class DAMEmbedding(BaseEstimator):
         self.history_ = [{"loss": loss, "width": _embedding_width(widths, config.dim), "val_score": val_scores.get(epoch)}
                          for epoch, (loss, widths) in enumerate(zip(record.losses, record.width_trajectory), 1)]
         self.best_epoch_ = record.best_epoch
+        self.penalty_weight_ = task.penalty_weight
         self.graph_report_ = dict(prepared.report)
         self.edge_index_ = data.edge_index.cpu().clone()
         if val is not None and record.best_epoch == config.epochs:

@@ -188,6 +188,8 @@ class LinkPredTask:
         self.optimizer = make_optimizer(self.module, config.lr, config.weight_decay, config.beta_lr)
         self.prefixes = matryoshka_prefixes(config.dim) if config.matryoshka else [config.dim]
         self.train_pos = train.pos_edge_label_index
+        #: The gate penalty's weight on this graph (:func:`~damgraph.config.penalty_weight`).
+        self.penalty_weight = penalty_weight(config, self.train_pos.size(1))
         remember_pairs(self.train_pos)  # pairs scored at every epoch: their sorted patterns are built once
         for part in filter(None, self.split[1:]):  # the validation (and test) pairs
             remember_pairs(part.pos_edge_label_index)
@@ -349,8 +351,7 @@ class LinkPredTask:
             validation_score = self.validation_score
         self._fitting = True
         try:
-            lam = penalty_weight(config, self.train_pos.size(1))
-            return fit(self.module, self.optimizer, loss or self.loss, validation_score, lam,
+            return fit(self.module, self.optimizer, loss or self.loss, validation_score, self.penalty_weight,
                        epochs or config.epochs, patience or config.patience, steps_per_epoch=self.steps_per_epoch,
                        desc=f"{config.model} dim={config.dim} seed={config.seed}" if progress else None,
                        grad_clip=config.grad_clip, min_epochs=config.min_epochs, val_window=config.val_window,
@@ -386,6 +387,8 @@ class LinkPredResult(RunResult):
     test_ranking: Dict[str, float] = field(default_factory=dict)
     #: The learned node inputs of a graph without features (``None`` otherwise).
     inputs: Optional[Tensor] = field(default=None, repr=False)
+    #: The gate penalty's weight this graph gave (``lam`` scaled by its training edges).
+    penalty_weight: float = 0.0
 
     @property
     def width(self) -> int:
@@ -394,7 +397,7 @@ class LinkPredResult(RunResult):
         return gate.num_open if isinstance(gate, SizeGate) else self.config.dim
 
     def scores(self) -> Dict[str, object]:
-        return {"test_auc": self.test_auc, "test_ap": self.test_ap,
+        return {"test_auc": self.test_auc, "test_ap": self.test_ap, "penalty_weight": self.penalty_weight,
                 **{f"test_{k}": v for k, v in self.test_ranking.items()},
                 f"val_{self.config.val_metric}": self.record.val_score}
 
@@ -423,4 +426,5 @@ def train_link_prediction(
     return LinkPredResult(
         config=config, test_auc=scores.pop("auc"), test_ap=scores.pop("ap"), test_ranking=scores, record=record,
         widths={**table_widths, **gate_widths(model)}, num_params=count_parameters(task.module),
-        num_params_compact=compacted_size(task.module), model=model, inputs=inputs)
+        num_params_compact=compacted_size(task.module), model=model, inputs=inputs,
+        penalty_weight=task.penalty_weight)

@@ -66,7 +66,7 @@ LINKPRED_WRONG_TYPES = {
     "clip_per_part": ("yes", "clip_per_part must be True or False, got 'yes'"),
     "rewind_epochs": (1, "rewind_epochs must be a string, got 1"),
     "rewind_gains": (1, "rewind_gains must be a string, got 1"),
-    "lam_edges": (4096.0, "lam_edges must be an integer, got 4096.0"),
+    "penalty_edges": (4096.0, "penalty_edges must be an integer, got 4096.0"),
 }
 
 # Values out of range, and the ValueError they raise (the range in the message).
@@ -77,7 +77,7 @@ LINKPRED_OUT_OF_RANGE = [
     ("dropout", 1.0, "dropout must be in \\[0, 1\\), got 1.0"),
     ("dropout", -0.1, "dropout must be in \\[0, 1\\), got -0.1"),
     ("lam", -1, "lam must be >= 0, got -1"),
-    ("lam_edges", 0, "lam_edges must be >= 1, got 0"),
+    ("penalty_edges", -1, "penalty_edges must be >= 0, got -1"),
     ("lam", float("nan"), "lam must be a finite number, got nan"),
     ("lam", float("inf"), "lam must be a finite number, got inf"),
     ("lr", -0.01, "lr must be >= 0, got -0.01"),
@@ -295,7 +295,7 @@ def test_config_id_excludes_the_per_run_fields_and_is_stable():
                                                      "pos_batch_size", "inputs", "positives", "window",
                                                      "dropout_input", "gate_inputs", "val_every", "input_dim",
                                                      "tie_widths", "decoder_dropout_at", "clip_per_part",
-                                                     "rewind_epochs", "rewind_gains", "lam_edges"})
+                                                     "rewind_epochs", "rewind_gains"})
     assert "hidden=None" in linkpred and "gate=dam" in linkpred
     assert config_id(LinkPredConfig(seed=5), []) != linkpred
     assert "|val_window=10|" in config_id(LinkPredConfig(val_window=10), ["seed"])

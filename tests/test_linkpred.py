@@ -1,3 +1,4 @@
+import math
 import warnings
 from dataclasses import replace
 
@@ -382,18 +383,20 @@ def test_a_kept_forward_is_reused_only_inside_fit_and_only_while_the_weights_are
     assert task._shared is None and not task._fitting
 
 
-def test_lam_edges_scales_the_penalty_by_the_root_of_the_training_edges(cora_split):
+def test_penalty_edges_lowers_the_penalty_by_the_root_of_the_training_edges(cora_split):
     from damgraph.config import penalty_weight
 
     edges = cora_split[0].pos_edge_label_index.size(1)
-    assert penalty_weight(LinkPredConfig(lam=0.1), edges) == 0.1
-    assert penalty_weight(LinkPredConfig(lam=0.1, lam_edges=edges), edges) == pytest.approx(0.1, rel=1e-12)
-    assert penalty_weight(LinkPredConfig(lam=0.1, lam_edges=edges), 4 * edges) == pytest.approx(0.05, rel=1e-12)
-    # a run with lam_edges at four times the graph's training edges is the run at twice the weight
+    assert penalty_weight(LinkPredConfig(lam=0.1, penalty_edges=0), edges) == 0.1
+    assert penalty_weight(LinkPredConfig(lam=0.1), 4096 * 4) == pytest.approx(0.05, rel=1e-12)  # the default: 4,096
+    assert penalty_weight(LinkPredConfig(lam=0.1), 4096) == penalty_weight(LinkPredConfig(lam=0.1), 100) == 0.1
+    # a run with penalty_edges at a quarter of the graph's training edges is the run at half the weight
     short = dict(dim=32, epochs=60, patience=60, gate_delay=5, settle=10)
-    scaled = train_link_prediction(cora_split, LinkPredConfig(lam=0.1, lam_edges=4 * edges, **short))
-    doubled = train_link_prediction(cora_split, LinkPredConfig(lam=0.2, **short))
-    plain = train_link_prediction(cora_split, LinkPredConfig(lam=0.1, **short))
-    assert scaled.record.beta_trajectory == doubled.record.beta_trajectory
-    assert scaled.test_auc == doubled.test_auc
+    scaled = train_link_prediction(cora_split, LinkPredConfig(lam=0.1, penalty_edges=edges // 4, **short))
+    halved = train_link_prediction(cora_split, LinkPredConfig(lam=0.1 * math.sqrt((edges // 4) / edges),
+                                                              penalty_edges=0, **short))
+    plain = train_link_prediction(cora_split, LinkPredConfig(lam=0.1, penalty_edges=0, **short))
+    assert scaled.penalty_weight == halved.penalty_weight == pytest.approx(0.05, rel=1e-3)
+    assert scaled.record.beta_trajectory == halved.record.beta_trajectory
+    assert scaled.test_auc == halved.test_auc
     assert scaled.record.beta_trajectory != plain.record.beta_trajectory

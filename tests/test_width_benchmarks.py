@@ -34,15 +34,15 @@ def test_report_keeps_the_current_defaults_runs_and_applies_the_one_percent_rule
 
 
 def test_report_compares_dam_at_a_setting_under_study_against_the_same_fixed_curve(tmp_path, capsys):
-    """--dam-setting lam_edges=4096: the DAM runs with that setting replace the preset's, the fixed curve stays."""
+    """--dam-setting penalty_edges=0: the DAM runs with that setting replace the preset's, the fixed curve stays."""
     from benchmarks import report
     from benchmarks.plan import PER_RUN
     from benchmarks.store import write_csv
     from damgraph.config import config_id, gateless, model_config
 
     plain, gated = (config_id(c, PER_RUN) for c in (gateless(model_config("gae")), model_config("gae")))
-    scaled = config_id(model_config("gae", lam_edges=4096), PER_RUN)
-    assert scaled != gated and config_id(gateless(model_config("gae", lam_edges=4096)), PER_RUN) == plain
+    scaled = config_id(model_config("gae", penalty_edges=0), PER_RUN)
+    assert scaled != gated and config_id(gateless(model_config("gae", penalty_edges=0)), PER_RUN) == plain
     rows = [_stored("g", "gae", "fixed", d, 0, d, auc, plain) for d, auc in ((8, 0.90), (16, 0.951), (32, 0.96))]
     rows += [_stored("g", "gae", "dam", 128, 0, 11, 0.94, gated, lam=0.1),
              _stored("g", "gae", "dam", 128, 0, 14, 0.955, scaled, lam=0.1)]
@@ -50,16 +50,16 @@ def test_report_compares_dam_at_a_setting_under_study_against_the_same_fixed_cur
     out = str(tmp_path / "out")
     assert report.main(["--folders", str(tmp_path), "--out", out]) == 0
     assert "| 11.0 ± 0.0 | 0.9400 ± 0.0000 | no: score below the line |" in (tmp_path / "out" / "report.md").read_text()
-    assert report.main(["--folders", str(tmp_path), "--dam-setting", "lam_edges=4096", "--out", out]) == 0
+    assert report.main(["--folders", str(tmp_path), "--dam-setting", "penalty_edges=0", "--out", out]) == 0
     assert "| 14.0 ± 0.0 | 0.9550 ± 0.0000 | yes |" in (tmp_path / "out" / "report.md").read_text()
-    assert report.main(["--folders", str(tmp_path), "--dam-setting", "lam_edges=many", "--out", out]) == 2
-    assert "lam_edges must be an integer, got 'many'" in capsys.readouterr().err
+    assert report.main(["--folders", str(tmp_path), "--dam-setting", "penalty_edges=many", "--out", out]) == 2
+    assert "penalty_edges must be an integer, got 'many'" in capsys.readouterr().err
 
 
 def test_read_setting_reads_each_kind_and_names_the_setting():
     from damgraph.config import read_setting
 
-    assert read_setting("lam_edges", "4096") == 4096 and read_setting("lam_edges", "None") is None
+    assert read_setting("penalty_edges", "4096") == 4096 and read_setting("hidden", "None") is None
     assert read_setting("lam", "0.03") == 0.03 and read_setting("rewind", "false") is False
     assert read_setting("rewind_gains", "one") == "one"
     with pytest.raises(ValueError, match="rewind must be true or false, got 'maybe'"):
