@@ -32,8 +32,9 @@ CHANGES: Dict[str, Dict[str, float]] = {
     "lr / 4": {"lr": 0.25}, "lr x 4": {"lr": 4}, "epochs x 4": {"epochs": 4, "patience": 4},
     "patience / 4": {"patience": 0.25}, "patience x 4": {"patience": 4},
 }
-#: ``--schedule``: the gate settings of each (``settled``: the presets').
-SCHEDULES = {"settled": {}, "joint": {"gate_alpha": 1.0, "gate_delay": 0, "settle": 0}}
+#: ``--schedule``: the gate settings of each (``settled``: the presets'; ``joint``: the earlier schedule, with one
+#: penalty weight for every graph).
+SCHEDULES = {"settled": {}, "joint": {"gate_alpha": 1.0, "gate_delay": 0, "settle": 0, "penalty_edges": 0}}
 KEYS = ("dataset", "model", "schedule", "change", "seed", "config_id")
 #: A width counts as the data's if no change moves it by more than this share (or by :data:`STABLE_UNITS`).
 STABLE_SHARE, STABLE_UNITS = 0.25, 2
