@@ -130,7 +130,9 @@ def run_id(config: LinkPredConfig, method: str) -> str:
     """The config id of a run of :obj:`method` with :obj:`config`: every
     setting but the per-run ones (:data:`PER_RUN`), the gate settings left
     at their neutral values for the methods without a gate
-    (not :attr:`~benchmarks.sizing.SizingMethod.gated`), whose models they do not change."""
+    (not :attr:`~benchmarks.sizing.SizingMethod.gated`), whose models they do not change, and with
+    the settings the method fixes (:attr:`~benchmarks.sizing.SizingMethod.settings`)."""
+    config = replace(config, **METHODS[method].settings)
     return config_id(config if METHODS[method].gated else gateless(config), PER_RUN)
 
 
@@ -199,7 +201,8 @@ def sweep_runner(args: argparse.Namespace, base: LinkPredConfig, data: Dict[str,
         name, seed = entry["dataset"], entry["seed"]
         if (name, seed) not in splits:
             splits[(name, seed)] = link_split(data[name], seed)
-        config = replace(configs[name][0], dim=entry["dim"], seed=seed, lam=entry["lam"])
+        config = replace(configs[name][0], **METHODS[entry["method"]].settings, dim=entry["dim"], seed=seed,
+                         lam=entry["lam"])
         job = Job(splits[(name, seed)], config, args.dims, name, cache)
         return {k: v for k, v in METHODS[entry["method"]].run(job).items() if k not in entry}
 

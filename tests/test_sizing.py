@@ -123,3 +123,25 @@ def test_dam_blocks_are_the_top_columns():
     assert matryoshka_prefix(z, 2).tolist() == [[0.0, 1.0], [6.0, 7.0]]
     padded = matryoshka_prefix(z, 2, decoder="mlp", top=True)
     assert padded.tolist() == [[0.0, 0.0, 0.0, 0.0, 4.0, 5.0], [0.0, 0.0, 0.0, 0.0, 10.0, 11.0]]
+
+
+def test_the_grid_baselines_take_their_weight_as_given_on_every_graph(cora, monkeypatch):
+    """L1 and L0 pick a weight of their grid per seed on validation, so their runs and ids keep penalty_edges 0;
+    DAM's one run is scaled by the graph's training edges."""
+    from benchmarks import linkpred, plan
+    from damgraph.config import model_config
+
+    preset = model_config("gae")
+    assert "penalty_edges=4096" in plan.run_id(preset, "dam")
+    for name in ("l1", "l0"):
+        assert plan.run_id(preset, name) == plan.run_id(replace(preset, penalty_edges=0), name)
+        assert "penalty_edges" not in plan.run_id(preset, name)
+    seen = {}
+    for name in ("l1", "dam"):
+        monkeypatch.setitem(METHODS, name, replace(METHODS[name], run=lambda job, name=name: seen.setdefault(
+            name, job.config) and {}))
+    args = linkpred.parse_args(["--datasets", "cora", "--methods", "l1", "dam", "--dims", "16"])
+    runner = plan.sweep_runner(args, plan.base_config(args), {"cora": cora})
+    for name in ("l1", "dam"):
+        runner({"dataset": "cora", "seed": 0, "method": name, "dim": 16, "lam": 0.01})
+    assert seen["l1"].penalty_edges == 0 and seen["dam"].penalty_edges == 4096

@@ -6,7 +6,7 @@ full-batch epochs to close a gate, longer than training lasts."""
 from dataclasses import replace
 
 from benchmarks.sizing.job import trained_row
-from benchmarks.sizing.method import Penalty, SizingMethod, register
+from benchmarks.sizing.method import GRID_SETTINGS, Penalty, SizingMethod, register
 
 GATE_LR = 0.1
 
@@ -19,4 +19,5 @@ def run(job) -> dict:
 # Grid chosen on Cora seed 0 from 128 dimensions by the learned widths and validation AUC (never test):
 # 0.003/0.01/0.03 -> 94/32/13 units (0.1 collapses: validation AUC 0.85).
 register(SizingMethod("l0", run, "hard-concrete L0 gates from the largest size, one run per penalty weight",
-                      gated=True, penalty=Penalty("l0_lams", "penalty weights of the l0 method", (0.003, 0.01, 0.03))))
+                      gated=True, penalty=Penalty("l0_lams", "penalty weights of the l0 method", (0.003, 0.01, 0.03)),
+                      settings=GRID_SETTINGS))

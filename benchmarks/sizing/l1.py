@@ -5,7 +5,7 @@ swing too far to settle."""
 from dataclasses import replace
 
 from benchmarks.sizing.job import trained_row
-from benchmarks.sizing.method import Penalty, SizingMethod, register
+from benchmarks.sizing.method import GRID_SETTINGS, Penalty, SizingMethod, register
 
 
 def run(job) -> dict:
@@ -17,4 +17,5 @@ def run(job) -> dict:
 # 0.003/0.01/0.03 -> 84/33/93 units (at 0.1 and up every scale shrinks alike and all 128 stay above the
 # relative threshold).
 register(SizingMethod("l1", run, "L1-scaled units from the largest size, one run per penalty weight", gated=True,
-                      penalty=Penalty("l1_lams", "penalty weights of the l1 method", (0.003, 0.01, 0.03))))
+                      penalty=Penalty("l1_lams", "penalty weights of the l1 method", (0.003, 0.01, 0.03)),
+                      settings=GRID_SETTINGS))

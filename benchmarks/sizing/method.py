@@ -2,8 +2,8 @@
 every method module adds itself to (:func:`register`): one module per method."""
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Callable, Dict, List, Optional, Sequence, Tuple
+from dataclasses import dataclass, field
+from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple
 
 from benchmarks.sizing.job import Job
 
@@ -33,7 +33,9 @@ class SizingMethod:
     * :obj:`curve`: one trained model per dataset, seed and penalty weight
       gives every point of its curve (kept in ``job.cache``);
     * :obj:`penalty`: the flag of its penalty weights; a method with one and
-      no shared curve trains once per weight from the largest size.
+      no shared curve trains once per weight from the largest size;
+    * :obj:`settings`: settings the method fixes whatever the flags say
+      (in its runs and their config ids).
     """
 
     name: str
@@ -42,12 +44,17 @@ class SizingMethod:
     gated: bool = False
     curve: bool = False
     penalty: Optional[Penalty] = None
+    settings: Mapping[str, Any] = field(default_factory=dict)
 
     @property
     def from_largest(self) -> bool:
         """Whether its runs start from the largest size only (one per penalty weight)."""
         return self.penalty is not None and not self.curve
 
+
+#: What the baselines trained over a grid of penalty weights fix: the weight as given on every graph (the
+#: harness picks one per seed on validation, so the graph is in that choice already; DAM's one run is scaled).
+GRID_SETTINGS: Mapping[str, Any] = {"penalty_edges": 0}
 
 #: Every method by name, in the order the modules registered them.
 METHODS: Dict[str, SizingMethod] = {}
