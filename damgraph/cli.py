@@ -25,11 +25,12 @@ class UsageError(Exception):
     """Bad input on the command line: printed as one line, exit code 2."""
 
 
-def penalty_text(config) -> str:
-    """How the penalty's weight was set, for the summary line."""
-    if not config.penalty_edges:
-        return f"lam {config.lam:g} as given, --penalty-edges 0"
-    return f"lam {config.lam:g} at {config.penalty_edges:,} training edges, scaled to this graph's; --penalty-edges 0 keeps lam"
+def penalty_text(config, weight: float) -> str:
+    """How the penalty's weight :obj:`weight` was set, for the summary line."""
+    if weight < config.lam:
+        return (f"lam {config.lam:g} lowered for a graph of more than {config.penalty_edges:,} training edges; "
+                "--penalty-edges 0 keeps lam")
+    return f"lam {config.lam:g}"
 
 
 def read_graph(source: str, fmt: str = "auto", data_root: Optional[str] = None) -> Any:
@@ -169,7 +170,7 @@ def cmd_embed(args: argparse.Namespace) -> int:
     print(f"embedded {len(est.node_ids_)} nodes, {report['input_edges']} input edges "
           f"({report['self_loops']} self-loops, {report['duplicates']} duplicates merged, "
           f"{report['isolated']} isolated): learned width {est.width_} of {est.config_.dim} (penalty weight "
-          f"{est.penalty_weight_:.4g}: {penalty_text(est.config_)}), val AUC {val}, "
+          f"{est.penalty_weight_:.4g}: {penalty_text(est.config_, est.penalty_weight_)}), val AUC {val}, "
           f"best epoch {est.best_epoch_}, {seconds:.1f} s training (reading and preparing the input {read_s:.1f} s)")
     if est.config_.decoder != "inner":
         print(f"note: {SCORE_NOTE[est.config_.decoder]}")

@@ -28,7 +28,7 @@ def _run(capsys, *argv):
 def test_embed_end_to_end(tmp_path, edge_file, capsys):
     out = tmp_path / "emb.txt"
     code, stdout, _ = _run(capsys, "embed", edge_file, "--out", out, "--dim", 8, "--epochs", 30, "--quiet")
-    assert code == 0 and "learned width" in stdout
+    assert code == 0 and "learned width" in stdout and "(penalty weight 0.1: lam 0.1)" in stdout  # a small graph
     z, ids = load_embeddings(out)
     meta = json.loads((tmp_path / "emb.txt.json").read_text())
     assert z.shape == (30, meta["learned_width"]) and ids == meta["node_ids"]
@@ -209,3 +209,12 @@ def test_every_flag_has_one_shape_across_commands(monkeypatch):
     assert not mixed, mixed
     monkeypatch.undo()
     assert importlib.import_module("benchmarks.linkpred").parse_args(["--lam", "0.03", "0.1"]).lams == [0.03, 0.1]
+
+
+def test_the_summary_says_how_the_penalty_weight_was_set():
+    from damgraph import LinkPredConfig
+    from damgraph.cli import penalty_text
+
+    assert penalty_text(LinkPredConfig(), 0.1) == "lam 0.1"
+    assert penalty_text(LinkPredConfig(), 0.05) == ("lam 0.1 lowered for a graph of more than 4,096 training edges; "
+                                                   "--penalty-edges 0 keeps lam")
