@@ -77,8 +77,10 @@ def test_default_plan_gated_methods_start_from_the_largest_size_over_their_grids
             and e["dataset"] == "cora"] == [0.03, 0.1, 0.3]
     # the methods without a gate carry the id without the gate settings (the ids stored before those settings)
     ids = {m: {e["config_id"] for e in one if e["method"] == m} for m in ("fixed", "pca", "dam", "l1")}
-    assert ids["fixed"] == ids["pca"] and ids["dam"] == ids["l1"] and len(ids["fixed"] | ids["dam"]) == 2
+    # (and L1, trained over a grid of weights, keeps its weight as given on every graph: penalty_edges 0)
+    assert ids["fixed"] == ids["pca"] and len(ids["fixed"] | ids["dam"] | ids["l1"]) == 3
     assert "settle=" not in next(iter(ids["fixed"])) and "|settle=50|" in next(iter(ids["dam"]))
+    assert next(iter(ids["dam"])).replace("|penalty_edges=4096", "") == next(iter(ids["l1"]))
     prefix = linkpred.parse_args(["--prefix-lams", "0.1"])
     assert {e["lam"] for e in linkpred.sweep_plan(prefix, linkpred.base_config(prefix))
             if e["method"] == "dam-prefix"} == {0.1}
