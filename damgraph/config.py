@@ -190,7 +190,7 @@ class LinkPredConfig:
     gate_inputs: bool = setting(False, "graphs without features: gate the columns of the learned node table too")
     matryoshka: bool = setting(False, "sum the loss over the nested prefixes 2, 4, 8, ... of the embedding "
                                                "(with a DAM gate: its top blocks, the highest gates)")
-    lam: float = setting(0.1, "weight of the gate penalty (for DAM: lam * mean(beta)) on a graph of "
+    lam: float = setting(0.1, "weight of the gate penalty (for DAM: lam * mean(beta)) on graphs of up to "
                               "penalty_edges training edges", low=0)
     penalty_edges: int = setting(4096, "the number of training edges up to which lam is the penalty's weight: on "
                                        "a graph of N more training edges it is lam * sqrt(penalty_edges / N), as "

@@ -53,12 +53,12 @@ class DAMEmbedding(BaseEstimator):
             embeddings alone carry the score the model was selected on;
             ``"mlp"``: an MLP on their product (MaskGAE's decoder), whose
             scores come from :meth:`predict`; ``None``: the model's preset.
-        lam (float, optional): DAM penalty weight :math:`\\lambda` on a
-            graph of ``penalty_edges`` training edges (preset: 0.1 for every model).
-        penalty_edges (int, optional): On a graph of :math:`N` training edges
-            the weight is :math:`\\lambda \\sqrt{\\mathrm{penalty\\_edges} / N}`
-            (:func:`~damgraph.config.penalty_weight`; preset: 4096; 0: the
-            same weight on every graph).
+        lam (float, optional): DAM penalty weight :math:`\\lambda` on graphs
+            of up to ``penalty_edges`` training edges (preset: 0.1 for every model).
+        penalty_edges (int, optional): On a graph of :math:`N` training
+            edges, more than this, the weight is :math:`\\lambda \\sqrt{\\mathrm{penalty\\_edges} / N}`,
+            on smaller ones :math:`\\lambda` (:func:`~damgraph.config.penalty_weight`;
+            preset: 4096; 0: the same weight on every graph).
         epochs (int, optional): Most training epochs (preset: 2000; maskgae 800).
         patience (int, optional): Epochs without a better validation AUC
             before stopping (preset: 100; maskgae 300).
