@@ -31,7 +31,8 @@ from benchmarks.sizing import model_unit
 from benchmarks.store import ResultFileError, has_value, read_rows
 from benchmarks.sweep import (add_sweep_arguments, finish_sweep, parallel_options, refuse_repeats, run_sweep,
                               settings_or_usage_error, start_sweep)
-from damgraph.config import NodeClfConfig, add_config_arguments, config_id, with_settings
+from damgraph.config import NodeClfConfig, add_config_arguments, config_id
+from damgraph.settings import with_settings
 from damgraph.datasets import load_dataset
 from damgraph.nodeclf import train_node_classifier
 

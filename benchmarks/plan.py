@@ -11,7 +11,8 @@ from typing import Callable, Dict, List, Sequence, Tuple
 
 from benchmarks.sizing import METHODS, Job, Split, penalties
 from benchmarks.sweep import refuse_repeats, settings_or_usage_error
-from damgraph.config import LinkPredConfig, config_id, gateless, model_config, settings_from_args, with_settings
+from damgraph.config import LinkPredConfig, config_id, gateless, model_config
+from damgraph.settings import settings_from_args, with_settings
 from damgraph.datasets import DATASETS, load_dataset
 from damgraph.runtime import resolve_device
 from damgraph.splits import link_split

@@ -26,7 +26,8 @@ from benchmarks.plan import NORMALIZED_FEATURES, dataset_config, run_id
 from benchmarks.sizing import METHODS, penalised
 from benchmarks.store import has_value, read_rows
 from benchmarks.tables import label_axes, mean_std, save_figure
-from damgraph.config import LinkPredConfig, model_config, read_setting
+from damgraph.config import LinkPredConfig, model_config
+from damgraph.settings import read_setting
 from damgraph.datasets import DATASETS
 from damgraph.io import atomic_write_text
 
@@ -164,7 +165,7 @@ def parse_settings(items: Sequence[str]) -> Dict[str, Any]:
         name, sep, text = item.partition("=")
         if not sep:
             raise ValueError(f"--dam-setting {item!r} is not NAME=VALUE (for example penalty_edges=4096)")
-        settings[name] = read_setting(name, text)
+        settings[name] = read_setting(LinkPredConfig, name, text)
     LinkPredConfig(**settings)  # a bad value names its setting
     return settings
 

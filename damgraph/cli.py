@@ -11,7 +11,8 @@ import time
 from pathlib import Path
 from typing import Any, Dict, Optional, Sequence
 
-from damgraph.config import ESTIMATOR_SETTINGS, USER_DEFAULTS, USER_POSITIVES, add_config_arguments, settings_from_args
+from damgraph.config import ESTIMATOR_SETTINGS, USER_DEFAULTS, USER_POSITIVES, add_config_arguments
+from damgraph.settings import settings_from_args
 
 # torch, PyG and the modules that load them are imported inside the commands,
 # so that --help answers at once.

@@ -4,17 +4,18 @@
 
 Each field carries its help text, its choices and its valid range, so the
 command-line flags of ``damgraph embed`` and of the benchmarks are derived
-from the fields (:func:`add_config_arguments`) rather than written again.
+from the fields (:func:`add_config_arguments`) rather than written again; how a setting is
+declared and checked is :mod:`damgraph.settings`.
 This module imports nothing heavy: the command line's ``--help`` reads it.
 """
 from __future__ import annotations
 
 import argparse
 import math
-import numbers
-import re
 from dataclasses import MISSING, asdict, dataclass, field, fields, replace
 from typing import Any, Dict, Optional, Sequence
+
+from damgraph.settings import check_settings, setting, setting_type
 
 #: ``rewind_epochs``: how long the rewound weights train.
 REWIND_EPOCHS = ("rest", "all")
@@ -153,17 +154,6 @@ USER_POSITIVES = "walks"
 ESTIMATOR_SETTINGS = ("dim", "model", "decoder", "lam", "penalty_edges", "epochs", "patience", "min_epochs",
                       "val_window", "val_tolerance", "val_min_delta", "val_metric", "lr",
                       "beta_lr", "inputs", "positives", "window", "seed", "device")
-
-
-def setting(default: Any, help: str, choices: Optional[Sequence[str]] = None, low: Optional[float] = None,
-            high: Optional[float] = None, low_open: bool = False, high_open: bool = False,
-            optional: bool = False, pattern: Optional[str] = None) -> Any:
-    """A dataclass field with its help text, choices and valid range
-    (``[low, high]``, either end open with :obj:`low_open` / :obj:`high_open`;
-    ``None`` allowed with :obj:`optional`; a string matching :obj:`pattern`)."""
-    return field(default=default, metadata=dict(help=help, choices=choices, low=low, high=high,
-                                                low_open=low_open, high_open=high_open, optional=optional,
-                                                pattern=pattern))
 
 
 #: What a device setting may say (whether it is there is checked when a run starts).
@@ -361,76 +351,6 @@ class NodeClfConfig:
         check_settings(self)
 
 
-def _range_text(meta: Dict[str, Any]) -> str:
-    low, high = meta["low"], meta["high"]
-    if high is None:
-        return f"> {low:g}" if meta["low_open"] else f">= {low:g}"
-    return f"in {'(' if meta['low_open'] else '['}{low:g}, {high:.10g}{')' if meta['high_open'] else ']'}"
-
-
-def _kind(f: Any) -> type:
-    """The type a setting holds: its default's, or for a setting that may be
-    ``None`` an ``int`` when it has a range, else a ``str``."""
-    if f.default is not None:
-        return type(f.default)
-    return int if f.metadata.get("low") is not None else str
-
-
-def read_setting(name: str, text: str, config: type = None) -> Any:
-    """The value of setting :obj:`name` of :obj:`config` (default
-    :class:`LinkPredConfig`) written as :obj:`text`, in the setting's type
-    (``true``/``false`` for a switch, ``none`` for an unset optional one)."""
-    by_name = {f.name: f for f in fields(config or LinkPredConfig)}
-    if name not in by_name:
-        raise ValueError(f"unknown setting {name!r}: use one of {', '.join(by_name)}")
-    f, lowered = by_name[name], text.strip().lower()
-    if lowered == "none" and f.metadata.get("optional"):
-        return None
-    kind = _kind(f)
-    if kind is bool:
-        if lowered not in ("true", "false"):
-            raise ValueError(f"{name} must be true or false, got {text!r}")
-        return lowered == "true"
-    try:
-        return kind(text)
-    except ValueError:
-        raise ValueError(f"{name} must be {'an integer' if kind is int else 'a number'}, got {text!r}") from None
-
-
-def check_settings(config: Any) -> None:
-    """Check every field of :obj:`config` against its type, choices and
-    range; raise :class:`TypeError` / :class:`ValueError` naming the setting."""
-    for f in fields(config):
-        value, meta = getattr(config, f.name), f.metadata
-        if value is None:
-            if not meta.get("optional"):
-                raise TypeError(f"{f.name} must not be None")
-            continue
-        kind = _kind(f)
-        if kind is bool:
-            if not isinstance(value, bool):
-                raise TypeError(f"{f.name} must be True or False, got {value!r}")
-            continue
-        if kind is int:
-            if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-                raise TypeError(f"{f.name} must be an integer, got {value!r}")
-        elif kind is float:
-            if isinstance(value, bool) or not isinstance(value, numbers.Real):
-                raise TypeError(f"{f.name} must be a number, got {value!r}")
-            if not math.isfinite(value):
-                raise ValueError(f"{f.name} must be a finite number, got {value!r}")
-        elif not isinstance(value, str):
-            raise TypeError(f"{f.name} must be a string, got {value!r}")
-        elif meta.get("pattern") and not re.fullmatch(meta["pattern"], value):
-            raise ValueError(f"unknown {f.name} {value!r}: use {meta['help']}")
-        if meta.get("choices") and value not in meta["choices"]:
-            raise ValueError(f"unknown {f.name} {value!r}: use one of {', '.join(meta['choices'])}")
-        low, high = meta.get("low"), meta.get("high")
-        if low is not None and (value < low or (meta["low_open"] and value == low)) or \
-                high is not None and (value > high or (meta["high_open"] and value == high)):
-            raise ValueError(f"{f.name} must be {_range_text(meta)}, got {value!r}")
-
-
 #: The settings that act on the size gates alone: a run without a gate
 #: (a fixed-width model) is the same whatever they are, so its config id
 #: takes them at their neutral values (:func:`gateless`).
@@ -493,17 +413,7 @@ def add_config_arguments(parser: argparse.ArgumentParser, names: Sequence[str], 
         elif f.default is not MISSING:
             help_text += f" (default: {f.default})"
         default = defaults.get(name)
-        if _kind(f) is bool:
+        if setting_type(f) is bool:
             parser.add_argument(flag, action=argparse.BooleanOptionalAction, default=default, help=help_text)
             continue
-        parser.add_argument(flag, type=_kind(f), default=default, choices=meta.get("choices"), help=help_text)
-
-
-def settings_from_args(args: argparse.Namespace, names: Sequence[str]) -> Dict[str, Any]:
-    """The settings among :obj:`names` that :obj:`args` sets (not ``None``)."""
-    return {k: getattr(args, k) for k in names if getattr(args, k, None) is not None}
-
-
-def with_settings(config: Any, **settings: Any) -> Any:
-    """:obj:`config` with :obj:`settings` (``None`` values ignored)."""
-    return replace(config, **{k: v for k, v in settings.items() if v is not None})
+        parser.add_argument(flag, type=setting_type(f), default=default, choices=meta.get("choices"), help=help_text)

@@ -31,7 +31,8 @@ import torch.distributed as dist
 from torch import Tensor, nn
 from torch.nn.parallel import DistributedDataParallel
 
-from damgraph.config import LinkPredConfig, add_config_arguments, model_config, settings_from_args
+from damgraph.config import LinkPredConfig, add_config_arguments, model_config
+from damgraph.settings import settings_from_args
 from damgraph.datasets import DATA_ENV, DATASET_NAMES, load_graph
 from damgraph.io import atomic_write_text, check_outputs, versions
 from damgraph.linkpred import LinkPredTask

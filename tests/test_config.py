@@ -7,7 +7,8 @@ from dataclasses import fields
 import pytest
 
 from damgraph.config import (CONVS, DECODERS, GATES, MODEL_FAMILIES, LinkPredConfig, NodeClfConfig,
-                             add_config_arguments, config_id, model_config, settings_from_args, with_settings)
+                             add_config_arguments, config_id, model_config)
+from damgraph.settings import settings_from_args
 
 LINKPRED_FIELDS = [f.name for f in fields(LinkPredConfig)]
 NODECLF_FIELDS = [f.name for f in fields(NodeClfConfig)]
@@ -271,15 +272,9 @@ def test_unknown_settings_and_models_are_refused():
         model_config("vgae", dim=0)
 
 
-def test_with_settings_ignores_none_and_checks_the_rest():
-    config = LinkPredConfig()
-    assert with_settings(config, dim=None, lam=None) == config
-    assert with_settings(config, dim=8, lr=None).dim == 8 and config.dim == 128
-    with pytest.raises(ValueError, match="^dim must be >= 1, got 0$"):
-        with_settings(config, dim=0)
-
-
 # -- config_id ----------------------------------------------------------------
+
+
 def test_config_id_excludes_the_per_run_fields_and_is_stable():
     per_run = ("seed", "device")
     assert config_id(NodeClfConfig(), per_run) == (

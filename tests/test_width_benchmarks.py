@@ -56,18 +56,6 @@ def test_report_compares_dam_at_a_setting_under_study_against_the_same_fixed_cur
     assert "penalty_edges must be an integer, got 'many'" in capsys.readouterr().err
 
 
-def test_read_setting_reads_each_kind_and_names_the_setting():
-    from damgraph.config import read_setting
-
-    assert read_setting("penalty_edges", "4096") == 4096 and read_setting("hidden", "None") is None
-    assert read_setting("lam", "0.03") == 0.03 and read_setting("rewind", "false") is False
-    assert read_setting("rewind_gains", "one") == "one"
-    with pytest.raises(ValueError, match="rewind must be true or false, got 'maybe'"):
-        read_setting("rewind", "maybe")
-    with pytest.raises(ValueError, match="unknown setting 'lamda'"):
-        read_setting("lamda", "1")
-
-
 def test_stability_changes_multiply_one_setting_and_keep_the_schedule():
     from benchmarks.stability import SCHEDULES, changed
     from damgraph.config import model_config
