@@ -84,7 +84,8 @@ def fit(
     Selection can be made robust to a small, noisy validation set: only
     epochs from :obj:`min_epochs` on are candidates (the patience counts
     from there), and a candidate is ranked by the mean validation score of
-    its last :obj:`val_window` epochs; the record's ``val_score`` is the
+    its last :obj:`val_window` epochs (never one from before the gates
+    froze, nor the epoch they froze); the record's ``val_score`` is the
     kept epoch's own score.
 
     A run whose validation score has not moved for its last
@@ -165,6 +166,7 @@ def fit(
     restart_epoch, restart_rank = 0, -float("inf")  # the patience counts from this kept epoch
     scores: List[float] = []
     scored_epochs: List[int] = []
+    window_from = 0  # the first score a val_window may average: none from before the gates froze
     trajectory: List[Dict[str, int]] = []
     losses: List[float] = []
     last = epochs  # the last epoch the run may reach (moved on by a rewind with rewind_epochs "all")
@@ -210,6 +212,7 @@ def fit(
                 _rewind(model, optimizer, start_state, gates, hard=rewind_gains == "one")
                 last = epoch + epochs if rewind_epochs == "all" else last
             min_epochs = max(min_epochs, min(epoch + 1, last))  # the last epoch stays a candidate
+            window_from = len(scores)
         if desc is not None:
             epoch_range.set_postfix(loss=f"{losses[-1]:.4f}", width="/".join(map(str, trajectory[-1].values())))
         if val_score is None:  # no selection: the last epoch is kept
@@ -223,9 +226,11 @@ def fit(
         score = val_score()
         scores.append(score)
         scored_epochs.append(epoch)
+        if epoch == settled_epoch:  # the frozen (or rewound) model's first score is no candidate's either
+            window_from = len(scores)
         if epoch < min_epochs:
             continue
-        window = scores[-val_window:]
+        window = scores[max(len(scores) - val_window, window_from):]
         rank = sum(window) / len(window)
         width = sum(trajectory[-1].values())
         best_rank = max(best_rank, rank)

@@ -326,6 +326,28 @@ def test_rewind_trains_the_learned_width_again_from_the_start():
     assert model[1].beta.item() == record.beta_trajectory[settled - 1]["1"]  # the gate kept as it was
 
 
+def test_val_window_averages_no_score_from_before_the_gates_froze():
+    """The sizing epochs and the rewound start score 1.0, the candidates
+    after it rise from 0.01: a window reaching back before the freeze would
+    rank the first candidate highest (0.81), the candidates' own the last."""
+    model, optimizer, loss = _settling_setup()
+    start = model[0].weight.detach().clone()
+    rewound = []
+
+    def val_score():
+        if not rewound:
+            rewound.extend([True] if torch.equal(model[0].weight, start) else [])
+            return 1.0
+        rewound.append(True)
+        return 0.01 * (len(rewound) - 1)
+
+    record = fit(model, optimizer, loss, val_score, lam=0.1, epochs=60, patience=60, settle=10, rewind=True,
+                 val_window=5)
+    settled = record.settled_epoch
+    assert settled is not None and record.val_scores[settled - 1] == 1.0 and record.epochs == 60
+    assert record.best_epoch == 60 and record.val_score == pytest.approx(0.01 * (60 - settled))
+
+
 def test_rewind_epochs_all_gives_the_rewound_model_a_whole_run():
     """rewind_epochs 'all': after the rewind the weights train for all of
     epochs again (a fixed model's budget), the sizing epochs on top; 'rest'
