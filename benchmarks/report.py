@@ -6,7 +6,9 @@ features allowed), so that a table never mixes protocols. Per dataset and
 model: the best fixed model, the 1% line (0.99 times its mean score), the
 smallest fixed size that reaches it, DAM's default run (learned width and
 score, mean ± std over the seeds) and whether DAM passes (its mean score on
-or above the line, at a mean width no larger than that size). Runs that
+or above the line, at a mean width no larger than that size), over the
+seeds at which DAM and every fixed size ran (the others are named and left
+out: a sweep still running does not tilt the curve). Runs that
 reached their epoch cap are counted: the patience had not ended them, so
 they may still have been improving. The figure adds the other methods'
 current runs: a curve for those with a point per size (PCA, Matryoshka,
@@ -79,6 +81,15 @@ def dataset_score(dataset: str) -> str:
     return f"test_{entry.metric if entry else 'auc'}"
 
 
+def paired_seeds(rows: Sequence[dict]) -> set:
+    """The seeds at which DAM and every fixed size of :obj:`rows` ran."""
+    runs: Dict[Tuple[str, str], set] = {}
+    for r in rows:
+        if r["method"] in ("fixed", "dam"):
+            runs.setdefault((r["method"], r["dim"] if r["method"] == "fixed" else ""), set()).add(r["seed"])
+    return set.intersection(*runs.values()) if runs else set()
+
+
 def one_percent_table(rows: Sequence[dict], score: Optional[str] = None) -> List[dict]:
     """One entry per (dataset, model): the fixed curve of :obj:`score`
     (default: :func:`dataset_score`), DAM's runs and the verdict."""
@@ -86,6 +97,12 @@ def one_percent_table(rows: Sequence[dict], score: Optional[str] = None) -> List
     for dataset, model in dict.fromkeys((r["dataset"], r["model"]) for r in rows):
         column = score or dataset_score(dataset)
         mine = [r for r in rows if r["dataset"] == dataset and r["model"] == model and r.get(column)]
+        seeds = paired_seeds(mine)
+        left_out = [r for r in mine if r["method"] in ("fixed", "dam") and r["seed"] not in seeds]
+        if left_out:  # a sweep still running, or stopped: compare on the seeds every size and DAM ran
+            print(f"{dataset} {model}: {len(left_out)} runs of seeds without every fixed size and DAM left out "
+                  f"(seeds {', '.join(sorted(set(r['seed'] for r in left_out), key=int))})", file=sys.stderr)
+            mine = [r for r in mine if r not in left_out]
         curve: Dict[int, List[float]] = {}
         for r in mine:
             if r["method"] == "fixed":

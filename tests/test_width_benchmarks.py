@@ -33,6 +33,25 @@ def test_report_keeps_the_current_defaults_runs_and_applies_the_one_percent_rule
     assert "does not exist" in capsys.readouterr().err
 
 
+def test_report_compares_on_the_seeds_where_dam_and_every_fixed_size_ran(tmp_path, capsys):
+    """A sweep stopped midway: seed 2 has the fixed 8 (at 0.99) and 16 only; counted, it would raise the 8 to the
+    best mean (0.93) and move the line. It is left out, and said so."""
+    from benchmarks import report
+    from benchmarks.plan import PER_RUN
+    from benchmarks.store import write_csv
+    from damgraph.config import config_id, gateless, model_config
+
+    plain, gated = (config_id(c, PER_RUN) for c in (gateless(model_config("gae")), model_config("gae")))
+    rows = [_stored("g", "gae", "fixed", d, s, d, auc, plain) for s in (0, 1) for d, auc in ((8, 0.90), (16, 0.951), (32, 0.96))]
+    rows += [_stored("g", "gae", "dam", 128, s, w, 0.955, gated, lam=0.1) for s, w in ((0, 11), (1, 13))]
+    rows += [_stored("g", "gae", "fixed", d, 2, d, auc, plain) for d, auc in ((8, 0.99), (16, 0.95))]
+    write_csv(tmp_path / "linkpred.csv", rows)
+    assert report.main(["--folders", str(tmp_path), "--out", str(tmp_path / "out")]) == 0
+    assert "| g | gae | test_auc | 2 | 32: 0.9600 ± 0.0000 | 0.9504 | 16 (0.9510) | 12.0 ± 1.4 | 0.9550 ± 0.0000 | yes | 0 of 8 |" \
+        in (tmp_path / "out" / "report.md").read_text()
+    assert "g gae: 2 runs of seeds without every fixed size and DAM left out (seeds 2)" in capsys.readouterr().err
+
+
 def test_report_compares_dam_at_a_setting_under_study_against_the_same_fixed_curve(tmp_path, capsys):
     """--dam-setting penalty_edges=0: the DAM runs with that setting replace the preset's, the fixed curve stays."""
     from benchmarks import report
