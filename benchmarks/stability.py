@@ -77,15 +77,15 @@ def table(rows: List[dict]) -> str:
 
 
 def plot(rows: List[dict], path: Path) -> None:
-    datasets = sorted({r["dataset"] for r in rows})
-    fig, axes = panels(len(datasets), 6, 4.2)
-    for ax, dataset in zip(axes, datasets):
-        for row in (r for r in rows if r["dataset"] == dataset):
+    pairs = sorted({(r["dataset"], r["model"]) for r in rows})  # a panel per dataset and model
+    fig, axes = panels(len(pairs), 5, 4.2)
+    for ax, (dataset, model) in zip(axes, pairs):
+        for row in (r for r in rows if (r["dataset"], r["model"]) == (dataset, model)):
             betas = [float(b) for b in str(row["beta_trajectory"]).split()]
             ax.plot(range(1, len(betas) + 1), betas, label=f"{row['schedule']}: {row['change']} ({row['width']})",
                     color=f"C{list(CHANGES).index(row['change'])}",
                     linestyle="-" if row["schedule"] == "settled" else "--")
-        label_axes(ax, dataset, "epoch", "beta (learned width in the legend)", legend_size=6)
+        label_axes(ax, f"{dataset}, {model.upper()}", "epoch", "beta (learned width in the legend)", legend_size=6)
     fig.tight_layout()
     save_figure(fig, path)
 
