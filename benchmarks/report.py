@@ -102,7 +102,7 @@ def one_percent_table(rows: Sequence[dict], score: Optional[str] = None) -> List
         if left_out:  # a sweep still running, or stopped: compare on the seeds every size and DAM ran
             print(f"{dataset} {model}: {len(left_out)} runs of seeds without every fixed size and DAM left out "
                   f"(seeds {', '.join(sorted(set(r['seed'] for r in left_out), key=int))})", file=sys.stderr)
-            mine = [r for r in mine if r not in left_out]
+            mine = [r for r in mine if r["method"] not in ("fixed", "dam") or r["seed"] in seeds]
         curve: Dict[int, List[float]] = {}
         for r in mine:
             if r["method"] == "fixed":
